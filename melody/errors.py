@@ -1,0 +1,66 @@
+"""The error types melody raises for a user's mistake.
+
+Everything a user can get wrong (a bad file, a bad option, a bad model folder) raises a
+subclass of `MelodyError`. The CLI turns one into a single line on stderr and a non-zero
+exit; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class MelodyError(Exception):
+    """A problem the user can fix; its `str()` is the one line the CLI prints."""
+
+    exit_code = 1
+
+
+class UsageError(MelodyError):
+    """A bad option, value or combination of options."""
+
+    exit_code = 2
+
+
+class MusicError(MelodyError):
+    """Bad music input: names the file, and the tune and line:column where there is one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        tune: str | int | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.tune = tune
+        self.line = line
+        self.column = column
+
+    def located(self, *, file: str | None = None, tune: str | int | None = None) -> MusicError:
+        """This error with the file (and tune) filled in where it did not know them yet."""
+        return MusicError(
+            self.message,
+            file=self.file or file,
+            tune=self.tune if self.tune is not None else tune,
+            line=self.line,
+            column=self.column,
+        )
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file))
+        if self.line is not None:
+            where.append(f"{self.line}:{self.column}" if self.column is not None else str(self.line))
+        prefix = ":".join(where)
+        tune = f" (tune {self.tune})" if self.tune is not None else ""
+        if prefix:
+            return f"{prefix}:{tune} {self.message}" if tune else f"{prefix}: {self.message}"
+        return f"tune {self.tune}: {self.message}" if self.tune is not None else self.message
+
+
+class ModelError(MelodyError):
+    """A model folder that is missing, incomplete, tampered with or incompatible."""

@@ -1,0 +1,122 @@
+"""Read and write music files by suffix: `.abc` and `.mid`/`.midi`.
+
+This is the one door between files and `Piece`s; the CLI, the corpus and the terminal UI
+all come through it. Writes are atomic (temporary file, then rename) and never replace an
+existing file unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from melody.errors import MelodyError, MusicError, UsageError
+from melody.music.notes import Piece
+
+ABC_SUFFIXES = (".abc",)
+MIDI_SUFFIXES = (".mid", ".midi")
+MUSIC_SUFFIXES = ABC_SUFFIXES + MIDI_SUFFIXES
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a music file larger than this is hostile, not music
+
+Warn = Callable[[MusicError], None]
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """'abc' or 'mid' from a file name; UsageError for anything else."""
+    suffix = Path(path).suffix.lower()
+    if suffix in ABC_SUFFIXES:
+        return "abc"
+    if suffix in MIDI_SUFFIXES:
+        return "mid"
+    raise UsageError(f"{path}: unknown music format {suffix or '(no suffix)'!r} "
+                     f"(use {', '.join(MUSIC_SUFFIXES)})")
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """A music file's bytes, with one clear error for a missing, unreadable or huge file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise MusicError("is a folder, not a music file", file=str(path))
+        if size > MAX_FILE_BYTES:
+            raise MusicError(f"file is {size // (1024 * 1024)} MiB, larger than any music file "
+                             f"melody reads ({MAX_FILE_BYTES // (1024 * 1024)} MiB)", file=str(path))
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MusicError("no such file", file=str(path)) from None
+    except OSError as error:
+        raise MusicError(f"cannot read: {error.strerror or error}", file=str(path)) from None
+    if not data:
+        raise MusicError("file is empty", file=str(path))
+    return data
+
+
+def read(path: str | os.PathLike, on_warning: Warn | None = None) -> list[Piece]:
+    """Every piece in a music file: each tune of an ABC file, or the one piece of a MIDI file."""
+    kind = format_of(path)
+    data = read_bytes(path)
+    if kind == "abc":
+        from melody.music.abc import parse_abc
+
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")  # older collections are Latin-1
+        if "\x00" in text:
+            raise MusicError("binary data, not ABC text", file=str(path))
+        return parse_abc(text, source=str(path), on_warning=on_warning)
+    from melody.music.midi import parse_midi
+
+    return [parse_midi(data, source=str(path))]
+
+
+def render(piece: Piece, kind: str) -> bytes:
+    """A piece as the bytes of an 'abc' or 'mid' file."""
+    if kind == "abc":
+        from melody.music.abc import piece_to_abc
+
+        return piece_to_abc(piece).encode("utf-8")
+    from melody.music.midi import midi_bytes
+
+    return midi_bytes(piece)
+
+
+def write(piece: Piece, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a piece to `.abc` or `.mid`, atomically; refuses to replace a file unless asked."""
+    path = Path(path)
+    data = render(piece, format_of(path))
+    write_bytes_atomic(path, data, overwrite=overwrite)
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write through a temporary file in the same folder, then rename (or link) into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if path exists: no race with another writer
+            except FileExistsError:
+                raise MelodyError(f"{path}: already exists (use --force to replace it)") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def free_path(path: Path) -> Path:
+    """`path`, or the first of `stem-2.ext`, `stem-3.ext`, ... that does not exist yet."""
+    if not path.exists():
+        return path
+    number = 2
+    while True:
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+        number += 1

@@ -1,0 +1,191 @@
+"""The one note representation that readers, tokenizers, models and writers share.
+
+Time is an integer tick grid of `TICKS_PER_QUARTER` ticks per quarter note. 24 holds every
+duration folk and popular music writes down exactly: 32nd notes (3 ticks), 16th-note triplets
+(4), eighth-note triplets (8), dotted values. Played MIDI is quantised onto the same grid when
+it is read. Bar lines are not stored: they follow from the time-signature events
+(`Piece.bar_starts`), so a reader that meets a pickup shifts the music to put the first full
+bar on a bar line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Iterable
+
+TICKS_PER_QUARTER = 24
+DEFAULT_QPM = 120.0
+MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")
+# Semitones from the tonic of a mode to the tonic of its relative major.
+_MODE_TO_MAJOR = {"major": 0, "minor": 3, "dorian": -2, "phrygian": -4, "lydian": -5,
+                  "mixolydian": -7, "locrian": 1}
+_MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+_MODE_DEGREE = {"major": 0, "dorian": 1, "phrygian": 2, "lydian": 3, "mixolydian": 4,
+                "minor": 5, "locrian": 6}
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Note:
+    """One sounding note: onset and duration in ticks, MIDI pitch 0..127, velocity 1..127."""
+
+    onset: int
+    pitch: int
+    duration: int
+    velocity: int = 80
+    program: int = 0  # General MIDI program 0..127 (ignored for drums)
+    is_drum: bool = False
+
+    @property
+    def end(self) -> int:
+        return self.onset + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Tempo:
+    """A tempo change at `tick`, in quarter notes per minute."""
+
+    tick: int
+    qpm: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSignature:
+    """A meter change at `tick`: numerator / denominator (denominator a power of two)."""
+
+    tick: int
+    numerator: int
+    denominator: int
+
+    @property
+    def bar_ticks(self) -> int:
+        return self.numerator * TICKS_PER_QUARTER * 4 // self.denominator
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A key change at `tick`: tonic pitch class 0..11 (C=0) and a mode from `MODES`."""
+
+    tick: int
+    tonic: int
+    mode: str = "major"
+
+    @property
+    def sharps(self) -> int:
+        """The key signature as sharps (>0) or flats (<0), as MIDI stores it."""
+        major_tonic = (self.tonic + _MODE_TO_MAJOR[self.mode]) % 12
+        fifths = (major_tonic * 7) % 12  # position on the circle of fifths, 0..11 sharps
+        return fifths - 12 if fifths > 6 else fifths
+
+    @property
+    def scale(self) -> frozenset[int]:
+        """The seven pitch classes of this key and mode."""
+        degree = _MODE_DEGREE[self.mode]
+        major_tonic = (self.tonic - _MAJOR_SCALE[degree]) % 12
+        return frozenset((major_tonic + step) % 12 for step in _MAJOR_SCALE)
+
+    @property
+    def name(self) -> str:
+        return f"{PITCH_CLASS_NAMES[self.tonic]} {self.mode}"
+
+
+@dataclass(slots=True)
+class Piece:
+    """A piece of music: notes plus tempo, meter and key events, and where it came from."""
+
+    notes: list[Note] = field(default_factory=list)
+    tempos: list[Tempo] = field(default_factory=list)
+    time_signatures: list[TimeSignature] = field(default_factory=list)
+    keys: list[Key] = field(default_factory=list)
+    title: str = ""
+    source: str = ""  # the file it was read from, if any
+    tune: str | None = None  # ABC X: number, or the tune's index in its file
+    end: int | None = None  # explicit end tick when the piece ends in silence
+
+    def __post_init__(self) -> None:
+        self.notes.sort()
+        self.tempos.sort(key=lambda e: e.tick)
+        self.time_signatures.sort(key=lambda e: e.tick)
+        self.keys.sort(key=lambda e: e.tick)
+
+    # -- derived facts -------------------------------------------------------------------
+    @property
+    def end_tick(self) -> int:
+        """The tick where the piece ends: its explicit end, or the end of its last note."""
+        last = max((n.end for n in self.notes), default=0)
+        return max(last, self.end or 0)
+
+    @property
+    def time_signature(self) -> TimeSignature:
+        """The first time signature (4/4 when the piece has none)."""
+        return self.time_signatures[0] if self.time_signatures else TimeSignature(0, 4, 4)
+
+    @property
+    def key(self) -> Key | None:
+        return self.keys[0] if self.keys else None
+
+    @property
+    def qpm(self) -> float:
+        return self.tempos[0].qpm if self.tempos else DEFAULT_QPM
+
+    def bar_starts(self, until: int | None = None) -> list[int]:
+        """Ticks of every bar line from 0 up to `until` (default: the end of the piece).
+
+        A time-signature change starts a new bar where it falls, even mid-bar.
+        """
+        until = self.end_tick if until is None else until
+        signatures = self.time_signatures or [TimeSignature(0, 4, 4)]
+        if signatures[0].tick > 0:
+            signatures = [TimeSignature(0, 4, 4), *signatures]
+        starts: list[int] = []
+        for index, signature in enumerate(signatures):
+            stop = signatures[index + 1].tick if index + 1 < len(signatures) else until
+            starts.extend(range(signature.tick, stop, max(1, signature.bar_ticks)))
+        return starts or [0]
+
+    def pitch_range(self) -> tuple[int, int] | None:
+        pitches = [n.pitch for n in self.notes if not n.is_drum]
+        return (min(pitches), max(pitches)) if pitches else None
+
+    # -- transformations -------------------------------------------------------------------
+    def replace(self, **changes) -> Piece:
+        return dataclasses.replace(self, **changes)
+
+    def transposed(self, semitones: int) -> Piece:
+        """This piece moved by `semitones` (drums stay put); raises ValueError out of 0..127."""
+        if semitones == 0:
+            return self
+        low_high = self.pitch_range()
+        if low_high and not (0 <= low_high[0] + semitones and low_high[1] + semitones <= 127):
+            raise ValueError(f"transposing by {semitones} leaves the MIDI pitch range")
+        notes = [n if n.is_drum else dataclasses.replace(n, pitch=n.pitch + semitones) for n in self.notes]
+        keys = [dataclasses.replace(k, tonic=(k.tonic + semitones) % 12) for k in self.keys]
+        return self.replace(notes=notes, keys=keys)
+
+    def __repr__(self) -> str:
+        where = f" from {self.source}" if self.source else ""
+        title = f" {self.title!r}" if self.title else ""
+        return (f"<Piece{title}{where}: {len(self.notes)} notes, {len(self.bar_starts())} bars, "
+                f"{self.time_signature.numerator}/{self.time_signature.denominator}, "
+                f"{self.key.name if self.key else 'no key'}>")
+
+
+def transposition_range(piece: Piece, low: int = 0, high: int = 127) -> range:
+    """The semitone shifts that keep every pitched note of `piece` within low..high."""
+    span = piece.pitch_range()
+    if span is None:
+        return range(0, 1)
+    return range(low - span[0], high - span[1] + 1)
+
+
+def merge_notes(notes: Iterable[Note]) -> list[Note]:
+    """Notes sorted by onset then pitch, with exact duplicates (same onset, pitch, program) dropped."""
+    seen: set[tuple[int, int, int, bool]] = set()
+    kept: list[Note] = []
+    for note in sorted(notes):
+        identity = (note.onset, note.pitch, note.program, note.is_drum)
+        if identity not in seen:
+            seen.add(identity)
+            kept.append(note)
+    return kept

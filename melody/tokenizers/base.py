@@ -1,0 +1,153 @@
+"""What every tokenizer is: a vocabulary, encode, decode, a grammar, and a JSON file.
+
+A scheme (`remi.py`, `performance.py`, `abc_char.py`) subclasses `Tokenizer` and fills in
+its hooks. Every vocabulary starts with the same three special tokens so that models,
+training and sampling can rely on their ids.
+
+Contracts the rest of melody depends on:
+- `encode(piece)` returns `[BOS, ..., EOS]` as token ids.
+- `decode(ids)` never raises: tokens out of place are skipped, whatever the sequence.
+- `grammar(constraints)` tells sampling which tokens may come next, so that every sampled
+  sequence is grammatical and honours the musical constraints (key lock, pitch range, bars).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from melody.errors import ModelError
+from melody.music.notes import Piece
+
+PAD, BOS, EOS = 0, 1, 2
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard musical constraints that sampling enforces through the grammar's masks."""
+
+    scale: frozenset[int] | None = None  # allowed pitch classes (key lock); None: all
+    pitch_range: tuple[int, int] | None = None  # inclusive MIDI pitch bounds
+    bars: int | None = None  # exact number of bars to generate after the prime
+    end_on_bar_line: bool = True  # stop only at a bar line
+
+
+class Grammar(ABC):
+    """An incremental grammar over one tokenizer's vocabulary.
+
+    State is whatever object the scheme likes; `advance` returns a new one (states may be
+    copied freely between sequences of a batch). `allowed(state)` is a boolean mask of
+    length `vocab_size` and always has at least one True entry (EOS at worst).
+    """
+
+    @abstractmethod
+    def start(self) -> Any:
+        """The state before any token, BOS included (sampling feeds BOS first)."""
+
+    @abstractmethod
+    def allowed(self, state: Any) -> np.ndarray:
+        """Which token ids may come next."""
+
+    @abstractmethod
+    def advance(self, state: Any, token: int) -> Any:
+        """The state after `token`; a token `allowed` forbade may be ignored (prime text)."""
+
+    def finished(self, state: Any) -> bool:
+        """True once only EOS may follow (a bar quota met, or EOS seen)."""
+        mask = self.allowed(state)
+        return bool(mask[EOS]) and int(mask.sum()) == 1
+
+
+class Tokenizer(ABC):
+    """Base of every tokenizer scheme."""
+
+    name: ClassVar[str]
+
+    def __init__(self, **config: Any) -> None:
+        self.config = self.default_config() | config
+        self.vocab: list[str] = list(SPECIAL_TOKENS) + self.build_vocab()
+        self.token_to_id = {token: index for index, token in enumerate(self.vocab)}
+
+    # -- hooks a scheme fills in ---------------------------------------------------------
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        return {}
+
+    @abstractmethod
+    def build_vocab(self) -> list[str]:
+        """The scheme's tokens, after the special ones."""
+
+    @abstractmethod
+    def encode(self, piece: Piece) -> list[int]:
+        """`[BOS, ..., EOS]` for `piece`."""
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> Piece:
+        """A valid piece from any id sequence; never raises."""
+
+    @abstractmethod
+    def grammar(self, constraints: Constraints | None = None) -> Grammar:
+        """The grammar that constrained sampling follows."""
+
+    # -- shared ----------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def tokens(self, ids: Sequence[int]) -> list[str]:
+        """Readable token strings for ids (unknown ids show as '<?>')."""
+        return [self.vocab[i] if 0 <= i < len(self.vocab) else "<?>" for i in ids]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "melody-tokenizer", "version": FORMAT_VERSION, "name": self.name,
+                "config": self.config, "vocab": self.vocab}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the tokenizer as JSON, atomically."""
+        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=1) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def tokenizer_from_dict(data: dict[str, Any], source: str = "tokenizer") -> Tokenizer:
+    """Rebuild a tokenizer from `to_dict()` output; checks the vocabulary still matches."""
+    from melody.tokenizers import get_tokenizer
+
+    if not isinstance(data, dict) or data.get("format") != "melody-tokenizer":
+        raise ModelError(f"{source}: not a melody tokenizer file")
+    if data.get("version") != FORMAT_VERSION:
+        raise ModelError(f"{source}: tokenizer format version {data.get('version')} is not supported")
+    tokenizer = get_tokenizer(data.get("name", ""), **(data.get("config") or {}))
+    if data.get("vocab") != tokenizer.vocab:
+        raise ModelError(f"{source}: vocabulary does not match this version of melody's "
+                         f"{tokenizer.name} tokenizer")
+    return tokenizer
+
+
+def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+    """Read a tokenizer JSON file written by `Tokenizer.save`."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: cannot read tokenizer: {error}") from None
+    return tokenizer_from_dict(data, str(path))

@@ -1,0 +1,29 @@
+"""Shared fixtures: paths to shipped data, and external tools that CI must have."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+IRISH = ASSETS / "irish.abc"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def require_program(name: str) -> str:
+    """The path of an external program; skips where it is missing, but fails in CI."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed; CI installs it through the README's test command")
+        pytest.skip(f"{name} is not installed (Debian package: see README)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def irish_path() -> Path:
+    return IRISH
