@@ -56,8 +56,13 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 def read(path: str | os.PathLike, on_warning: Warn | None = None) -> list[Piece]:
     """Every piece in a music file: each tune of an ABC file, or the one piece of a MIDI file."""
+    format_of(path)  # an unknown suffix is refused before any reading
+    return parse_bytes(read_bytes(path), path, on_warning)
+
+
+def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = None) -> list[Piece]:
+    """Every piece in bytes already read from `path` (whose suffix gives the format)."""
     kind = format_of(path)
-    data = read_bytes(path)
     if kind == "abc":
         from melody.music.abc import parse_abc
 
