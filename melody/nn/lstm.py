@@ -1,0 +1,94 @@
+"""An LSTM language model: embedding, stacked LSTM with dropout, output tied to the embedding."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from melody.nn.base import SequenceModel
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [layers, B, hidden]
+
+
+@dataclass
+class LSTMConfig:
+    """Sizes of an LSTM model; `hidden=0` means the same as `d_model` (tied without a projection)."""
+
+    vocab_size: int
+    d_model: int = 256  # embedding size
+    hidden: int = 0
+    layers: int = 2
+    dropout: float = 0.1
+
+    @property
+    def hidden_size(self) -> int:
+        return self.hidden or self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LSTMModel(SequenceModel):
+    """Embedding -> dropout -> LSTM x layers -> dropout -> (projection) -> tied output."""
+
+    family = "lstm"
+
+    def __init__(self, config: LSTMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = config.vocab_size
+        self.context_length = None
+        hidden = config.hidden_size
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(config.d_model, hidden, num_layers=config.layers, batch_first=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        # Tying halves the parameters of a small model and regularises it (Press & Wolf 2017);
+        # when the LSTM is wider than the embedding a projection brings it back to size.
+        self.projection = nn.Linear(hidden, config.d_model, bias=False) if hidden != config.d_model else None
+        self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # Small embeddings keep the initial logits near zero: the first loss is ~ln(vocab).
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        bound = 1.0 / math.sqrt(self.config.hidden_size)
+        for name, parameter in self.lstm.named_parameters():
+            if "weight" in name:
+                nn.init.uniform_(parameter, -bound, bound)
+            else:
+                nn.init.zeros_(parameter)
+                if name.startswith("bias_ih"):
+                    # A forget-gate bias of 1 lets gradients flow through long tunes from the start.
+                    hidden = self.config.hidden_size
+                    parameter.data[hidden:2 * hidden] = 1.0
+        if self.projection is not None:
+            nn.init.normal_(self.projection.weight, std=1.0 / math.sqrt(self.config.hidden_size))
+
+    def _logits(self, output: torch.Tensor) -> torch.Tensor:
+        output = self.dropout(output)
+        if self.projection is not None:
+            output = self.projection(output)
+        return nn.functional.linear(output, self.embedding.weight, self.output_bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        output, _ = self.lstm(self.dropout(self.embedding(tokens)))
+        return self._logits(output)
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> LSTMState:
+        device = device if device is not None else self.embedding.weight.device
+        shape = (self.config.layers, batch_size, self.config.hidden_size)
+        dtype = self.embedding.weight.dtype
+        return torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
+
+    def step(self, tokens: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        output, new_state = self.lstm(self.dropout(self.embedding(tokens)), state)
+        return self._logits(output), new_state
+
+    def select_state(self, state: LSTMState, index: torch.Tensor) -> LSTMState:
+        h, c = state
+        return h.index_select(1, index), c.index_select(1, index)
