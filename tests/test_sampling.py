@@ -1,0 +1,150 @@
+"""Sampling: masks first, then temperature/top-k/top-p; cached steps; seeds; batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from melody.errors import UsageError
+from melody.nn import build_model
+from melody.sampling import BatchSampler, SamplingOptions, choose, filter_logits, sample
+from melody.tokenizers.base import BOS, EOS, PAD, Grammar
+
+VOCAB = 24
+
+
+class CountingGrammar(Grammar):
+    """A test double: any token but PAD/BOS, exactly `length` tokens after BOS, then EOS.
+
+    Real grammars come from the tokenizers; this one isolates the sampler's own behaviour.
+    """
+
+    def __init__(self, length: int, forbidden: tuple[int, ...] = ()) -> None:
+        self.length = length
+        self.forbidden = forbidden
+
+    def start(self) -> int:
+        return 0
+
+    def allowed(self, state: int) -> np.ndarray:
+        mask = np.zeros(VOCAB, dtype=bool)
+        if state >= self.length:
+            mask[EOS] = True
+            return mask
+        mask[3:] = True
+        mask[list(self.forbidden)] = False
+        return mask
+
+    def advance(self, state: int, token: int) -> int:
+        return state + 1
+
+
+def tiny(family: str, seed: int = 0, context: int = 64, spread: bool = True) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    config = {"vocab_size": VOCAB, "d_model": 32, "layers": 2, "heads": 4, "context": context,
+              "dropout": 0.0}
+    net = build_model(family, config).eval()
+    if spread:
+        with torch.no_grad():
+            # Spread the initial logits apart so greedy choices are not float-rounding ties.
+            net.embedding.weight.normal_(0, 1.0)
+    return net
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_cached_and_uncached_greedy_decoding_give_identical_tokens(family):
+    net = tiny(family)
+    greedy = SamplingOptions(temperature=0)
+    prime = [BOS, 5, 9, 7]
+    grammar = CountingGrammar(50)
+    cached = sample(net, grammar, prime, [0, 1], greedy, use_cache=True)
+    uncached = sample(net, grammar, prime, [0, 1], greedy, use_cache=False)
+    assert cached == uncached
+    assert len(cached[0]) == 1 + 50 + 1  # BOS, 50 tokens (prime included), EOS
+
+
+def test_transformer_samples_past_its_context_by_sliding_the_cache():
+    net = tiny("transformer", context=16)
+    tokens = sample(net, CountingGrammar(60), [BOS, 4], [3], SamplingOptions(temperature=1.0))[0]
+    assert len(tokens) == 1 + 60 + 1 and tokens[-1] == EOS
+    # Inside the context the sliding cache and a full forward agree exactly.
+    short = sample(net, CountingGrammar(12), [BOS, 4], [0], SamplingOptions(temperature=0))
+    assert short == sample(net, CountingGrammar(12), [BOS, 4], [0], SamplingOptions(temperature=0),
+                           use_cache=False)
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_a_sequence_depends_on_its_seed_not_on_the_rest_of_its_batch(family):
+    net = tiny(family, spread=False)  # near-uniform logits: every seed draws its own tune
+    options = SamplingOptions(temperature=1.0)
+    grammar = CountingGrammar(40)
+    alone = sample(net, grammar, [BOS], [11], options)[0]
+    again = sample(net, grammar, [BOS], [11], options)[0]
+    in_batch = sample(net, grammar, [BOS], [5, 11, 12, 13], options)
+    assert alone == again == in_batch[1]
+    assert len({tuple(s) for s in in_batch}) == 4  # different seeds, different pieces
+
+
+def test_masked_tokens_are_never_drawn_even_at_high_temperature():
+    net = tiny("lstm")
+    forbidden = tuple(range(3, 20))
+    sequences = sample(net, CountingGrammar(30, forbidden), [BOS], list(range(16)),
+                       SamplingOptions(temperature=5.0))
+    drawn = {t for s in sequences for t in s[1:-1]}
+    assert drawn <= set(range(20, VOCAB))
+    assert all(s[-1] == EOS for s in sequences)
+
+
+def test_finished_sequences_wait_with_pad_while_the_batch_goes_on():
+    class Varying(CountingGrammar):
+        def allowed(self, state):  # EOS may come at any time after 2 tokens
+            mask = super().allowed(state)
+            mask[EOS] = state >= 2
+            return mask
+
+    net = tiny("transformer")
+    sampler = BatchSampler(net, Varying(40), [BOS], list(range(8)), SamplingOptions(temperature=3.0))
+    for _ in sampler.run():
+        pass
+    lengths = {len(s) for s in sampler.sequences}
+    assert len(lengths) == 1  # the batch stays rectangular
+    for result in sampler.results():
+        assert result[-1] == EOS and PAD not in result and result.count(EOS) == 1
+
+
+def test_temperature_zero_is_argmax_and_top_k_keeps_the_k_best():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0, -1.0]])
+    mask = torch.ones_like(logits, dtype=torch.bool)
+    filtered = filter_logits(logits, mask, SamplingOptions(temperature=0))
+    assert choose(filtered, torch.tensor([0.9]), greedy=True).item() == 1
+    top2 = filter_logits(logits, mask, SamplingOptions(temperature=1.0, top_k=2))
+    assert torch.isfinite(top2).tolist() == [[False, True, False, True, False]]
+
+
+def test_top_p_keeps_the_smallest_set_that_reaches_p_and_the_mask_comes_first():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    mask = torch.ones_like(probs, dtype=torch.bool)
+    kept = torch.isfinite(filter_logits(probs.log(), mask, SamplingOptions(top_p=0.75)))
+    assert kept.tolist() == [[True, True, False, False]]
+    # With the best token forbidden, the nucleus is taken over the renormalised rest (0.6, 0.3, 0.1).
+    mask[0, 0] = False
+    kept = torch.isfinite(filter_logits(probs.log(), mask, SamplingOptions(top_p=0.7)))
+    assert kept.tolist() == [[False, True, True, False]]
+
+
+def test_inverse_cdf_never_lands_on_a_zero_probability_token():
+    logits = torch.tensor([[float("-inf"), 0.0, float("-inf"), 0.0, float("-inf")]])
+    for u in (0.0, 0.25, 0.4999, 0.5, 0.75, 0.999999):
+        assert choose(logits, torch.tensor([u]), greedy=False).item() in (1, 3)
+
+
+@pytest.mark.parametrize("options, word", [
+    (SamplingOptions(temperature=-0.5), "temperature"),
+    (SamplingOptions(top_k=-1), "top-k"),
+    (SamplingOptions(top_p=0.0), "top-p"),
+    (SamplingOptions(top_p=1.5), "top-p"),
+])
+def test_bad_sampling_options_are_usage_errors(options, word):
+    with pytest.raises(UsageError, match=word):
+        options.validate()
