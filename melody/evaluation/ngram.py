@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from melody.evaluation.likelihood import LikelihoodResult, ScoredPiece, summarize
 from melody.tokenizers.base import BOS
 
 DEFAULT_ORDER = 5
@@ -146,3 +147,9 @@ class NGramModel:
             context = padded[max(0, i - n + 1):i]
             total -= math.log(self.probability(context, padded[i]))
         return total
+
+
+def evaluate_ngram(model: NGramModel, pieces: Sequence[ScoredPiece]) -> LikelihoodResult:
+    """The same figures as `likelihood.evaluate_likelihood`, for the n-gram baseline."""
+    return summarize([model.piece_nll(p.ids) for p in pieces], pieces,
+                     f"{model.order}-gram, interpolated modified Kneser-Ney")
