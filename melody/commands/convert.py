@@ -1,0 +1,163 @@
+"""`melody convert`: ABC and MIDI to ABC and MIDI, optionally through a tokenizer.
+
+Two forms:
+    melody convert IN OUT                       one file to one file (formats from the suffixes)
+    melody convert IN... --out DIR --to mid|abc one output per tune
+
+In the folder form a file with one tune writes DIR/<stem>.<ext>, a file with several writes
+DIR/<stem>-<X>.<ext> per tune (X: the tune's number), and a name already taken in the same run
+gets -2, -3, ... (assets/irish.abc restarts its X: numbers per dance type). The two-file form
+with a multi-tune input needs --tune X, so it never picks one tune silently. Every input is
+read and every output rendered before anything is written, so a bad file or an existing
+output (without --force) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+SUMMARY_OVER = 10  # more outputs than this: a summary line instead of one line each
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert", help="convert ABC and MIDI files (optionally through a tokenizer)",
+        description="Convert ABC and MIDI files: abc->mid, mid->abc, abc->abc (normalised), "
+                    "mid->mid. `melody convert IN OUT` converts one file; "
+                    "`melody convert IN... --out DIR --to mid|abc` writes one file per tune.")
+    parser.add_argument("inputs", nargs="+", metavar="IN",
+                        help="input .abc/.mid/.midi files or folders (and OUT in the two-file form)")
+    parser.add_argument("--out", metavar="DIR", type=Path, help="folder for one output per tune")
+    parser.add_argument("--to", choices=("mid", "abc"), help="output format with --out")
+    parser.add_argument("--tune", metavar="X",
+                        help="convert only the tune with this X: number (or 1-based index)")
+    parser.add_argument("--via", metavar="TOKENIZER",
+                        help="encode and decode through a tokenizer (remi, performance, abc-char) "
+                             "to hear what a model learns")
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print no reader warnings")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from melody.corpus import find_music_files
+    from melody.errors import MelodyError, MusicError, UsageError
+    from melody.music import io as music_io
+
+    targets = _plan_form(args)
+    sources = find_music_files(targets["inputs"])
+    if not sources:
+        raise UsageError(f"no .abc, .mid or .midi files in {', '.join(map(str, targets['inputs']))}")
+
+    def warn(warning: MusicError) -> None:
+        if not args.quiet:
+            print(f"warning: {warning}", file=sys.stderr)
+
+    tokenizer = None
+    if args.via:
+        from melody.tokenizers import get_tokenizer
+
+        tokenizer = get_tokenizer(args.via)
+
+    outputs: list[tuple[Path, bytes]] = []
+    taken: set[Path] = set()
+    for source in sources:
+        pieces = music_io.read(source, on_warning=warn)
+        if args.tune is not None:
+            pieces = _select_tune(pieces, args.tune, source)
+        if targets["out_file"] is not None and len(pieces) > 1:
+            raise UsageError(f"{source} has {len(pieces)} tunes: pick one with --tune X, or write "
+                             f"them all with --out DIR --to {targets['kind']}")
+        for number, piece in enumerate(pieces, 1):
+            if tokenizer is not None:
+                decoded = tokenizer.decode(tokenizer.encode(piece))
+                # Titles are not tokens; keep them so the output still names its tune.
+                piece = decoded.replace(title=decoded.title or piece.title, tune=piece.tune,
+                                        source=piece.source)
+            if not piece.notes:
+                raise MusicError("no notes to write", file=str(source),
+                                 tune=piece.tune if len(pieces) > 1 else None)
+            path = targets["out_file"] or _output_name(targets["out_dir"], source, piece.tune, number,
+                                                       len(pieces), targets["kind"], taken)
+            taken.add(path)
+            outputs.append((path, music_io.render(piece, targets["kind"])))
+
+    folders = [path for path, _ in outputs if path.is_dir()]
+    if folders:
+        raise UsageError(f"{folders[0]}: is a folder, not a file; nothing written")
+    if not args.force:
+        existing = [path for path, _ in outputs if path.exists()]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise UsageError(f"{existing[0]}: already exists{more}; nothing written "
+                             f"(use --force to replace)")
+    for path, data in outputs:
+        try:
+            music_io.write_bytes_atomic(path, data, overwrite=args.force)
+        except OSError as error:
+            raise MelodyError(f"{path}: cannot write: {error.strerror or error}") from None
+    _say_written([path for path, _ in outputs], targets["out_dir"])
+    return 0
+
+
+def _plan_form(args: argparse.Namespace) -> dict:
+    """Which form the arguments take: inputs, and an output file or an output folder and format."""
+    from melody.errors import UsageError
+    from melody.music import io as music_io
+
+    if args.out is not None:
+        if args.to is None:
+            raise UsageError("--out DIR needs --to mid or --to abc")
+        if args.out.exists() and not args.out.is_dir():
+            raise UsageError(f"{args.out}: --out must be a folder, and this is a file")
+        return {"inputs": args.inputs, "out_file": None, "out_dir": args.out, "kind": args.to}
+    if len(args.inputs) != 2:
+        raise UsageError("give IN OUT (one file to one file), or IN... --out DIR --to mid|abc")
+    source, target = (Path(p) for p in args.inputs)
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder: use --out {target} --to mid|abc")
+    kind = music_io.format_of(target)
+    if args.to is not None and args.to != kind:
+        raise UsageError(f"--to {args.to} does not match the output file {target}")
+    if source.is_dir():
+        raise UsageError(f"{source} is a folder: use --out DIR --to {kind}")
+    return {"inputs": [source], "out_file": target, "out_dir": None, "kind": kind}
+
+
+def _select_tune(pieces: list, tune: str, source: Path) -> list:
+    """The pieces whose X: number is `tune`, else the `tune`-th piece; UsageError if none."""
+    from melody.errors import UsageError
+
+    chosen = [p for p in pieces if p.tune is not None and str(p.tune) == tune]
+    if not chosen and tune.isdigit() and 1 <= int(tune) <= len(pieces):
+        chosen = [pieces[int(tune) - 1]]
+    if not chosen:
+        raise UsageError(f"{source} has no tune {tune} ({len(pieces)} tune"
+                         f"{'s' if len(pieces) != 1 else ''})")
+    return chosen[:1]
+
+
+def _output_name(folder: Path, source: Path, tune: str | None, number: int, count: int,
+                 kind: str, taken: set[Path]) -> Path:
+    """DIR/<stem>.<ext> for a one-tune file, DIR/<stem>-<X>.<ext> per tune; -2, -3... if taken."""
+    stem = source.stem
+    if count > 1:
+        label = re.sub(r"[^A-Za-z0-9._-]+", "_", str(tune)).strip("._") if tune is not None else ""
+        stem = f"{stem}-{label or number}"
+    path = folder / f"{stem}.{kind}"
+    suffix = 2
+    while path in taken:
+        path = folder / f"{stem}-{suffix}.{kind}"
+        suffix += 1
+    return path
+
+
+def _say_written(paths: list[Path], folder: Path | None) -> None:
+    if len(paths) <= SUMMARY_OVER or folder is None:
+        for path in paths:
+            print(f"wrote {path}")
+        return
+    print(f"wrote {len(paths)} files to {folder}/ ({paths[0].name} ... {paths[-1].name})")
