@@ -1,0 +1,400 @@
+"""Generate pieces from a model: settings, prime, constraints, streaming events, takes, files.
+
+The CLI (`melody generate`) and the terminal UI both come through here:
+
+    for event in stream("default", GenerationSettings(num=2, bars=8, seed=7)):
+        ...  # NoteEvent(index, note) as notes complete, BarEvent(index, bar), DoneEvent(takes)
+    takes = generate("default", num=2, seed=7)  # the same thing, drained
+    write_take(takes[0], "melody-out")           # .mid, .abc and a .json sidecar
+
+Reproducibility: piece i of a run with seed S is sampled from its own generator seeded with
+S + i, so `--seed S --num 1` gives the first piece of `--seed S --num 4` again, and the same
+command with the same seed writes byte-identical MIDI (the sidecar's timestamp is the only
+thing that changes, and it stays out of the music files).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import secrets
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+from melody import __version__
+from melody.errors import MelodyError, UsageError
+from melody.music.notes import Key, Note, Piece
+from melody.prime import (Prime, check_expressible, first_bars, header_tokens, key_name,
+                          load_prime_piece, parse_key, parse_meter, parse_tempo)
+
+DEFAULT_BARS = 16
+MAX_NUM = 1024
+TOKENS_PER_BAR_CAP = 256  # a safety net only: the grammar ends a piece at its bar count
+FORMATS = ("mid", "abc")
+
+
+@dataclass
+class GenerationSettings:
+    """Every option of one generation run; `validate()` is the one place they are checked."""
+
+    num: int = 1
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.95
+    seed: int | None = None  # None: drawn at random and recorded in each take
+    prime_bars: int | None = None  # bars of the prime to keep; None: all of it
+    bars: int | None = DEFAULT_BARS  # new bars after the prime; None with max_tokens
+    max_tokens: int | None = None  # new tokens instead of bars
+    key: str | None = None  # "D", "Em", "Ador", "G major"; from the prime when there is one
+    meter: str | None = None  # "6/8", "C"
+    tempo: float | None = None  # quarter notes per minute
+    key_lock: bool = False  # every pitch in the key's scale
+    pitch_range: tuple[int, int] | None = None  # inclusive MIDI pitches
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pitch_range"] = list(self.pitch_range) if self.pitch_range else None
+        return data
+
+    def replace(self, **changes: Any) -> GenerationSettings:
+        """A copy with some options changed: unknown names are a UsageError."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise UsageError(f"unknown generation option(s): {', '.join(unknown)}")
+        data = {f.name: getattr(self, f.name) for f in fields(self)} | changes
+        # Asking for a token count means no bar count, unless both were asked for (an error).
+        if "max_tokens" in changes and changes["max_tokens"] is not None and "bars" not in changes:
+            data["bars"] = None
+        return GenerationSettings(**data)
+
+    def validate(self) -> None:
+        """UsageError naming the first bad option."""
+        from melody.sampling import SamplingOptions
+
+        _whole("num", self.num, low=1, high=MAX_NUM)
+        if self.seed is not None:
+            _whole("seed", self.seed, low=0, high=2**63 - MAX_NUM - 1)
+        if self.prime_bars is not None:
+            _whole("prime-bars", self.prime_bars, low=1)
+        if self.bars is not None and self.max_tokens is not None:
+            raise UsageError("give either --bars or --max-tokens, not both")
+        if self.bars is None and self.max_tokens is None:
+            raise UsageError("give --bars or --max-tokens")
+        if self.bars is not None:
+            _whole("bars", self.bars, low=1, high=4096)
+        if self.max_tokens is not None:
+            _whole("max-tokens", self.max_tokens, low=1, high=1_000_000)
+        SamplingOptions(float(self.temperature) if _number(self.temperature) else self.temperature,
+                        self.top_k, self.top_p).validate()
+        if self.key is not None:
+            parse_key(self.key)
+        if self.meter is not None:
+            parse_meter(self.meter)
+        if self.tempo is not None:
+            parse_tempo(self.tempo)
+        if self.pitch_range is not None:
+            low, high = _pitch_range(self.pitch_range)
+            if not 0 <= low <= high <= 127:
+                raise UsageError(f"pitch range {low}-{high} must lie within 0-127, low first")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(name: str, value: Any, *, low: int, high: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        limit = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UsageError(f"{name} must be a whole number {limit}, not {value!r}")
+
+
+def _pitch_range(value: Any) -> tuple[int, int]:
+    try:
+        low, high = value
+        return int(low), int(high)
+    except (TypeError, ValueError):
+        raise UsageError(f"pitch range must be two MIDI pitches (low, high), not {value!r}") from None
+
+
+@dataclass
+class Take:
+    """One generated piece, the prime included, and everything needed to make it again."""
+
+    piece: Piece
+    prime_end: int  # tick where the new music starts
+    tokens: list[int]
+    seed: int  # this piece's own seed: `--seed <it> --num 1` samples it again
+    settings: GenerationSettings
+    model_name: str
+    model_sha256: str
+    index: int = 0  # its place in the batch
+    run_seed: int | None = None  # the seed of the run (seed - index)
+    model_folder: str = ""
+    tokenizer: dict[str, Any] = field(default_factory=dict)  # name and config
+    prime: dict[str, Any] | None = None  # source (path, "abc", "piece"), text, bars
+    complete: bool = True  # False when the run was stopped before the piece ended
+    novelty: dict[str, Any] | None = None  # the near-copy check, with --reject-copies
+    attempts: int = 1  # pieces drawn until one passed the near-copy check
+
+    def sidecar(self) -> dict[str, Any]:
+        """The JSON sidecar: model, tokenizer, options, seeds, prime, version, time."""
+        return {
+            "melody_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": {"name": self.model_name, "folder": self.model_folder,
+                      "weights_sha256": self.model_sha256},
+            "tokenizer": self.tokenizer,
+            "settings": self.settings.to_dict(),
+            "seed": self.seed,
+            "run_seed": self.run_seed,
+            "index": self.index,
+            "prime": self.prime,
+            "prime_end": self.prime_end,
+            "complete": self.complete,
+            "attempts": self.attempts,
+            "novelty": self.novelty,
+            "piece": {"title": self.piece.title, "notes": len(self.piece.notes),
+                      "bars": len(self.piece.bar_starts()), "end_tick": self.piece.end_tick,
+                      "key": key_name(self.piece.key) if self.piece.key else None,
+                      "meter": f"{self.piece.time_signature.numerator}/{self.piece.time_signature.denominator}",
+                      "qpm": self.piece.qpm},
+            "tokens": self.tokens,
+        }
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    """A note of piece `index` is complete (prime notes come first)."""
+
+    index: int
+    note: Note
+
+
+@dataclass(frozen=True)
+class BarEvent:
+    """Piece `index` has reached bar `bar` (0-based, counted from the start of the piece)."""
+
+    index: int
+    bar: int
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    """The run is over: every take, complete or (when stopped) as far as it got."""
+
+    takes: list[Take]
+    cancelled: bool = False
+
+
+StreamEvent = NoteEvent | BarEvent | DoneEvent
+
+
+def resolve_model(model: Any) -> Any:
+    """A loaded Model from "default", a folder path, or a Model itself."""
+    if not isinstance(model, (str, Path)):
+        return model
+    from melody.models import DEFAULT_MODEL_DIR, load_model
+
+    folder = DEFAULT_MODEL_DIR if str(model) == "default" else Path(model)
+    if not Path(folder).is_dir():
+        if str(model) == "default":
+            raise MelodyError(f"the default model is missing ({folder}); pass --model FOLDER")
+        raise UsageError(f"{folder}: no such model folder")
+    return load_model(folder)
+
+
+def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str | Path | None,
+                prime_abc: str | None) -> tuple[Prime, Key | None]:
+    """The run's Prime, and the key it is in (for the key lock)."""
+    if prime is not None or prime_abc is not None:
+        if settings.key is not None or settings.meter is not None:
+            raise UsageError("a prime sets the key and meter: drop --key and --meter, or the prime")
+        if isinstance(prime, Piece):
+            piece, source, text = prime, "piece", None
+            if not piece.notes:
+                raise UsageError("the prime piece holds no notes")
+        else:
+            piece, source, text = load_prime_piece(prime, prime_abc)
+        kept, end = first_bars(piece, settings.prime_bars)
+        if settings.tempo is not None:
+            kept = kept.replace(tempos=[parse_tempo(settings.tempo)])
+        tokens = tokenizer.encode(kept)
+        if tokens and tokens[-1] == tokenizer.token_to_id.get("<eos>", 2):
+            tokens = tokens[:-1]
+        bars = settings.prime_bars if settings.prime_bars is not None else len(kept.bar_starts(until=end))
+        return Prime(kept, tokens, end, source=source, text=text, bars=bars), kept.key
+    key = parse_key(settings.key) if settings.key is not None else None
+    meter = parse_meter(settings.meter) if settings.meter is not None else None
+    tempo = parse_tempo(settings.tempo) if settings.tempo is not None else None
+    check_expressible(tokenizer, key, meter, tempo)
+    header = Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
+                   tempos=[tempo] if tempo else [], end=0)
+    return Prime(header, header_tokens(tokenizer, key, meter, tempo), 0), key
+
+
+def stream(model: Any, settings: GenerationSettings | None = None, *, prime: Piece | str | Path | None = None,
+           prime_abc: str | None = None, stop: threading.Event | None = None, note_events: bool = True,
+           **overrides: Any) -> Iterator[StreamEvent]:
+    """Sample a batch, yielding NoteEvent/BarEvent as tokens arrive and DoneEvent at the end.
+
+    With `stop` set the run ends within one step with a DoneEvent(cancelled=True) holding the
+    pieces as far as they got. `note_events=False` skips the per-token decoding that note
+    events need (generate() uses it).
+    """
+    settings = (settings or GenerationSettings()).replace(**overrides) if overrides else (settings or GenerationSettings())
+    settings.validate()
+    run = _Run(model, settings, prime, prime_abc)
+    yield from run.events(stop, note_events)
+
+
+def generate(model: Any = "default", settings: GenerationSettings | None = None, *,
+             prime: Piece | str | Path | None = None, prime_abc: str | None = None,
+             **overrides: Any) -> list[Take]:
+    """Sample `settings.num` pieces; `overrides` change single options (e.g. num=4, seed=7)."""
+    for event in stream(model, settings, prime=prime, prime_abc=prime_abc, note_events=False, **overrides):
+        if isinstance(event, DoneEvent):
+            return event.takes
+    raise AssertionError("stream ended without a DoneEvent")  # pragma: no cover
+
+
+class _Run:
+    """One generation run: the model, its prime and constraints, and the batch being sampled."""
+
+    def __init__(self, model: Any, settings: GenerationSettings, prime: Any, prime_abc: str | None) -> None:
+        from melody.tokenizers.base import Constraints
+
+        self.model = resolve_model(model)
+        self.settings = settings
+        self.tokenizer = self.model.tokenizer
+        self.prime, key = build_prime(self.tokenizer, settings, prime, prime_abc)
+        if settings.key_lock and key is None:
+            raise UsageError("--key-lock needs a key: give --key, or a prime that has one")
+        constraints = Constraints(
+            scale=key.scale if settings.key_lock and key is not None else None,
+            pitch_range=_pitch_range(settings.pitch_range) if settings.pitch_range else None,
+            bars=settings.bars,
+            end_on_bar_line=settings.bars is not None,
+        )
+        self.grammar = self.tokenizer.grammar(constraints)
+        self.run_seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
+        self.name = Path(str(self.model.folder)).name or "model"
+
+    def _max_new_tokens(self) -> int:
+        if self.settings.max_tokens is not None:
+            return self.settings.max_tokens
+        return self.settings.bars * TOKENS_PER_BAR_CAP + 16
+
+    def _sampler(self, seeds: list[int]) -> Any:
+        from melody.sampling import BatchSampler, SamplingOptions
+
+        net = self.model.net.eval()
+        device = next(net.parameters()).device
+        options = SamplingOptions(float(self.settings.temperature), self.settings.top_k, float(self.settings.top_p))
+        return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
+                            max_new_tokens=self._max_new_tokens(), device=device)
+
+    def take(self, index: int, seed: int, tokens: list[int], complete: bool) -> Take:
+        piece = self.tokenizer.decode(tokens)
+        piece = piece.replace(title=f"{self.name} {self.run_seed}-{index + 1}", tune=str(index + 1),
+                              source="")
+        prime = None
+        if self.prime.source is not None:
+            prime = {"source": self.prime.source, "text": self.prime.text, "bars": self.prime.bars}
+        return Take(piece=piece, prime_end=self.prime.end, tokens=tokens, seed=seed,
+                    settings=self.settings.replace(seed=self.run_seed), model_name=self.name,
+                    model_sha256=str(getattr(self.model, "weights_sha256", "")), index=index,
+                    run_seed=self.run_seed, model_folder=str(self.model.folder),
+                    tokenizer={"name": self.tokenizer.name, "config": self.tokenizer.config},
+                    prime=prime, complete=complete)
+
+    def events(self, stop: threading.Event | None, note_events: bool) -> Iterator[StreamEvent]:
+        from melody.tokenizers.base import EOS
+
+        size = self.settings.num
+        seeds = [self.run_seed + i for i in range(size)]
+        sampler = self._sampler(seeds)
+        tracker = _NoteTracker(self.tokenizer, size) if note_events else None
+        if tracker is not None:
+            for index in range(size):
+                yield from tracker.update(index, sampler.sequences[index])
+        cancelled = False
+        for drawn in sampler.run(stop):
+            if tracker is not None:
+                for index, token in enumerate(drawn):
+                    if token is not None and token != EOS:
+                        yield from tracker.update(index, sampler.sequences[index])
+            if stop is not None and stop.is_set():
+                cancelled = True
+                break
+        if stop is not None and stop.is_set() and not sampler.done:
+            cancelled = True
+        results = sampler.results()
+        takes = [self.take(i, seeds[i], results[i], complete=sampler.finished[i]) for i in range(size)]
+        yield DoneEvent(takes, cancelled=cancelled)
+
+
+class _NoteTracker:
+    """Turns growing token sequences into NoteEvents and BarEvents, each note once."""
+
+    def __init__(self, tokenizer: Any, size: int) -> None:
+        self.tokenizer = tokenizer
+        self.seen: list[set[Note]] = [set() for _ in range(size)]
+        self.bar: list[int] = [-1] * size
+
+    def update(self, index: int, tokens: list[int]) -> Iterator[StreamEvent]:
+        from melody.tokenizers.base import EOS
+
+        piece = self.tokenizer.decode([*tokens, EOS])
+        fresh = [note for note in piece.notes if note not in self.seen[index]]
+        if not fresh:
+            return
+        starts = piece.bar_starts(until=max(n.onset for n in fresh) + 1)
+        for note in fresh:
+            self.seen[index].add(note)
+            bar = sum(1 for tick in starts if tick <= note.onset) - 1
+            if bar > self.bar[index]:
+                self.bar[index] = bar
+                yield BarEvent(index, bar)
+            yield NoteEvent(index, note)
+
+
+def _free_stem(out_dir: Path, stem: str, suffixes: list[str]) -> str:
+    """`stem`, or the first `stem-2`, `stem-3`, ... for which no output file exists yet."""
+    candidate, number = stem, 2
+    while any((out_dir / f"{candidate}.{suffix}").exists() for suffix in suffixes):
+        candidate, number = f"{stem}-{number}", number + 1
+    return candidate
+
+
+def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | list[str] = FORMATS,
+               stem: str | None = None, force: bool = False) -> list[Path]:
+    """Write a take as MIDI and/or ABC plus its .json sidecar, atomically; the paths written.
+
+    Without `force` an existing name is never replaced: the next free stem is used instead.
+    """
+    from melody.music.io import render, write_bytes_atomic
+
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"unknown output format(s) {', '.join(unknown) or '(none)'} (choose from mid, abc)")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: exists and is not a folder")
+    stem = stem or f"{take.model_name}-{take.run_seed if take.run_seed is not None else take.seed}-{take.index + 1}"
+    suffixes = [*formats, "json"]
+    if not force:
+        stem = _free_stem(out_dir, stem, suffixes)
+    # Render everything first: a failure leaves no file behind.
+    payloads = [(out_dir / f"{stem}.{kind}", render(take.piece, kind)) for kind in formats]
+    sidecar = take.sidecar()
+    sidecar["files"] = [path.name for path, _ in payloads]
+    payloads.append((out_dir / f"{stem}.json", (json.dumps(sidecar, indent=1) + "\n").encode("utf-8")))
+    written = []
+    for path, data in payloads:
+        write_bytes_atomic(path, data, overwrite=force)
+        written.append(path)
+    return written
