@@ -1,0 +1,123 @@
+"""The pieces an evaluation scores: DATA files, or a model's own held-out split and training side.
+
+The split is the training engineer's (`melody.training_data.split_pieces`, by piece hash);
+config.json records its seed, fraction and the held-out (file name, tune) list, so the
+evaluation recomputes it from the training corpus rather than trusting a copy of the tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from melody.errors import UsageError
+
+_REPOSITORY = Path(__file__).resolve().parent.parent.parent
+
+
+@dataclass
+class Split:
+    """A model's training pieces and its held-out (validation) pieces, tokenized."""
+
+    training: list[Any]
+    held_out: list[Any]
+    paths: list[str]
+
+
+def _token_cache_tokenizer(path: Path) -> str | None:
+    """The tokenizer of a `melody tokenize` cache folder at `path`, or None if it is not one."""
+    if not path.is_dir():
+        return None
+    candidates = [path / "identity.json", *path.glob("*/identity.json")]
+    for about in candidates:
+        try:
+            return str(json.loads(about.read_text(encoding="utf-8")).get("tokenizer", "?"))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
+
+
+def load_data(paths: Sequence[str | os.PathLike], tokenizer: Any, *, workers: int | None = None) -> list[Any]:
+    """The tokenized pieces of music files and folders; UsageError when there are none."""
+    from melody.corpus import build_corpus
+
+    for path in paths:
+        cached = _token_cache_tokenizer(Path(path))
+        if cached is not None:
+            other = "" if cached == tokenizer.name else f" of the {cached} tokenizer"
+            raise UsageError(f"{path}: a token cache{other}, not music; eval reads music files and "
+                             f"tokenizes them with the model's {tokenizer.name} tokenizer")
+    corpus = build_corpus(paths, tokenizer, workers=workers)
+    if not corpus.pieces:
+        if not corpus.files:
+            raise UsageError(f"no .abc, .mid or .midi files in {', '.join(map(str, paths))}")
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in corpus.skip_reasons()[:2])
+        raise UsageError(f"no usable pieces in {', '.join(map(str, paths))}"
+                         + (f": {reasons}" if reasons else ""))
+    return corpus.pieces
+
+
+def _recorded_paths(config: dict[str, Any]) -> list[str]:
+    """The training data paths a model's config.json records (where training put them)."""
+    for section in ("data", "corpus", "training", "split"):
+        value = config.get(section)
+        if isinstance(value, dict):
+            for key in ("paths", "data", "files"):
+                found = value.get(key)
+                if isinstance(found, list) and all(isinstance(p, str) for p in found):
+                    return list(found)
+    found = config.get("data_paths") or config.get("paths")
+    return list(found) if isinstance(found, list) else []
+
+
+def _locate(path: str, folder: Path) -> Path | None:
+    """A recorded path as given, or relative to the repository or the model folder's parents."""
+    for base in (Path.cwd(), _REPOSITORY, folder.parent.parent, folder.parent, folder):
+        candidate = (base / path) if not Path(path).is_absolute() else Path(path)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _split_settings(config: dict[str, Any]) -> dict[str, Any]:
+    for section in ("split", "data", "corpus"):
+        value = config.get(section)
+        if isinstance(value, dict) and ("validation" in value or "validation_fraction" in value):
+            return value
+        if isinstance(value, dict):
+            inner = value.get("split")
+            if isinstance(inner, dict):
+                return inner
+    return {}
+
+
+def held_out_and_training(model: Any, *, workers: int | None = None) -> Split | None:
+    """The model's training and held-out pieces, or None when its training data is gone."""
+    from melody.corpus import build_corpus
+    from melody.training_data import piece_key, split_pieces
+
+    recorded = _recorded_paths(model.config)
+    located = [_locate(p, Path(model.folder)) for p in recorded]
+    if not recorded or any(p is None for p in located):
+        return None
+    corpus = build_corpus([str(p) for p in located], model.tokenizer, workers=workers)
+    if len(corpus.pieces) < 2:
+        return None
+    settings = _split_settings(model.config)
+    listed = settings.get("validation")
+    if isinstance(listed, list) and listed:
+        # The recorded held-out list is the ground truth: a piece is held out exactly when
+        # its (file name, tune) is on it, whatever split code version made the model.
+        keys = {f"{name}\x00{tune}" for name, tune in listed}
+        held = [p for p in corpus.pieces if piece_key(p) in keys]
+        training = [p for p in corpus.pieces if piece_key(p) not in keys]
+    else:
+        fraction = float(settings.get("validation_fraction", 0.1))
+        training, held = split_pieces(corpus.pieces, fraction, int(settings.get("seed", 0)))
+    if not held:
+        return None
+    return Split(training=list(training), held_out=list(held), paths=[str(p) for p in located])
+
