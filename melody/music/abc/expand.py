@@ -1,0 +1,174 @@
+"""Play a scanned ABC tune: repeats in playing order, ties joined, onto melody's tick grid.
+
+Repeats follow abc2midi (genmidi.c and store.c), because abc2midi is what players and this
+project's tests take as the reference:
+- a ':|' with no '|:' before it goes back to the start of the tune; a second one with no '|:'
+  in between turns the first into '::', so it goes back to there;
+- '||', '[|' and '|]' do not start a repeat; '::' ends one and starts the next;
+- endings ('|1', ':|2', '[1,3', '[2-4') play on the passes they name; an ending that does not
+  play is skipped up to the next ':|', '|:', '||', '[|', '|]' or ending.
+A tune that starts with a pickup (a first bar shorter than the meter's) is shifted so that its
+first full bar starts on a bar line: the pickup sits at the end of bar 0.
+"""
+
+from __future__ import annotations
+
+from melody.errors import MusicError
+from melody.music.abc.fields import FREE_METER, WHOLE, KeySpec, Meter
+from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, REP_BAR, SLOT,
+                                    TEMPO, THICK_THIN, THIN_THICK, VARIANT)
+from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
+
+MAX_NOTES = 1_000_000
+MAX_BARS = 100_000
+_TICKS_PER_WHOLE = 4 * TICKS_PER_QUARTER
+_SECTION_END = frozenset((REP_BAR, BAR_REP, DOUBLE_BAR, THICK_THIN, THIN_THICK))
+VELOCITY = 80  # abc2midi's default loudness is near this; ABC dynamics are not read
+
+
+def fix_repeats(items: list) -> list:
+    """The item list with a missing '|:' supplied the way abc2midi's parser supplies it."""
+    expecting = False
+    last_end = None
+    fixed = list(items)
+    inserted = False
+    for index, item in enumerate(fixed):
+        if item[0] != BAR:
+            continue
+        kind = item[1]
+        if kind == BAR_REP or kind == DOUBLE_REP:
+            expecting = True
+        elif kind == REP_BAR:
+            if not expecting:
+                if last_end is None:
+                    inserted = True
+                else:
+                    fixed[last_end] = (BAR, DOUBLE_REP)
+            expecting = False
+            last_end = index
+    if inserted:
+        fixed.insert(0, (BAR, BAR_REP))
+    return fixed
+
+
+def _tick(units: int) -> int:
+    return (units * _TICKS_PER_WHOLE + WHOLE // 2) // WHOLE
+
+
+def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: str, source: str,
+         tune: str) -> Piece:
+    """The notes of a scanned tune in playing order, as a Piece."""
+    items = fix_repeats(items)
+    count = len(items)
+    # Notes as [onset_units, end_units, pitch]; `open_ties` maps a pitch to the note a tie
+    # from the previous slot would extend.
+    notes: list[list[int]] = []
+    open_ties: dict[int, list[int]] = {}
+    events: list[tuple[int, int, object]] = [(0, METER, meter), (0, KEY, key)]
+    if qpm is not None:
+        events.append((0, TEMPO, qpm))
+    time = 0
+    first_bar = None
+    bars = 0
+    steps = 0
+    max_steps = 8 * count + MAX_NOTES
+    j = 0
+    passes, max_pass, expecting, saved = 1, 2, False, -1
+    while j < count:
+        steps += 1
+        if steps > max_steps:
+            raise MusicError("repeats expand without end")
+        item = items[j]
+        kind = item[0]
+        if kind == SLOT:
+            units = item[1]
+            end = time + units
+            ties = {}
+            for pitch, tie in zip(item[2], item[3]):
+                note = open_ties.get(pitch)
+                if note is not None:
+                    note[1] = end
+                else:
+                    note = [time, end, pitch]
+                    notes.append(note)
+                if tie:
+                    ties[pitch] = note
+            open_ties = ties
+            time = end
+            if len(notes) > MAX_NOTES:
+                raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
+        elif kind == BAR:
+            bars += 1
+            if bars > MAX_BARS:
+                raise MusicError(f"tune expands to more than {MAX_BARS} bars")
+            if first_bar is None and time > 0:
+                first_bar = time
+            bar = item[1]
+            if bar == BAR_REP:
+                saved, expecting, passes, max_pass = j, True, 1, 2
+            elif bar == REP_BAR:
+                if passes == 1:
+                    if expecting:
+                        passes += 1
+                        j = saved
+                        expecting = False
+                elif passes < max_pass:
+                    expecting = False
+                    passes += 1
+                    j = saved
+            elif bar == DOUBLE_REP:
+                if passes > 1 or not expecting:
+                    saved, expecting, passes, max_pass = j, True, 1, 2
+                else:
+                    j = saved
+                    passes += 1
+        elif kind == VARIANT:
+            if passes not in item[1]:
+                j += 1
+                while j < count and not (items[j][0] == VARIANT or
+                                         items[j][0] == BAR and items[j][1] in _SECTION_END):
+                    j += 1
+                # abc2midi steps past the item that ends the skipped ending.
+            elif max_pass < 4:
+                max_pass = passes + 1
+        else:
+            events.append((time, kind, item[1]))
+        j += 1
+    return _piece(notes, events, time, first_bar, meter, title=title, source=source, tune=tune)
+
+
+def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None, meter: Meter, *,
+           title: str, source: str, tune: str) -> Piece:
+    """Round onto the tick grid, shift a pickup onto the bar grid and build the Piece."""
+    shift = 0
+    if first_bar is not None and not meter.free and 0 < first_bar < meter.bar_units:
+        shift = meter.bar_units - first_bar
+    result = [Note(_tick(onset + shift), pitch, max(1, _tick(stop + shift) - _tick(onset + shift)),
+                   VELOCITY)
+              for onset, stop, pitch in notes if stop > onset]
+    signatures: list[TimeSignature] = []
+    keys: list[Key] = []
+    tempos: list[Tempo] = []
+    for time, kind, value in events:
+        tick = _tick(time + shift) if time else 0
+        if kind == METER:
+            if value.free or value.denominator & (value.denominator - 1):
+                continue  # M:none, or a meter MIDI cannot write (3/6): no bar grid to give
+            signature = TimeSignature(tick, value.numerator, value.denominator)
+            if not signatures or (signatures[-1].numerator, signatures[-1].denominator) != (
+                    signature.numerator, signature.denominator):
+                signatures = [s for s in signatures if s.tick != tick] + [signature]
+        elif kind == KEY:
+            if value.tonic is None:
+                continue
+            key = Key(tick, value.tonic, value.mode)
+            if not keys or (keys[-1].tonic, keys[-1].mode) != (key.tonic, key.mode):
+                keys = [k for k in keys if k.tick != tick] + [key]
+        elif kind == TEMPO:
+            if not tempos or tempos[-1].qpm != value:
+                tempos = [t for t in tempos if t.tick != tick] + [Tempo(tick, value)]
+    return Piece(notes=result, tempos=tempos, time_signatures=signatures, keys=keys, title=title,
+                 source=source, tune=tune, end=_tick(end + shift))
+
+
+__all__ = ["play", "fix_repeats", "FREE_METER", "VELOCITY"]

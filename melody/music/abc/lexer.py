@@ -1,0 +1,389 @@
+"""The ABC tune body scanner: music lines to a flat list of timed slots, bar lines and fields.
+
+Pitches are resolved here, in written order, because that is where ABC defines them: the key
+signature, accidentals that hold to the end of the bar for one pitch in one octave (as
+abc2midi does), and a tie that carries its accidental across the bar line. Durations are in
+`fields.WHOLE` units, with broken rhythm and tuplets applied. Repeats are left to `expand`.
+
+Choices where ABC leaves room (all as abc2midi plays with -NGRA -NGUI -NFER):
+grace notes, decorations, guitar chords, annotations and slurs are dropped; a chord lasts as
+long as its first note (times the length after the ']'); only the first voice is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from melody.errors import MusicError
+from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, parse_key, parse_meter,
+                                     parse_tempo, parse_unit)
+
+# Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
+# rhythm changes the one before it after the fact.
+SLOT, BAR, VARIANT, METER, KEY, TEMPO = range(6)
+# Bar kinds, named after abc2midi's.
+SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
+
+_NOTE_RE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)([0-9]*)(/*)([0-9]*)")
+_LENGTH_RE = re.compile(r"([0-9]*)(/*)([0-9]*)")
+_BAR_RE = re.compile(r"[|:\[\]]*")
+_VARIANT_RE = re.compile(r"\[?([0-9]+(?:[,\-][0-9]+)*)")
+_TUPLET_RE = re.compile(r"\(([0-9]+)(?::([0-9]*))?(?::([0-9]*))?")
+_DECORATION_RE = re.compile(r"[!+]([^!+\s|\[\]\"]{1,30})[!+]")
+_INLINE_FIELD_RE = re.compile(r"\[([A-Za-z]):([^\]]*)\]?")
+_BARE_FIELD_RE = re.compile(r"([KLMQ]):(\S*)")
+_SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHIFT = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
+_DECORATION_CHARS = frozenset("~.HLMOPSTuvJR")
+_SKIP_CHARS = frozenset(" \t)y`$*\\;#@?")
+_MAX_BROKEN = 3
+
+Warn = Callable[[MusicError], None]
+
+
+class BodyScanner:
+    """Turns the body lines of one tune into items; keeps key, meter, unit and voice state."""
+
+    def __init__(self, key: KeySpec, meter: Meter, unit: int, warn: Warn, voice: str | None) -> None:
+        self.items: list = []
+        self.signature = key.signature
+        self.meter = meter
+        self.unit = unit
+        self.warn = warn
+        self.kept_voice = voice
+        self.muted = False
+        self.bar_accidentals: dict[int, int] = {}
+        self.tie_carry: dict[int, int] = {}  # natural pitch -> pitch tied from the last slot
+        self.last_slot: list | None = None
+        self.broken: tuple[int, int] | None = None  # factor for the next slot
+        self.tuplet_left = 0
+        self.tuplet_factor = (1, 1)
+        self.line = 0
+
+    # -- fields --------------------------------------------------------------------------
+    def field(self, letter: str, value: str, line: int, column: int) -> str:
+        """Apply a body field; returns music text left after an M: value ('M:6/8 abc|')."""
+        try:
+            if letter == "V":
+                voice = value.split()[0] if value.split() else ""
+                if self.kept_voice is None:
+                    self.kept_voice = voice
+                self.muted = voice != self.kept_voice
+                return ""
+            if self.muted:
+                return ""
+            if letter == "K":
+                key = parse_key(value)
+                self.signature = key.signature
+                self.items.append((KEY, key))
+            elif letter == "M":
+                meter, rest = parse_meter(value)
+                self.meter = meter
+                self.items.append((METER, meter))
+                return rest
+            elif letter == "L":
+                self.unit = parse_unit(value)
+            elif letter == "Q":
+                qpm = parse_tempo(value, self.unit)
+                if qpm is not None:
+                    self.items.append((TEMPO, qpm))
+        except FieldError as error:
+            self.warn(MusicError(f"{error}; field ignored", line=line, column=column))
+        return ""
+
+    # -- music -------------------------------------------------------------------------
+    def scan(self, text: str, line: int, offset: int = 0) -> None:
+        """Scan one music line (`offset` characters into its file line)."""
+        self.line = line
+        i, n = 0, len(text)
+        while i < n:
+            if self.muted:
+                found = text.find("[V:", i)
+                if found < 0:
+                    return
+                i = found
+            c = text[i]
+            if c in "ABCDEFGabcdefg^_=":
+                i = self._note(text, i, offset)
+            elif c == "|" or c == ":":
+                i = self._bar(text, i, offset)
+            elif c in _SKIP_CHARS:
+                i += 1
+            elif c == "[":
+                i = self._bracket(text, i, offset)
+            elif c in "zx":
+                match = _LENGTH_RE.match(text, i + 1)
+                units = self._length(match, i, offset)
+                self._slot(units, (), (), i + offset)
+                i = match.end()
+            elif c == "-":
+                i += 1  # a tie after a rest or a space: nothing to tie
+            elif c in "<>":
+                i = self._broken(text, i, offset)
+            elif c == "(":
+                i = self._paren(text, i, offset)
+            elif c == '"':
+                end = text.find('"', i + 1)
+                if end < 0:
+                    self._warn("unterminated quoted text", i + offset)
+                    return
+                i = end + 1
+            elif c == "{":
+                end = text.find("}", i + 1)
+                if end < 0:
+                    self._warn("unterminated grace notes", i + offset)
+                    return
+                i = end + 1
+            elif c == "!" or c == "+":
+                match = _DECORATION_RE.match(text, i)
+                # "!trill!" is a decoration; a lone "!" (end of line in old files) a line break.
+                i = match.end() if match else i + 1
+            elif c in "MKLQ" and i + 1 < n and text[i + 1] == ":" and (i == 0 or text[i - 1] in " \t|"):
+                match = _BARE_FIELD_RE.match(text, i)
+                self.field(c, match.group(2), line, i + offset + 1)
+                i = match.end()
+            elif c in _DECORATION_CHARS:
+                i += 1
+            elif c in "ZX":
+                match = _LENGTH_RE.match(text, i + 1)
+                bars = int(match.group(1)) if match.group(1) else 1
+                if bars > MAX_NUMBER:
+                    raise MusicError(f"multi-bar rest of {bars} bars is too long", line=line, column=i + offset + 1)
+                if not self.meter.free:
+                    self._slot(bars * self.meter.bar_units, (), (), i + offset, plain=True)
+                i = match.end()
+            elif c == "%":
+                return
+            elif c == "&":
+                # A voice overlay: its notes sound beside the bar's first line; keep the first line.
+                end = text.find("|", i)
+                i = n if end < 0 else end
+            elif c == "]":
+                i += 1
+            else:
+                self._warn(f"unexpected character {c!r} ignored", i + offset)
+                i += 1
+
+    def _warn(self, message: str, index: int) -> None:
+        self.warn(MusicError(message, line=self.line, column=index + 1))
+
+    def _length(self, match: re.Match, index: int, offset: int) -> int:
+        """The units of a length suffix ('', '2', '/', '//', '3/2', '/4') times the unit."""
+        digits, slashes, denominator = match.group(1), match.group(2), match.group(3)
+        top = int(digits) if digits else 1
+        if not slashes:
+            bottom = 1
+        elif len(slashes) > 12:
+            bottom = 0
+        elif denominator:
+            bottom = int(denominator) << (len(slashes) - 1)
+        else:
+            bottom = 1 << len(slashes)
+        if top > MAX_NUMBER or bottom > MAX_NUMBER or top == 0 or bottom == 0:
+            raise MusicError(f"impossible note length {match.group(0)!r}", line=self.line,
+                             column=index + offset + 1)
+        return self.unit * top // bottom
+
+    def _pitch(self, match: re.Match) -> tuple[int, int]:
+        """(pitch, natural pitch) of a note match, updating the bar's accidentals."""
+        accidental, letter, octave = match.group(1), match.group(2), match.group(3)
+        upper = letter.upper()
+        natural = _SEMITONE[upper] + (60 if letter == upper else 72)
+        if octave:
+            natural += 12 * (octave.count("'") - octave.count(","))
+        if accidental is not None:
+            shift = _SHIFT[accidental]
+            self.bar_accidentals[natural] = shift
+        elif natural in self.tie_carry:
+            return self.tie_carry[natural], natural
+        else:
+            shift = self.bar_accidentals.get(natural)
+            if shift is None:
+                shift = self.signature.get(upper, 0)
+        return natural + shift, natural
+
+    def _note(self, text: str, i: int, offset: int) -> int:
+        match = _NOTE_RE.match(text, i)
+        if match is None:
+            self._warn(f"accidental {text[i]!r} without a note", i + offset)
+            return i + 1
+        pitch, natural = self._pitch(match)
+        units = self._length(_LENGTH_RE.match(text, match.start(4)), i, offset)
+        end = match.end()
+        tie = end < len(text) and text[end] == "-"
+        if not 0 <= pitch <= 127:
+            self._warn("note outside the MIDI pitch range dropped", i + offset)
+            self._slot(units, (), (), i + offset)
+        else:
+            self._slot(units, (pitch,), (tie,), i + offset, (natural,))
+        return end + 1 if tie else end
+
+    def _slot(self, units: int, pitches: tuple, ties: tuple, column: int,
+              naturals: tuple = (), plain: bool = False) -> None:
+        if not plain:
+            if self.broken is not None:
+                units = units * self.broken[0] // self.broken[1]
+                self.broken = None
+            if self.tuplet_left:
+                units = units * self.tuplet_factor[0] // self.tuplet_factor[1]
+                self.tuplet_left -= 1
+        slot = [SLOT, units, pitches, ties, self.line, column + 1]
+        self.items.append(slot)
+        self.last_slot = slot
+        self.tie_carry = {natural: pitch for natural, pitch, tie in zip(naturals, pitches, ties) if tie}
+
+    def _bar(self, text: str, i: int, offset: int) -> int:
+        match = _BAR_RE.match(text, i)
+        token = match.group(0)
+        end = match.end()
+        # A '[' or ']' inside the run belongs to the bar only as '[|', '|]' or before a number.
+        cut = token.find("[", 1)
+        if cut > 0 and not (cut + 1 < len(token) and token[cut + 1] == "|"):
+            token, end = token[:cut], i + cut
+        if "]" in token.rstrip("]") or token.count("]") > 1:
+            cut = token.find("]")
+            token, end = token[:cut + 1], i + cut + 1
+        kind = _bar_kind(token)
+        if kind is None:
+            self._warn(f"unknown bar line {token!r} ignored", i + offset)
+            return end
+        self.bar_accidentals = {}
+        self.items.append((BAR, kind))
+        variant = _VARIANT_RE.match(text, end)
+        if variant and (variant.group(0)[0] != "[" or kind != THIN_THICK):
+            self._variant(variant.group(1), i + offset)
+            end = variant.end()
+        return end
+
+    def _variant(self, numbers: str, column: int) -> None:
+        passes: set[int] = set()
+        for part in numbers.split(","):
+            if "-" in part:
+                low, _, high = part.partition("-")
+                if low and high and int(high) - int(low) < 64:
+                    passes.update(range(int(low), int(high) + 1))
+            elif part:
+                passes.add(int(part))
+        self.items.append((VARIANT, frozenset(passes)))
+
+    def _bracket(self, text: str, i: int, offset: int) -> int:
+        following = text[i + 1] if i + 1 < len(text) else ""
+        if following == "|":
+            return self._bar(text, i, offset)
+        if following.isdigit():
+            match = _VARIANT_RE.match(text, i)
+            self._variant(match.group(1), i + offset)
+            return match.end()
+        if following.isalpha() and i + 2 < len(text) and text[i + 2] == ":":
+            match = _INLINE_FIELD_RE.match(text, i)
+            rest = self.field(match.group(1), match.group(2), self.line, i + offset + 1)
+            if rest.strip():
+                self._warn(f"unexpected text {rest.strip()!r} in inline field", i + offset)
+            return match.end()
+        return self._chord(text, i, offset)
+
+    def _chord(self, text: str, i: int, offset: int) -> int:
+        start, n = i, len(text)
+        i += 1
+        pitches: list[int] = []
+        naturals: list[int] = []
+        ties: list[bool] = []
+        first_units = None
+        carry = self.tie_carry
+        while i < n and text[i] != "]":
+            c = text[i]
+            if c in "ABCDEFGabcdefg^_=":
+                match = _NOTE_RE.match(text, i)
+                if match is None:
+                    i += 1
+                    continue
+                self.tie_carry = carry
+                pitch, natural = self._pitch(match)
+                units = self._length(_LENGTH_RE.match(text, match.start(4)), i, offset)
+                if first_units is None:
+                    first_units = units
+                i = match.end()
+                tie = i < n and text[i] == "-"
+                if tie:
+                    i += 1
+                if 0 <= pitch <= 127 and pitch not in pitches:
+                    pitches.append(pitch)
+                    naturals.append(natural)
+                    ties.append(tie)
+            elif c == '"':
+                end = text.find('"', i + 1)
+                i = n if end < 0 else end + 1
+            elif c == "!" or c == "+":
+                match = _DECORATION_RE.match(text, i)
+                i = match.end() if match else i + 1
+            elif c in "zx":
+                i = _LENGTH_RE.match(text, i + 1).end()
+            else:
+                i += 1
+        if i >= n:
+            self._warn("chord without ']'", start + offset)
+            return n
+        match = _LENGTH_RE.match(text, i + 1)
+        end = match.end()
+        if first_units is None:
+            return end  # an empty chord
+        multiplier = self._length(match, start, offset)
+        units = first_units * multiplier // self.unit
+        if end < n and text[end] == "-":
+            ties = [True] * len(ties)
+            end += 1
+        self._slot(units, tuple(pitches), tuple(ties), start + offset, tuple(naturals))
+        return end
+
+    def _broken(self, text: str, i: int, offset: int) -> int:
+        c = text[i]
+        count = 1
+        while i + count < len(text) and text[i + count] == c:
+            count += 1
+        if self.last_slot is None or count > _MAX_BROKEN:
+            self._warn(f"broken rhythm {c * count!r} ignored", i + offset)
+            return i + count
+        power = 1 << count
+        longer, shorter = (2 * power - 1, power), (1, power)
+        before, after = (longer, shorter) if c == ">" else (shorter, longer)
+        self.last_slot[1] = self.last_slot[1] * before[0] // before[1]
+        self.broken = after
+        return i + count
+
+    def _paren(self, text: str, i: int, offset: int) -> int:
+        match = _TUPLET_RE.match(text, i)
+        if match is None:
+            return i + 1  # a slur
+        p = int(match.group(1))
+        q = int(match.group(2)) if match.group(2) else 0
+        r = int(match.group(3)) if match.group(3) else p
+        if not (2 <= p <= 64 and 0 <= q <= 64 and 1 <= r <= 64):
+            self._warn(f"tuplet {match.group(0)!r} ignored", i + offset)
+            return match.end()
+        if q == 0:
+            q = 3 if p in (2, 4, 8) else 2 if p in (3, 6) else (3 if self.meter.compound else 2)
+        self.tuplet_factor = (q, p)
+        self.tuplet_left = r
+        return match.end()
+
+
+def _bar_kind(token: str) -> int | None:
+    """The bar kind of a run of '|', ':', '[' and ']' characters."""
+    if not token or "|" not in token and token.strip(":"):
+        return None
+    stripped = token.strip("[]")
+    starts, ends = stripped.endswith(":"), stripped.startswith(":")
+    if starts and ends or (stripped and set(stripped) == {":"}):
+        return DOUBLE_REP if len(stripped) > 1 else None
+    if ends:
+        return REP_BAR
+    if starts:
+        return BAR_REP
+    if token.startswith("[|"):
+        return THICK_THIN
+    if token.endswith("|]") or token.endswith("]"):
+        return THIN_THICK
+    if "||" in token:
+        return DOUBLE_BAR
+    return SINGLE_BAR

@@ -1,0 +1,182 @@
+"""Split an ABC file into tunes, read each tune's header, and scan and play its body."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from melody.errors import MusicError
+from melody.music.abc.expand import play
+from melody.music.abc.fields import (FREE_METER, FieldError, KeySpec, Meter, default_unit, parse_key,
+                                     parse_meter, parse_tempo, parse_unit)
+from melody.music.abc.lexer import BodyScanner
+from melody.music.notes import Piece
+
+Warn = Callable[[MusicError], None]
+_FIELD_RE = re.compile(r"([A-Za-z+]):")
+_HEADER_ONLY = frozenset("XTKMLQV")
+
+
+def _ignore(error: MusicError) -> None:
+    """Drop a warning: the caller did not ask for them."""
+
+
+def _split(lines: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
+    """The file header's line numbers and each tune's (first, stop) line range.
+
+    A tune starts at an X: line (or, without X:, at a block with a K: field) and ends at a
+    blank line or the next X:. Text blocks between tunes are free text and skipped.
+    """
+    header: list[int] = []
+    tunes: list[tuple[int, int]] = []
+    index, count = 0, len(lines)
+    seen_tune = False
+    while index < count:
+        if not lines[index].strip():
+            index += 1
+            continue
+        start = index
+        index += 1
+        while index < count and lines[index].strip() and not lines[index].startswith("X:"):
+            index += 1
+        block = lines[start:index]
+        if block[0].startswith("X:"):
+            tunes.append((start, index))
+            seen_tune = True
+        elif any(line.startswith("K:") for line in block):
+            body = [line for line in block if not _FIELD_RE.match(line) and not line.startswith("%")]
+            if body:
+                tunes.append((start, index))
+                seen_tune = True
+            elif not seen_tune and not header:
+                header = list(range(start, index))
+        elif not seen_tune and not header:
+            header = list(range(start, index))
+    return header, tunes
+
+
+class _Defaults:
+    """Header state: what the file header sets, and each tune starts from."""
+
+    def __init__(self) -> None:
+        self.meter: Meter | None = None
+        self.unit: int | None = None
+        self.tempo: str | None = None
+        self.key: KeySpec | None = None
+
+
+def _apply_header_field(state: _Defaults, letter: str, value: str, warn: Warn, line: int) -> None:
+    try:
+        if letter == "M":
+            state.meter = parse_meter(value)[0]
+        elif letter == "L":
+            state.unit = parse_unit(value)
+        elif letter == "Q":
+            state.tempo = value
+        elif letter == "K":
+            state.key = parse_key(value)
+    except FieldError as error:
+        if letter in "ML":
+            raise MusicError(str(error), line=line, column=1) from None
+        warn(MusicError(f"{error}; field ignored", line=line, column=1))
+
+
+def parse_abc(text: str, source: str = "", on_warning: Warn | None = None) -> list[Piece]:
+    """Every tune of an ABC text as a Piece, repeats expanded in playing order.
+
+    Problems the rest of a tune survives go to `on_warning` (as abc2midi warns and goes on);
+    a tune that cannot be read is skipped with a warning; MusicError if no tune can be read.
+    """
+    warn = on_warning or _ignore
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    header, tunes = _split(lines)
+    if not tunes:
+        raise MusicError("no ABC tunes found (no X: or K: field)", file=source or None)
+    defaults = _Defaults()
+    for number in header:
+        match = _FIELD_RE.match(lines[number])
+        if match:
+            try:
+                _apply_header_field(defaults, match.group(1), lines[number][2:], warn, number + 1)
+            except MusicError as error:
+                warn(error.located(file=source))
+    pieces: list[Piece] = []
+    errors: list[MusicError] = []
+    used: set[str] = set()
+    for position, (start, stop) in enumerate(tunes, 1):
+        number = lines[start][2:].split("%", 1)[0].strip() if lines[start].startswith("X:") else ""
+        tune = number if number and number not in used else str(position)
+        used.add(tune)
+
+        def tune_warn(error: MusicError, tune: str = tune) -> None:
+            warn(error.located(file=source, tune=tune))
+
+        try:
+            piece = _read_tune(lines, start, stop, defaults, tune, source, tune_warn)
+        except MusicError as error:
+            error = error.located(file=source, tune=tune)
+            errors.append(error)
+            warn(MusicError(f"tune skipped: {error.message}", file=error.file, tune=error.tune,
+                            line=error.line, column=error.column))
+            continue
+        pieces.append(piece)
+    if not pieces:
+        raise errors[0]
+    return pieces
+
+
+def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tune: str, source: str,
+               warn: Warn) -> Piece:
+    """One tune: header fields up to K:, then the body."""
+    state = _Defaults()
+    state.meter, state.unit, state.tempo, state.key = (defaults.meter, defaults.unit, defaults.tempo,
+                                                       defaults.key)
+    title = ""
+    voice = None
+    index = start
+    in_header = True
+    while index < stop and in_header:
+        line = lines[index]
+        match = _FIELD_RE.match(line)
+        if match is None:
+            if line.startswith("%") or not line.strip():
+                index += 1
+                continue
+            warn(MusicError("music before the K: field; header ends here", line=index + 1, column=1))
+            break
+        letter, value = match.group(1), line[2:]
+        if letter == "T" and not title:
+            title = value.split("%", 1)[0].strip()
+        elif letter == "V" and voice is None:
+            voice = value.split()[0] if value.split() else ""
+        else:
+            _apply_header_field(state, letter, value, warn, index + 1)
+        index += 1
+        if letter == "K":
+            in_header = False
+    meter = state.meter or FREE_METER
+    unit = state.unit or default_unit(meter)
+    key = state.key or KeySpec({}, 0)
+    qpm = None
+    if state.tempo is not None:
+        try:
+            qpm = parse_tempo(state.tempo, unit)
+        except FieldError as error:
+            warn(MusicError(f"{error}; field ignored"))
+    scanner = BodyScanner(key, meter, unit, warn, voice)
+    while index < stop:
+        line = lines[index]
+        index += 1
+        if not line or line.startswith("%"):
+            continue
+        match = _FIELD_RE.match(line)
+        if match:
+            rest = scanner.field(match.group(1), line[2:], index, 3)
+            if rest.strip() and not rest.strip().startswith("%"):
+                # 'M:9/8 EDC DA,B,|' in a body: the music after the meter is meant to be played.
+                scanner.scan(rest, index, len(line) - len(rest))
+            continue
+        scanner.scan(line, index)
+    if not any(item[0] == 0 and item[2] for item in scanner.items):
+        raise MusicError("tune has no notes")
+    return play(scanner.items, meter, key, qpm, title=title, source=source, tune=tune)

@@ -1,0 +1,1 @@
+def piece_to_abc(piece): raise NotImplementedError

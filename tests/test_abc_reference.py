@@ -1,0 +1,146 @@
+"""abc2midi is the reference: every tune of the shipped corpus and of the ABC examples Debian
+installs must play note for note (pitch, onset, duration) as abc2midi plays it.
+
+abc2midi runs with -NGRA -NGUI -NFER (no grace notes, guitar chords or fermatas), the choices
+melody's reader makes. Its MIDI (480 ticks per quarter) is rounded to melody's 24-tick grid, and
+onsets are compared relative to the first note, since melody shifts a pickup onto the bar grid.
+Only the first voice (abc2midi's first track with notes) is compared.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import mido
+import pytest
+
+from melody.errors import MusicError
+from melody.music.abc import parse_abc
+from tests.conftest import IRISH, require_program
+
+EXAMPLE_DIRS = (Path("/usr/share/doc/abcmidi/examples"), Path("/usr/share/doc/abcm2ps/examples"))
+MIN_IDENTICAL = 0.99
+
+# Tunes where melody's notes differ from abc2midi's on purpose, each with its cause.
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
+}
+
+
+def _chunks(path: Path) -> list[tuple[str, str]]:
+    """(X number, text) for each tune of a file: the file header plus the tune's lines."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    starts = [index for index, line in enumerate(lines) if line.startswith("X:")]
+    if not starts:
+        return []
+    header = [line for line in lines[:starts[0]]]
+    chunks = []
+    for position, start in enumerate(starts):
+        stop = starts[position + 1] if position + 1 < len(starts) else len(lines)
+        number = lines[start][2:].split("%")[0].strip()
+        chunks.append((number, "\n".join(header + lines[start:stop]) + "\n"))
+    return chunks
+
+
+def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: str) -> list[tuple[int, int, int]] | None:
+    """abc2midi's first-voice notes as (onset, pitch, duration) on the 24-tick grid."""
+    source = folder / f"{name}.abc"
+    target = folder / f"{name}.mid"
+    source.write_text(text, encoding="utf-8")
+    subprocess.run([program, str(source), number or "1", "-o", str(target), "-NGRA", "-NGUI", "-NFER",
+                    "-silent"], capture_output=True, timeout=60, check=False)
+    if not target.exists():
+        return None
+    midi = mido.MidiFile(str(target))
+    scale = midi.ticks_per_beat / 24
+    for track in midi.tracks:
+        notes, sounding, now = [], {}, 0
+        for message in track:
+            now += message.time
+            if message.type == "note_on" and message.velocity > 0:
+                sounding.setdefault((message.channel, message.note), []).append(now)
+            elif message.type in ("note_on", "note_off"):
+                started = sounding.get((message.channel, message.note))
+                if started:
+                    begin = started.pop(0)
+                    onset, end = round(begin / scale), round(now / scale)
+                    notes.append((onset, message.note, end - onset))
+        if notes:
+            return _relative(notes)
+    return []
+
+
+def _relative(notes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    if not notes:
+        return []
+    first = min(onset for onset, _, _ in notes)
+    return sorted((onset - first, pitch, duration) for onset, pitch, duration in notes)
+
+
+def _melody_notes(text: str) -> list[tuple[int, int, int]]:
+    try:
+        pieces = parse_abc(text)
+    except MusicError:
+        return []
+    return _relative([(n.onset, n.pitch, n.duration) for n in pieces[0].notes])
+
+
+def _files() -> list[Path]:
+    files = [IRISH]
+    for folder in EXAMPLE_DIRS:
+        if folder.is_dir():
+            files.extend(sorted(folder.glob("*.abc")))
+    return files
+
+
+def compare_all(program: str) -> dict[tuple[str, str], str]:
+    """Every tune's difference from abc2midi ('' when identical), keyed by (file name, X)."""
+    jobs = [(path.name, number, text) for path in _files() for number, text in _chunks(path)]
+    results: dict[tuple[str, str], str] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        def one(job: tuple[int, tuple[str, str, str]]) -> tuple[tuple[str, str], str]:
+            index, (name, number, text) = job
+            expected = _abc2midi_notes(program, text, number, Path(folder), f"t{index}")
+            actual = _melody_notes(text)
+            key = (name, number)
+            if expected is None:
+                return key, "" if not actual else "abc2midi wrote no file"
+            if expected == actual:
+                return key, ""
+            for position, (want, got) in enumerate(zip(expected, actual)):
+                if want != got:
+                    return key, f"note {position}: abc2midi {want}, melody {got}"
+            return key, f"abc2midi {len(expected)} notes, melody {len(actual)}"
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for key, difference in pool.map(one, enumerate(jobs)):
+                if key in results:  # irish.abc restarts X numbers per dance type
+                    key = (key[0], f"{key[1]}#{sum(1 for k in results if k[0] == key[0])}")
+                results[key] = difference
+    return results
+
+
+@pytest.mark.slow
+def test_tunes_play_as_abc2midi_plays_them() -> None:
+    program = require_program("abc2midi")
+    results = compare_all(program)
+    different = {key: why for key, why in results.items() if why}
+    unexpected = {key: why for key, why in different.items() if key not in KNOWN_DIFFERENCES}
+    identical = 1 - len(different) / len(results)
+    assert not unexpected, f"tunes that differ from abc2midi: {unexpected}"
+    assert identical >= MIN_IDENTICAL, f"only {identical:.1%} of {len(results)} tunes identical"
+
+
+if __name__ == "__main__":
+    import shutil
+    import sys
+
+    outcome = compare_all(shutil.which("abc2midi"))
+    for (name, number), why in outcome.items():
+        if why:
+            print(f"{name} X:{number}: {why}")
+    bad = sum(1 for why in outcome.values() if why)
+    print(f"{len(outcome) - bad}/{len(outcome)} identical", file=sys.stderr)
