@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import hashlib
 import io
+import itertools
 import json
 import multiprocessing
 import os
@@ -147,9 +148,9 @@ class Corpus:
         """A few lines for people: counts kept and skipped, the top reasons, warnings."""
         files = f"{self.files} file{'s' if self.files != 1 else ''}"
         kept = (f"{self.kept} kept ({len(self.pieces):,} piece{'s' if len(self.pieces) != 1 else ''}, "
-                f"{self.tokens:,} tokens")
-        kept += f"; {self.cached} from the cache)" if self.cached else ")"
-        lines = [f"{files}: {kept}, {self.skipped} skipped"]
+                f"{self.tokens:,} tokens)")
+        cached = f"; {self.cached} from the cache" if self.cached else ""
+        lines = [f"{files}: {kept}, {self.skipped} skipped{cached}"]
         reasons = self.skip_reasons()
         if reasons:
             shown = "; ".join(f"{reason} ({count})" for reason, count in reasons[:top])
@@ -394,6 +395,7 @@ def build_corpus(
 
 
 Job = tuple[int, Path, bytes, str]
+_DIED = "a worker process died while this file was in flight (out of memory?)"
 
 
 def _scan(files: list[Path], store: _Store,
@@ -428,49 +430,50 @@ def _run_pool(jobs: Iterator[Job], workers: int, tokenizer: Tokenizer, store: _S
     first = next(jobs, None)
     if first is None:
         return
-    pending = [first]
-    executor = futures.ProcessPoolExecutor(workers, mp_context=_pool_context(),
-                                           initializer=_init_worker, initargs=(tokenizer, store))
+    pool = _Pool(workers, tokenizer, store)
     in_flight: dict[futures.Future, int] = {}
     try:
-        for job in _chain(pending, jobs):
-            in_flight[executor.submit(_work, str(job[1]), job[2], job[3])] = job[0]
+        for job in itertools.chain([first], jobs):
             # A bounded queue: the parent reads ahead only a few files per worker.
             while len(in_flight) >= 2 * workers:
-                executor = _collect(executor, in_flight, finish, workers, tokenizer, store)
+                _collect(in_flight, finish)
+            in_flight[pool.submit(job)] = job[0]
         while in_flight:
-            executor = _collect(executor, in_flight, finish, workers, tokenizer, store)
+            _collect(in_flight, finish)
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _chain(first: list[Job], rest: Iterator[Job]) -> Iterator[Job]:
-    yield from first
-    yield from rest
+class _Pool:
+    """A process pool that starts afresh if a worker dies (killed, out of memory)."""
+
+    def __init__(self, workers: int, tokenizer: Tokenizer, store: _Store) -> None:
+        self.workers, self.tokenizer, self.store = workers, tokenizer, store
+        self.executor = self._start()
+
+    def _start(self) -> futures.ProcessPoolExecutor:
+        return futures.ProcessPoolExecutor(self.workers, mp_context=_pool_context(),
+                                           initializer=_init_worker,
+                                           initargs=(self.tokenizer, self.store))
+
+    def submit(self, job: Job) -> futures.Future:
+        try:
+            return self.executor.submit(_work, str(job[1]), job[2], job[3])
+        except futures.process.BrokenProcessPool:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = self._start()
+            return self.executor.submit(_work, str(job[1]), job[2], job[3])
 
 
-def _collect(executor: futures.ProcessPoolExecutor, in_flight: dict[futures.Future, int],
-             finish: Callable[[int, _Outcome, bool], None], workers: int, tokenizer: Tokenizer,
-             store: _Store) -> futures.ProcessPoolExecutor:
-    """Wait for at least one job; returns the executor to go on with (a fresh one if it broke)."""
+def _collect(in_flight: dict[futures.Future, int],
+             finish: Callable[[int, _Outcome, bool], None]) -> None:
+    """Wait for at least one job to end and record what it gave."""
     done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
-    broken = False
     for future in done:
         index = in_flight.pop(future)
         try:
-            finish(index, future.result(), False)
+            outcome = future.result()
         except futures.process.BrokenProcessPool:
-            # A worker died (killed, out of memory): which file did it is unknown, so every
-            # file in flight is reported; the run goes on with fresh workers.
-            broken = True
-            finish(index, _skipped("a worker process died while reading it (out of memory?)",
-                                   cacheable=False), False)
-    if not broken:
-        return executor
-    for future, index in list(in_flight.items()):
-        in_flight.pop(future)
-        finish(index, _skipped("a worker process died while reading it (out of memory?)",
-                               cacheable=False), False)
-    executor.shutdown(wait=False, cancel_futures=True)
-    return futures.ProcessPoolExecutor(workers, mp_context=_pool_context(),
-                                       initializer=_init_worker, initargs=(tokenizer, store))
+            # Which file killed the worker is unknown: every file in flight is reported.
+            outcome = _skipped(_DIED, cacheable=False)
+        finish(index, outcome, False)

@@ -242,3 +242,26 @@ def test_two_processes_building_one_cache_at_once_both_succeed(folder: Path, tmp
     cached = build_corpus([folder], get_tokenizer("remi"), cache_dir=tmp_path / "cache", workers=1)
     assert [r.status for r in cached.reports] == ["cached"] * 3
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_a_worker_that_dies_costs_only_the_files_in_flight(folder: Path, tmp_path: Path, remi,
+                                                           monkeypatch):
+    import multiprocessing
+
+    real_parse = music_io.parse_bytes
+
+    def parse_or_die(data, path, on_warning=None):
+        if data.startswith(b"crash"):
+            os._exit(3)  # as the kernel's OOM killer would end a worker
+        return real_parse(data, path, on_warning)
+
+    for number in range(6):
+        (folder / f"late{number}.abc").write_text(irish_tunes(1, start=30 + number)[0], encoding="utf-8")
+    (folder / "crash.abc").write_bytes(b"crash")
+    monkeypatch.setattr(music_io, "parse_bytes", parse_or_die)
+    # fork, so the workers inherit the patched reader.
+    monkeypatch.setattr(corpus_module, "_pool_context", lambda: multiprocessing.get_context("fork"))
+    corpus = build_corpus([folder], remi, cache_dir=tmp_path / "cache", workers=2)
+    died = [Path(r.path).name for r in corpus.reports if "worker process died" in r.reason]
+    assert "crash.abc" in died and len(died) <= 4  # at most the files in flight with it
+    assert corpus.kept == corpus.files - len(died)
