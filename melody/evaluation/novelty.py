@@ -10,12 +10,16 @@ ends in its own separator so no match crosses two pieces); the n-gram share from
 hashed 8-note windows. `NoveltyIndex.build(pieces)` once, then `index.check(piece)` per piece:
 `melody eval` and `melody generate --reject-copies` use the same check.
 
-Default thresholds, from assets/irish.abc itself (a held-out tune against the other tunes,
-see benchmarks/REPORT.md): folk tunes share many stock phrases, so some real tunes share
-runs of 20-30 notes or even most of their 8-grams with another tune (variants of one tune
-under two names). A generated piece is flagged when it shares a run of at least
-`DEFAULT_MAX_RUN` notes, or more than `DEFAULT_MAX_SHARE` of its 8-note windows: levels
-that only a small fraction of real held-out tunes reach.
+Default thresholds, from assets/irish.abc itself: the 66 tunes the default split holds out,
+checked against the other 736 (melody lines, repeats expanded; median 213 notes a tune).
+Folk tunes share stock phrases: the longest run a held-out tune shares with some training
+tune has median 12 notes, 90th percentile 21; the share of its 8-note windows found in
+training has median 0.28, 90th percentile 0.57, and no tune but a duplicate exceeds 0.73.
+Four held-out tunes are the same tune entered twice in the collection (run = whole tune,
+share 1.0) and one shares a run of 56 notes. So a piece is flagged when it shares a run of
+at least `DEFAULT_MAX_RUN` = 32 notes (four bars of eighths: a whole phrase, half again the
+90th percentile of real tunes) or more than `DEFAULT_MAX_SHARE` = 0.8 of its 8-note windows.
+`melody eval` prints the same figures for whatever model and data it is given.
 """
 
 from __future__ import annotations
