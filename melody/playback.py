@@ -202,10 +202,14 @@ class Playback:
             self._folder = None
 
 
-def play(music: Music, *, port: str | None = None, soundfont: str | os.PathLike | None = None) -> Playback:
-    """Start playing and return at once: through `port` (or the first MIDI port), else FluidSynth."""
+def play(music: Music, *, port: str | None = None, soundfont: str | os.PathLike | None = None,
+         wav: bool = False) -> Playback:
+    """Start playing and return at once: through `port` (or the first MIDI port), else FluidSynth.
+
+    `wav=True` skips the MIDI ports and renders with FluidSynth.
+    """
     data = midi_data(music)
-    ports = midi_ports()
+    ports = [] if wav else midi_ports()
     if port is not None and port not in ports:
         raise PlaybackError(f"no MIDI output port named {port!r} (ports: {', '.join(ports) or 'none'})")
     if ports:

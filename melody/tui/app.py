@@ -1,0 +1,187 @@
+"""The melody terminal UI: a compose screen and a train screen over one session of takes.
+
+The app owns what the screens share: the model list (config.json only, no torch), loaded
+models (cached, loaded in worker threads so the first frame never waits for torch), and the
+session of takes (autosaved). Quitting with takes not exported asks first.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from melody.errors import MelodyError
+from melody.tui.screens.compose import ComposeScreen
+from melody.tui.screens.dialogs import ConfirmScreen
+from melody.tui.screens.help import HelpScreen
+from melody.tui.screens.train import TrainScreen
+from melody.tui.session import Session, decline, forget, load_session, restorable
+from melody.tui.widgets.piano_roll import PianoRoll
+from melody.tui.widgets.takes import TakesTable
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def model_dirs(extra: list[Path] | None = None) -> list[Path]:
+    """Where the model picker looks: ./models, the repository's models/, and any --models DIR."""
+    dirs = [Path.cwd() / "models", REPOSITORY / "models", *(extra or [])]
+    seen: list[Path] = []
+    for folder in dirs:
+        if folder.resolve() not in [s.resolve() for s in seen]:
+            seen.append(folder)
+    return seen
+
+
+class MelodyApp(App):
+    """melody's terminal UI."""
+
+    TITLE = "melody"
+    SUB_TITLE = "compose"
+    CSS_PATH = "app.tcss"
+    MODES = {"compose": ComposeScreen, "train": TrainScreen}
+    DEFAULT_MODE = "compose"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("f2", "mode('compose')", "Compose"),
+        Binding("f3", "mode('train')", "Train"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, *, models: list[Path] | None = None, session: Session | None = None,
+                 offer_restore: bool = True) -> None:
+        super().__init__()
+        self.dirs = model_dirs(models)
+        self.session = session or Session()
+        self.offer_restore = offer_restore
+        self.model_infos: list[Any] = []
+        self._models: dict[str, Any] = {}
+        self._model_lock = threading.Lock()
+        self.refresh_models(wait=True)
+
+    # -- models ------------------------------------------------------------------------------
+    def refresh_models(self, wait: bool = False) -> None:
+        """Re-read the model folders (config.json only) and update the picker."""
+        from melody.models import list_models
+
+        self.model_infos = list_models(self.dirs)
+        if not wait:
+            for screen in self._compose_screens():
+                screen.show_models()
+
+    def default_model_folder(self, infos: list[Any]) -> Path:
+        """The shipped default if it is listed, else the first model."""
+        from melody.models import DEFAULT_MODEL_DIR
+
+        for info in infos:
+            if info.folder.resolve() == DEFAULT_MODEL_DIR.resolve():
+                return info.folder
+        named = [info for info in infos if info.name == "default"]
+        return (named or infos)[0].folder
+
+    def model_for(self, folder: Path) -> Any:
+        """A loaded model, from the cache or the folder (call from a worker thread: imports torch)."""
+        from melody.models import load_model
+
+        key = str(Path(folder).resolve())
+        with self._model_lock:
+            if key not in self._models:
+                self._models[key] = load_model(folder)
+            return self._models[key]
+
+    def forget_model(self, folder: Path) -> None:
+        """Drop a cached model whose folder training has just rewritten."""
+        with self._model_lock:
+            self._models.pop(str(Path(folder).resolve()), None)
+
+    @work(thread=True, exclusive=True, group="preload", exit_on_error=False)
+    def preload_model(self, folder: Path) -> None:
+        """Load the picked model in the background so Generate starts at once."""
+        try:
+            self.model_for(folder)
+        except MelodyError as error:
+            self.call_from_thread(self.notify, str(error), severity="error")
+        except Exception as error:  # noqa: BLE001 - reported, never a traceback
+            self.call_from_thread(self.notify, f"cannot load {folder}: {error}", severity="error")
+
+    def _compose_screens(self) -> list[ComposeScreen]:
+        return [screen for stack in self._screen_stacks.values() for screen in stack
+                if isinstance(screen, ComposeScreen)]
+
+    # -- start and end -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.theme = self.theme or "textual-dark"
+        if self.offer_restore:
+            self.call_after_refresh(self._offer_restore)
+
+    def _offer_restore(self) -> None:
+        previous = restorable(self.session.folder.parent, exclude=self.session.folder)
+        if previous is None:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.restore(previous)
+            else:
+                decline(previous)
+
+        count = len(list(previous.glob("take-*.json")))
+        self.push_screen(ConfirmScreen(f"The session of {previous.name} left {count} take(s) not exported. "
+                                       f"Restore them?", "Restore", "No"), answer)
+
+    def restore(self, folder: Path) -> None:
+        """Bring a saved session's un-exported takes into this one."""
+        try:
+            items = self.session.adopt(load_session(folder))
+        except Exception as error:  # noqa: BLE001 - a damaged session must not stop the app
+            self.notify(f"cannot restore {folder}: {error}", severity="error")
+            return
+        forget(folder)
+        for screen in self._compose_screens():
+            screen.refresh_takes()
+        self.notify(f"restored {len(items)} take(s)")
+
+    def action_mode(self, mode: str) -> None:
+        self.switch_mode(mode)
+        self.sub_title = mode
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen([("everywhere", MelodyApp), ("compose", ComposeScreen),
+                                     ("takes list", TakesTable), ("piano roll", PianoRoll),
+                                     ("train", TrainScreen)]))
+
+    async def action_quit(self) -> None:
+        """Quit, asking first while takes are not exported (they stay autosaved either way)."""
+        waiting = self.session.unexported()
+        if not waiting:
+            self.stop_work()
+            self.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.stop_work()
+                self.exit()
+
+        self.push_screen(ConfirmScreen(f"{len(waiting)} take(s) not exported (autosaved in "
+                                       f"{self.session.folder}). Quit anyway?", "Quit", "Stay"), answer)
+
+    def stop_work(self) -> None:
+        for screen in [s for stack in self._screen_stacks.values() for s in stack]:
+            stopper = getattr(screen, "stop_everything", None)
+            if stopper is not None:
+                stopper()
+        self.session.close()
+
+
+def run_app(models: list[Path] | None = None) -> int:
+    """Run the UI in this terminal; returns the exit status."""
+    MelodyApp(models=models).run()
+    return 0

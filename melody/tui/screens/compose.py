@@ -1,0 +1,523 @@
+"""The compose screen: pick a model and a seed, sample, watch the notes arrive, keep takes.
+
+The screen gathers the form into `GenerationSettings` and hands them to
+`melody.generation.stream` in a thread worker; notes come back as messages and land in the
+piano roll. Every finished take joins the session (autosaved) and the takes table.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, Static, TextArea
+
+from melody.errors import MelodyError, UsageError
+from melody.music.notes import Note
+from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
+from melody.tui.session import SessionTake
+from melody.tui.widgets.piano_roll import PianoRoll
+from melody.tui.widgets.seed import SeedPicker
+from melody.tui.widgets.takes import TakesTable
+
+FLUSH_SECONDS = 0.05  # stream notes to the UI in batches at most this often (20 per second)
+EXPORT_DIR = Path("melody-out")
+
+
+class NotesArrived(Message):
+    """Sampled notes for the piano roll (posted from the generation thread)."""
+
+    def __init__(self, notes: list[Note], bar: int) -> None:
+        super().__init__()
+        self.notes, self.bar = notes, bar
+
+
+class GenerationStarted(Message):
+    def __init__(self, prime_end: int, signatures: list) -> None:
+        super().__init__()
+        self.prime_end, self.signatures = prime_end, signatures
+
+
+class GenerationEnded(Message):
+    """The stream's DoneEvent, or the one-line error that stopped it."""
+
+    def __init__(self, done: Any = None, error: str | None = None) -> None:
+        super().__init__()
+        self.done, self.error = done, error
+
+
+def _field(label: str, widget: Any, *extra: Any) -> Horizontal:
+    return Horizontal(Label(label, classes="field-label"), widget, *extra, classes="field")
+
+
+class ComposeScreen(Screen):
+    """Model, seed and sampling on the left; the piano roll, the takes and the take's ABC on the right."""
+
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Generate"),
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "export", "Export"),
+        Binding("ctrl+l", "listen", "Listen"),
+        Binding("ctrl+r", "dice", "New seed"),
+        Binding("ctrl+t", "focus_takes", "Takes"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="compose")
+        self.stop_event: threading.Event | None = None
+        self.generating = False
+        self.pending_name: str | None = None
+        self.notes_seen = 0
+        self.player: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="compose-body"):
+            with VerticalScroll(id="form"):
+                yield Label("Model", classes="section")
+                yield Select([], prompt="no models yet", id="model", compact=True)
+                yield Static("", id="model-info")
+                yield Label("Seed", classes="section")
+                yield SeedPicker(id="seed")
+                yield Label("Sampling", classes="section")
+                yield _field("temperature", Input("1.0", id="temperature", compact=True))
+                yield _field("top-k", Input("0", placeholder="off", id="top-k", compact=True))
+                yield _field("top-p", Input("0.95", id="top-p", compact=True))
+                yield _field("bars", Input("16", id="bars", compact=True))
+                yield _field("seed", Input("", placeholder="random", id="random-seed", compact=True),
+                             Button("dice", id="dice", compact=True))
+                yield Checkbox("key lock", id="key-lock", compact=True)
+                yield _field("listen", Select([("automatic", "auto")], value="auto", allow_blank=False,
+                                              id="port", compact=True))
+                with Horizontal(id="actions"):
+                    yield Button("Generate", variant="primary", id="generate", compact=True)
+                    yield Button("Cancel", variant="error", id="cancel", compact=True, disabled=True)
+            with Vertical(id="work"):
+                yield PianoRoll(id="roll")
+                yield Static("no take yet: pick a seed and press ctrl+g", id="roll-status")
+                with Horizontal(id="bottom"):
+                    yield TakesTable(id="takes")
+                    yield TextArea("", id="take-abc", read_only=True, soft_wrap=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#roll", PianoRoll).border_title = "piano roll"
+        self.query_one("#takes", TakesTable).border_title = "takes"
+        self.query_one("#take-abc", TextArea).border_title = "ABC"
+        self.show_models()
+        self.load_ports()
+
+    # -- the model picker ----------------------------------------------------------------------
+    def show_models(self) -> None:
+        """Fill the model picker from the app's list, keeping the choice (default preselected)."""
+        select = self.query_one("#model", Select)
+        infos = self.app.model_infos
+        current = select.value
+        select.set_options([(info.name, str(info.folder)) for info in infos])
+        folders = [str(info.folder) for info in infos]
+        if current in folders:
+            select.value = current
+        elif infos:
+            select.value = str(self.app.default_model_folder(infos))
+        self._describe_model()
+
+    @on(Select.Changed, "#model")
+    def _describe_model(self) -> None:
+        info = self.selected_model()
+        text = "no model: train one on the Train screen (F3)" if info is None else _model_line(info)
+        self.query_one("#model-info", Static).update(text)
+        if info is not None:
+            self.app.preload_model(info.folder)
+
+    def selected_model(self) -> Any:
+        value = self.query_one("#model", Select).value
+        return next((info for info in self.app.model_infos if str(info.folder) == value), None)
+
+    # -- playback ports --------------------------------------------------------------------------
+    @work(thread=True, group="ports", exit_on_error=False)
+    def load_ports(self) -> None:
+        from melody import playback
+
+        ports = playback.midi_ports()
+        options = [("automatic", "auto"), *((f"port {p}", f"port:{p}") for p in ports)]
+        if playback.can_render():
+            options.append(("FluidSynth (WAV)", "wav"))
+        self.app.call_from_thread(self.query_one("#port", Select).set_options, options)
+        self.app.call_from_thread(setattr, self.query_one("#port", Select), "value", "auto")
+
+    # -- the form ------------------------------------------------------------------------------
+    def _value(self, name: str) -> str:
+        return self.query_one(f"#{name}", Input).value.strip()
+
+    def form_settings(self, *, seeded: bool) -> Any:
+        """GenerationSettings from the form; UsageError naming the field that is wrong."""
+        from melody.generation import GenerationSettings
+
+        def number(name: str, kind: type, blank: Any = None) -> Any:
+            text = self._value(name)
+            if not text:
+                return blank
+            try:
+                return kind(text)
+            except ValueError:
+                what = "a whole number" if kind is int else "a number"
+                raise UsageError(f"{name} must be {what}, not {text!r}") from None
+
+        picker = self.query_one("#seed", SeedPicker)
+        header = {} if seeded else picker.header()
+        settings = GenerationSettings(
+            num=1,
+            temperature=number("temperature", float, 1.0),
+            top_k=number("top-k", int, 0),
+            top_p=number("top-p", float, 1.0),
+            bars=number("bars", int, None) or 16,
+            seed=number("random-seed", int, None),
+            key_lock=self.query_one("#key-lock", Checkbox).value,
+            prime_bars=picker.prime_bars() if seeded else None,
+            **header,
+        )
+        settings.validate()
+        return settings
+
+    def action_dice(self) -> None:
+        self.query_one("#random-seed", Input).value = str(random.randrange(2**31))
+
+    @on(Button.Pressed, "#dice")
+    def _dice_pressed(self) -> None:
+        self.action_dice()
+
+    # -- generating ----------------------------------------------------------------------------
+    @on(Button.Pressed, "#generate")
+    def action_generate(self) -> None:
+        """Sample a new take from the form's seed and settings."""
+        try:
+            prime, prime_abc = self.query_one("#seed", SeedPicker).prime()
+            settings = self.form_settings(seeded=prime is not None or prime_abc is not None)
+        except MelodyError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.start(settings, prime, prime_abc, name=None)
+
+    def start(self, settings: Any, prime: Any, prime_abc: str | None, name: str | None) -> None:
+        """Begin a generation in the worker thread (one at a time)."""
+        if self.generating:
+            self.notify("a generation is running: cancel it first (escape)", severity="warning")
+            return
+        info = self.selected_model()
+        if info is None:
+            self.notify("no model to generate with: train one on the Train screen (F3)", severity="error")
+            return
+        self.stop_event = threading.Event()
+        self.pending_name = name
+        self.notes_seen = 0
+        self._set_generating(True)
+        self.query_one("#roll", PianoRoll).start(None)
+        self.query_one("#roll-status", Static).update("loading the model…")
+        self.run_generation(info.folder, settings, prime, prime_abc, self.stop_event)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def run_generation(self, folder: Path, settings: Any, prime: Any, prime_abc: str | None,
+                       stop: threading.Event) -> None:
+        """The worker: load (cached), stream, post notes in batches; never raises."""
+        try:
+            from melody.generation import BarEvent, DoneEvent, NoteEvent, build_prime, stream
+
+            model = self.app.model_for(folder)
+            opening, _ = build_prime(model.tokenizer, settings, prime, prime_abc)
+            self.post_message(GenerationStarted(opening.end, list(opening.piece.time_signatures)))
+            pending: list[Note] = []
+            bar = 0
+            flushed = time.monotonic()
+            for event in stream(model, settings, prime=prime, prime_abc=prime_abc, stop=stop):
+                if isinstance(event, NoteEvent):
+                    pending.append(event.note)
+                elif isinstance(event, BarEvent):
+                    bar = event.bar
+                elif isinstance(event, DoneEvent):
+                    self.post_message(NotesArrived(pending, bar))
+                    self.post_message(GenerationEnded(done=event))
+                    return
+                if pending and time.monotonic() - flushed >= FLUSH_SECONDS:
+                    self.post_message(NotesArrived(pending, bar))
+                    pending, flushed = [], time.monotonic()
+            self.post_message(GenerationEnded(error="the generation ended without a result"))
+        except MelodyError as error:
+            self.post_message(GenerationEnded(error=str(error)))
+        except Exception as error:  # noqa: BLE001 - shown as a notification, never a traceback
+            self.post_message(GenerationEnded(error=f"generation failed: {type(error).__name__}: {error}"))
+
+    def on_generation_started(self, message: GenerationStarted) -> None:
+        roll = self.query_one("#roll", PianoRoll)
+        roll.prime_end = message.prime_end
+        if message.signatures:
+            roll.signatures = message.signatures
+        self.query_one("#roll-status", Static).update("generating… (escape cancels)")
+
+    def on_notes_arrived(self, message: NotesArrived) -> None:
+        if not self.generating:
+            return
+        self.notes_seen += len(message.notes)
+        self.query_one("#roll", PianoRoll).add_notes(message.notes)
+        self.query_one("#roll-status", Static).update(
+            f"generating… bar {message.bar + 1} · {self.notes_seen} notes (escape cancels)")
+
+    def on_generation_ended(self, message: GenerationEnded) -> None:
+        self._set_generating(False)
+        status = self.query_one("#roll-status", Static)
+        if message.error:
+            status.update("generation failed")
+            self.notify(message.error, severity="error", timeout=8)
+            return
+        done = message.done
+        if done.cancelled:
+            status.update("cancelled: nothing kept")
+            self.notify("generation cancelled")
+            return
+        added = None
+        for take in done.takes:
+            added = self.app.session.add(take, name=self.pending_name)
+        self.refresh_takes(select=added)
+        if added is not None:
+            self.show_take(added)
+            self.notify(f"kept {added.name}")
+
+    def action_cancel(self) -> None:
+        """Stop the running generation at the next token."""
+        if self.generating and self.stop_event is not None:
+            self.stop_event.set()
+            self.query_one("#roll-status", Static).update("cancelling…")
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def _set_generating(self, running: bool) -> None:
+        self.generating = running
+        self.query_one("#generate", Button).disabled = running
+        self.query_one("#cancel", Button).disabled = not running
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return True if self.generating else None  # None: shown dimmed in the footer
+        if action == "generate":
+            return None if self.generating else True
+        return True
+
+    # -- takes -----------------------------------------------------------------------------------
+    def refresh_takes(self, select: SessionTake | None = None) -> None:
+        self.query_one("#takes", TakesTable).show_takes(self.app.session.takes, select)
+
+    def selected_take(self) -> SessionTake | None:
+        number = self.query_one("#takes", TakesTable).selected_number()
+        return next((item for item in self.app.session.takes if item.number == number), None)
+
+    def show_take(self, item: SessionTake | None) -> None:
+        """Draw a take in the piano roll with its ABC beside it."""
+        roll = self.query_one("#roll", PianoRoll)
+        abc = self.query_one("#take-abc", TextArea)
+        status = self.query_one("#roll-status", Static)
+        if item is None:
+            roll.show(None)
+            abc.load_text("")
+            status.update("no take")
+            return
+        roll.show(item.piece, item.prime_end)
+        status.update(f"{item.name} · {item.bars} bars · {len(item.piece.notes)} notes · seed {item.seed}")
+        try:
+            from melody.music.abc import piece_to_abc
+
+            abc.load_text(piece_to_abc(item.piece))
+        except Exception as error:  # noqa: BLE001 - no ABC text is no reason to fail
+            abc.load_text(f"(no ABC: {error})")
+
+    @on(DataTable.RowHighlighted, "#takes")
+    def _take_highlighted(self) -> None:
+        if not self.generating:
+            self.show_take(self.selected_take())
+
+    def action_focus_takes(self) -> None:
+        self.query_one("#takes", TakesTable).focus()
+
+    def _need_take(self) -> SessionTake | None:
+        item = self.selected_take()
+        if item is None:
+            self.notify("no take selected", severity="warning")
+        return item
+
+    def action_mark_take(self) -> None:
+        item = self._need_take()
+        if item is not None:
+            self.app.session.toggle_mark(item)
+            self.refresh_takes(item)
+
+    def action_rename_take(self) -> None:
+        item = self._need_take()
+        if item is None:
+            return
+
+        def renamed(name: str | None) -> None:
+            if name:
+                self.app.session.rename(item, name)
+                self.refresh_takes(item)
+
+        self.app.push_screen(PromptScreen(f"Rename {item.name}", item.name), renamed)
+
+    def action_delete_take(self) -> None:
+        item = self._need_take()
+        if item is None:
+            return
+
+        def delete(yes: bool | None) -> None:
+            if yes:
+                self.app.session.delete(item)
+                self.refresh_takes()
+                self.show_take(self.selected_take())
+
+        if item.exported:
+            delete(True)
+        else:
+            self.app.push_screen(ConfirmScreen(f"Delete {item.name}? It has not been exported.", "Delete", "Keep"),
+                                 delete)
+
+    def action_continue_take(self) -> None:
+        """Extend a take: the whole take is the prime, then `bars` new bars."""
+        item = self._need_take()
+        if item is None:
+            return
+        try:
+            settings = self.form_settings(seeded=True).replace(prime_bars=None)
+        except MelodyError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.start(settings, item.piece, None, name=f"{item.name} +")
+
+    def action_vary_take(self) -> None:
+        """Keep a take's first N bars and sample the rest again."""
+        item = self._need_take()
+        if item is None:
+            return
+
+        def vary(answer: str | None) -> None:
+            if answer is None:
+                return
+            if not answer.strip().isdigit() or not 1 <= int(answer) < max(2, item.bars):
+                self.notify(f"vary from bar: a whole number from 1 to {max(1, item.bars - 1)}", severity="error")
+                return
+            bars = int(answer)
+            try:
+                settings = self.form_settings(seeded=True).replace(prime_bars=bars)
+            except MelodyError as error:
+                self.notify(str(error), severity="error")
+                return
+            self.start(settings, item.piece, None, name=f"{item.name} var {bars}")
+
+        self.app.push_screen(PromptScreen(f"Vary {item.name} from bar (keep this many bars)",
+                                          str(max(1, item.bars // 2))), vary)
+
+    # -- export ------------------------------------------------------------------------------------
+    def action_export(self) -> None:
+        """Export the marked takes, or the selected one, as MIDI + ABC + JSON."""
+        targets = self.app.session.marked() or ([self.selected_take()] if self.selected_take() else [])
+        if not targets:
+            self.notify("no take to export: generate one first", severity="warning")
+            return
+        stem = _slug(targets[0].name) if len(targets) == 1 else "takes"
+
+        def chosen(answer: tuple[Path, str] | None) -> None:
+            if answer is not None:
+                self.export(targets, *answer)
+
+        self.app.push_screen(ExportScreen(EXPORT_DIR, stem, len(targets)), chosen)
+
+    def export(self, targets: list[SessionTake], folder: Path, stem: str, force: bool = False) -> None:
+        """Write the takes; when a file would be replaced, ask first."""
+        from melody.generation import FORMATS, write_take
+
+        stems = [stem] if len(targets) == 1 else [f"{stem}-{i}" for i in range(1, len(targets) + 1)]
+        clashes = [folder / f"{s}.{kind}" for s in stems for kind in (*FORMATS, "json")
+                   if (folder / f"{s}.{kind}").exists()]
+        if clashes and not force:
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.export(targets, folder, stem, force=True)
+
+            names = ", ".join(p.name for p in clashes[:3]) + (" …" if len(clashes) > 3 else "")
+            self.app.push_screen(ConfirmScreen(f"{names} already exist{'s' if len(clashes) == 1 else ''} "
+                                               f"in {folder}. Replace?", "Replace", "Cancel"), confirmed)
+            return
+        written: list[Path] = []
+        try:
+            for item, name in zip(targets, stems):
+                written += write_take(item.take, folder, stem=name, force=force)
+                self.app.session.mark_exported(item)
+        except MelodyError as error:
+            self.notify(str(error), severity="error")
+        except OSError as error:
+            self.notify(f"{folder}: cannot write: {error.strerror or error}", severity="error")
+        self.refresh_takes()
+        if written:
+            self.notify(f"exported {len(written)} files to {folder}: {', '.join(p.name for p in written[:3])}"
+                        + (" …" if len(written) > 3 else ""))
+
+    # -- listening ---------------------------------------------------------------------------------
+    def action_listen(self) -> None:
+        """Play the selected take, or stop what is playing."""
+        if self.player is not None and self.player.playing:
+            self.player.stop()
+            self.player = None
+            self.notify("playback stopped")
+            return
+        item = self._need_take()
+        if item is not None:
+            self.notify(f"rendering {item.name}…")
+            self.play(item.piece, str(self.query_one("#port", Select).value))
+
+    @work(thread=True, exclusive=True, group="play", exit_on_error=False)
+    def play(self, piece: Any, how: str) -> None:
+        from melody import playback
+
+        try:
+            port = how[5:] if how.startswith("port:") else None
+            player = playback.play(piece, port=port, wav=how == "wav")
+        except MelodyError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
+            return
+        except Exception as error:  # noqa: BLE001
+            self.app.call_from_thread(self.notify, f"cannot play: {error}", severity="error")
+            return
+        self.player = player
+        self.app.call_from_thread(self.notify, f"playing ({player.how}); ctrl+l stops")
+
+    def stop_everything(self) -> None:
+        """Cancel the generation and silence playback (the app is closing)."""
+        if self.stop_event is not None:
+            self.stop_event.set()
+        if self.player is not None:
+            self.player.stop()
+
+
+def _model_line(info: Any) -> str:
+    size = f"{info.parameters / 1e6:.1f}M params" if info.parameters else "? params"
+    if info.bits_per_note is not None:
+        quality = f"{info.bits_per_note:.2f} bits/note"
+    elif info.bits_per_token is not None:
+        quality = f"{info.bits_per_token:.2f} bits/token"
+    else:
+        quality = "not evaluated"
+    return f"{info.family} · {info.tokenizer} · {size} · {quality}"
+
+
+def _slug(name: str) -> str:
+    """A file-name stem from a take name ("take 3 +" -> "take-3")."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip())
+    return "-".join(part for part in cleaned.split("-") if part) or "take"

@@ -1,0 +1,261 @@
+"""The train screen: scan a corpus (with the per-file report), train a model, watch the loss.
+
+Scanning calls `melody.corpus.build_corpus`, training calls `melody.training.train`, each in
+a thread worker; the training callback's events come back as messages. A finished model
+joins the compose screen's model picker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+
+from melody.errors import MelodyError, UsageError
+from melody.tui.widgets.loss_chart import LossChart
+
+FAMILIES = [("LSTM", "lstm"), ("Transformer", "transformer")]
+PRESETS = [("tiny (seconds)", "tiny"), ("small (minutes)", "small"), ("default", "default")]
+TOKENIZERS = [("REMI", "remi"), ("performance", "performance"), ("ABC characters", "abc-char")]
+REDRAW_SECONDS = 0.1  # training events reach the UI at most this often
+
+
+class CorpusScanned(Message):
+    def __init__(self, corpus: Any = None, error: str | None = None) -> None:
+        super().__init__()
+        self.corpus, self.error = corpus, error
+
+
+class TrainingProgress(Message):
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class TrainingEnded(Message):
+    def __init__(self, result: Any = None, error: str | None = None, stopped: bool = False) -> None:
+        super().__init__()
+        self.result, self.error, self.stopped = result, error, stopped
+
+
+def _field(label: str, widget: Any) -> Horizontal:
+    return Horizontal(Label(label, classes="field-label"), widget, classes="field")
+
+
+class TrainScreen(Screen):
+    """Corpus, model family and size on the left; the file report and the loss curves on the right."""
+
+    BINDINGS = [
+        Binding("ctrl+f", "scan", "Scan corpus"),
+        Binding("ctrl+g", "start", "Train"),
+        Binding("escape", "stop", "Stop"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="train")
+        self.stop_event: threading.Event | None = None
+        self.training = False
+        self.out: Path | None = None
+        self._last_redraw = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="train-body"):
+            with VerticalScroll(id="train-form"):
+                yield Label("Corpus", classes="section")
+                yield Input("", placeholder="folder or file of .abc/.mid", id="corpus", compact=True)
+                yield Button("Scan", id="scan", compact=True)
+                yield Label("Model", classes="section")
+                yield _field("family", Select(FAMILIES, value="lstm", allow_blank=False, id="family", compact=True))
+                yield _field("size", Select(PRESETS, value="tiny", allow_blank=False, id="preset", compact=True))
+                yield _field("tokens", Select(TOKENIZERS, value="remi", allow_blank=False, id="tokenizer",
+                                              compact=True))
+                yield _field("name", Input("my-model", id="model-name", compact=True))
+                yield _field("steps", Input("", placeholder="preset's", id="steps", compact=True))
+                with Horizontal(id="train-actions"):
+                    yield Button("Train", variant="primary", id="start", compact=True)
+                    yield Button("Stop", variant="error", id="stop", compact=True, disabled=True)
+            with Vertical(id="train-main"):
+                yield DataTable(id="reports", cursor_type="row", zebra_stripes=True)
+                yield Static("scan a corpus to see which files are kept", id="corpus-summary")
+                yield LossChart(id="chart")
+                yield Static("not training", id="train-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#reports", DataTable).add_columns("file", "status", "tunes", "tokens", "why")
+        self.query_one("#reports", DataTable).border_title = "corpus files"
+        self.query_one("#chart", LossChart).border_title = "loss (nats per token)"
+
+    def _corpus_paths(self) -> list[str]:
+        text = self.query_one("#corpus", Input).value.strip()
+        if not text:
+            raise UsageError("type the folder (or file) of music to train on")
+        return [str(Path(text).expanduser())]
+
+    # -- scanning ----------------------------------------------------------------------------
+    @on(Button.Pressed, "#scan")
+    def action_scan(self) -> None:
+        """Tokenize the corpus and show what each file gave (kept, skipped and why)."""
+        try:
+            paths = self._corpus_paths()
+        except MelodyError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.query_one("#corpus-summary", Static).update("scanning…")
+        self.scan(paths, str(self.query_one("#tokenizer", Select).value))
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def scan(self, paths: list[str], tokenizer_name: str) -> None:
+        try:
+            from melody.corpus import build_corpus
+            from melody.tokenizers import get_tokenizer
+
+            corpus = build_corpus(paths, get_tokenizer(tokenizer_name), workers=1)
+            self.post_message(CorpusScanned(corpus))
+        except MelodyError as error:
+            self.post_message(CorpusScanned(error=str(error)))
+        except Exception as error:  # noqa: BLE001 - shown, never a traceback
+            self.post_message(CorpusScanned(error=f"cannot scan: {type(error).__name__}: {error}"))
+
+    def on_corpus_scanned(self, message: CorpusScanned) -> None:
+        summary = self.query_one("#corpus-summary", Static)
+        if message.error:
+            summary.update(message.error)
+            self.notify(message.error, severity="error")
+            return
+        table = self.query_one("#reports", DataTable)
+        table.clear()
+        for report in message.corpus.reports:
+            table.add_row(Path(report.path).name, report.status, str(report.pieces), f"{report.tokens:,}",
+                          report.reason or (f"{len(report.warnings)} warnings" if report.warnings else ""))
+        summary.update(message.corpus.summary())
+
+    # -- training ----------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        """Train a new model on the corpus in a worker thread."""
+        if self.training:
+            self.notify("training is running: stop it first (escape)", severity="warning")
+            return
+        try:
+            paths = self._corpus_paths()
+            name = self.query_one("#model-name", Input).value.strip()
+            if not name or "/" in name or name.startswith("."):
+                raise UsageError("the model name must be a plain folder name")
+            steps = self.query_one("#steps", Input).value.strip()
+            if steps and (not steps.isdigit() or int(steps) < 1):
+                raise UsageError(f"steps must be a whole number of at least 1, not {steps!r}")
+        except MelodyError as error:
+            self.notify(str(error), severity="error")
+            return
+        out = self.app.dirs[0] / name
+        if out.exists():
+            self.notify(f"{out} already exists: choose another name", severity="error")
+            return
+        overrides = {"model.family": str(self.query_one("#family", Select).value),
+                     "data.tokenizer": str(self.query_one("#tokenizer", Select).value)}
+        if steps:
+            overrides["training.max_steps"] = int(steps)
+        self.out = out
+        self.stop_event = threading.Event()
+        self._set_training(True)
+        self.query_one("#chart", LossChart).reset()
+        self.query_one("#train-status", Static).update("preparing the corpus…")
+        self.run_training(paths, out, str(self.query_one("#preset", Select).value), overrides, self.stop_event)
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def run_training(self, paths: list[str], out: Path, preset: str, overrides: dict[str, Any],
+                     stop: threading.Event) -> None:
+        try:
+            from melody.training import train
+
+            result = train(paths, out=out, preset=preset, overrides=overrides, device="cpu",
+                           on_event=lambda event: self.post_message(TrainingProgress(event)), stop=stop)
+            self.post_message(TrainingEnded(result=result, stopped=stop.is_set()))
+        except MelodyError as error:
+            self.post_message(TrainingEnded(error=str(error)))
+        except Exception as error:  # noqa: BLE001 - shown, never a traceback
+            self.post_message(TrainingEnded(error=f"training failed: {type(error).__name__}: {error}"))
+
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        event = message.event
+        chart = self.query_one("#chart", LossChart)
+        step = int(getattr(event, "step", 0) or 0)
+        chart.add(step, getattr(event, "train_loss", None), getattr(event, "validation_loss", None),
+                  getattr(event, "max_steps", None))
+        now = time.monotonic()
+        if now - self._last_redraw < REDRAW_SECONDS and getattr(event, "phase", "") == "train":
+            return
+        self._last_redraw = now
+        self.query_one("#train-status", Static).update(_progress_line(event))
+
+    def on_training_ended(self, message: TrainingEnded) -> None:
+        self._set_training(False)
+        status = self.query_one("#train-status", Static)
+        if message.error:
+            status.update("training failed")
+            self.notify(message.error, severity="error", timeout=10)
+            return
+        where = self.out
+        status.update(f"{'stopped' if message.stopped else 'done'}: model saved in {where}")
+        if where is not None:
+            self.app.forget_model(where)
+        self.app.refresh_models()
+        self.notify(f"model {where.name if where else ''} is ready in the Compose screen's picker (F2)")
+
+    def action_stop(self) -> None:
+        """Stop training after the current step; the best model so far is kept."""
+        if self.training and self.stop_event is not None:
+            self.stop_event.set()
+            self.query_one("#train-status", Static).update("stopping…")
+
+    @on(Button.Pressed, "#stop")
+    def _stop_pressed(self) -> None:
+        self.action_stop()
+
+    def _set_training(self, running: bool) -> None:
+        self.training = running
+        self.query_one("#start", Button).disabled = running
+        self.query_one("#stop", Button).disabled = not running
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return True if self.training else None
+        if action == "start":
+            return None if self.training else True
+        return True
+
+    def stop_everything(self) -> None:
+        if self.stop_event is not None:
+            self.stop_event.set()
+
+
+def _progress_line(event: Any) -> str:
+    """step 120/3000 · loss 2.31 · val 2.45 · 4,500 tokens/s · ETA 2:31."""
+    parts = [str(getattr(event, "phase", "") or "training")]
+    step, most = getattr(event, "step", None), getattr(event, "max_steps", None)
+    if step is not None:
+        parts.append(f"step {step}/{most}" if most else f"step {step}")
+    for name, label in (("train_loss", "loss"), ("validation_loss", "val")):
+        value = getattr(event, name, None)
+        if value is not None:
+            parts.append(f"{label} {value:.3f}")
+    speed = getattr(event, "tokens_per_second", None)
+    if speed:
+        parts.append(f"{speed:,.0f} tokens/s")
+    eta = getattr(event, "eta", None)
+    if eta is not None:
+        minutes, seconds = divmod(int(eta), 60)
+        parts.append(f"ETA {minutes}:{seconds:02d}")
+    return " · ".join(parts)
