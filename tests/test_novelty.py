@@ -74,3 +74,16 @@ def test_suffix_automaton_finds_the_longest_common_substring():
         automaton.extend(symbol)
     assert automaton.longest_common([7, 3, 4, 5, 1, 2, 7]) == 5
     assert automaton.longest_common([8, 8]) == 0
+
+
+def test_real_tunes_copy_flagged_and_other_tunes_not(irish_path):
+    from melody.music.io import read
+
+    tunes = read(irish_path)[:120]
+    index = NoveltyIndex.build(tunes[:100])
+    assert index.check(tunes[10]).is_copy
+    assert index.check(tunes[10].transposed(-3)).is_copy
+    others = [index.check(t) for t in tunes[100:]]
+    # Real tunes share stock phrases (runs of 7-18 notes here) but are not near-copies.
+    assert not any(r.is_copy for r in others)
+    assert max(r.longest_run for r in others) >= 6
