@@ -175,7 +175,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_run_goes_on(folder: Path, tm
     assert "folder" in by_name["folder.mid"].reason
     assert by_name["broken.mid"].reason and by_name["noise.mid"].reason
     assert "MiB" in by_name["huge.mid"].reason
-    assert by_name["rests.abc"].reason == "no notes"
+    assert "no notes" in by_name["rests.abc"].reason
     assert "unknown music format" in by_name["notes.txt"].reason
     assert corpus.skipped == 8 and corpus.kept == 3
     assert "skipped:" in corpus.summary()

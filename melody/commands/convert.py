@@ -52,10 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if not sources:
         raise UsageError(f"no .abc, .mid or .midi files in {', '.join(map(str, targets['inputs']))}")
 
-    def warn(warning: MusicError) -> None:
-        if not args.quiet:
-            print(f"warning: {warning}", file=sys.stderr)
-
     tokenizer = None
     if args.via:
         from melody.tokenizers import get_tokenizer
@@ -65,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     outputs: list[tuple[Path, bytes]] = []
     taken: set[Path] = set()
     for source in sources:
-        pieces = music_io.read(source, on_warning=warn)
+        pieces = read_warning(source, quiet=args.quiet)
         if args.tune is not None:
             pieces = _select_tune(pieces, args.tune, source)
         if targets["out_file"] is not None and len(pieces) > 1:
@@ -101,6 +97,22 @@ def run(args: argparse.Namespace) -> int:
             raise MelodyError(f"{path}: cannot write: {error.strerror or error}") from None
     _say_written([path for path, _ in outputs], targets["out_dir"])
     return 0
+
+
+def read_warning(path: Path, *, quiet: bool = False) -> list:
+    """The pieces of a file, its reader warnings printed to stderr one line each.
+
+    Warnings are held until the file has been read: a file that fails prints only its error,
+    which already says what the reader warned about on the way (one line, as promised).
+    """
+    from melody.music import io as music_io
+
+    warnings: list = []
+    pieces = music_io.read(path, on_warning=warnings.append)
+    if not quiet:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    return pieces
 
 
 def _plan_form(args: argparse.Namespace) -> dict:

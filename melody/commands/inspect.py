@@ -23,23 +23,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from melody.commands.convert import read_warning
     from melody.corpus import find_music_files
-    from melody.errors import MelodyError, MusicError, UsageError
-    from melody.music import io as music_io
+    from melody.errors import MelodyError, UsageError
 
     files = find_music_files(args.files)
     if not files:
         raise UsageError(f"no .abc, .mid or .midi files in {', '.join(args.files)}")
     tokenizers = _tokenizers()
 
-    def warn(warning: MusicError) -> None:
-        if not args.quiet:
-            print(f"warning: {warning}", file=sys.stderr)
-
     failed = 0
     for number, path in enumerate(files):
         try:
-            pieces = music_io.read(path, on_warning=warn)
+            pieces = read_warning(path, quiet=args.quiet)
         except MelodyError as error:
             if len(files) == 1:
                 raise
