@@ -1,0 +1,294 @@
+"""The model folder: what training writes and sampling, evaluation and the terminal UI load.
+
+A model folder (the root always holds the best model so far, by validation loss):
+
+    config.json          family, model sizes, tokenizer, training settings, data split, results
+    model.safetensors    the weights (safetensors: no code runs when they load)
+    tokenizer.json       the tokenizer (Tokenizer.save)
+    metrics.jsonl        one JSON object per logged step / evaluation
+    loss.png             train and validation loss curves
+    checkpoints/         the last training state, for `melody train --resume` (melody.checkpoint)
+
+Saving never leaves a broken folder behind: a new folder is built complete under a temporary
+name beside it and renamed into place; an existing folder is updated one file at a time, each
+through a temporary file and a rename, with the weights last, so a kill at any moment leaves
+either the previous model or the new one (the shapes in config.json never change within a
+run, so old weights and a new config.json still load together).
+
+This module imports torch only inside `load_model` and `save_model`: `list_models` and
+`DEFAULT_MODEL_DIR` serve the terminal UI's model picker without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from melody.errors import ModelError
+
+if TYPE_CHECKING:
+    from melody.nn.base import SequenceModel
+    from melody.tokenizers.base import Tokenizer
+
+FORMAT = "melody-model"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+METRICS_FILE = "metrics.jsonl"
+LOSS_PLOT_FILE = "loss.png"
+REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
+_REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def default_model_dir() -> Path:
+    """$MELODY_MODEL if set, else the repository's models/default (melody installs editable)."""
+    override = os.environ.get("MELODY_MODEL")
+    return Path(override).expanduser() if override else _REPOSITORY / "models" / "default"
+
+
+DEFAULT_MODEL_DIR = default_model_dir()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model picker shows, read from config.json alone."""
+
+    name: str
+    folder: Path
+    family: str
+    tokenizer: str
+    parameters: int | None
+    bits_per_token: float | None  # validation, from training
+    bits_per_note: float | None  # from config.json's "evaluation" section, when `melody eval` wrote one
+
+
+@dataclass
+class Model:
+    """A loaded model folder: the network in eval mode, its tokenizer and its settings."""
+
+    net: SequenceModel
+    tokenizer: Tokenizer
+    config: dict[str, Any]
+    folder: Path
+    weights_sha256: str
+    family: str
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def context_length(self) -> int | None:
+        return self.net.context_length
+
+
+def read_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """config.json of a model folder, checked to be one; ModelError otherwise."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise ModelError(f"{folder}: no such model folder")
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: is a file, not a model folder")
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{folder}: not a model folder (no {CONFIG_FILE})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: cannot read: {error}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a melody model config")
+    if config.get("version") != FORMAT_VERSION:
+        raise ModelError(f"{path}: model format version {config.get('version')} is not supported")
+    if not isinstance(config.get("model"), dict) or not isinstance(config.get("family"), str):
+        raise ModelError(f"{path}: incomplete (no model family or sizes)")
+    return config
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def model_info(folder: str | os.PathLike) -> ModelInfo:
+    """The picker's facts about one model folder (config.json only; no torch)."""
+    folder = Path(folder)
+    config = read_config(folder)
+    result = config.get("result") or {}
+    evaluation = config.get("evaluation") or {}
+    parameters = config.get("parameters")
+    return ModelInfo(
+        name=folder.name,
+        folder=folder,
+        family=config["family"],
+        tokenizer=str((config.get("tokenizer") or {}).get("name", "?")),
+        parameters=parameters if isinstance(parameters, int) else None,
+        bits_per_token=_float_or_none(result.get("best_validation_bits_per_token")),
+        bits_per_note=_float_or_none(evaluation.get("bits_per_note")),
+    )
+
+
+def list_models(dirs: Iterable[str | os.PathLike]) -> list[ModelInfo]:
+    """Model folders directly under each of `dirs` (or `dirs` themselves), by name; unreadable ones skipped."""
+    found: dict[Path, ModelInfo] = {}
+    for directory in dirs:
+        directory = Path(directory)
+        if not directory.is_dir():
+            continue
+        candidates = [directory] if (directory / CONFIG_FILE).is_file() else []
+        candidates += sorted(child for child in directory.iterdir()
+                             if child.is_dir() and not child.name.startswith("."))
+        for candidate in candidates:
+            key = candidate.resolve()
+            if key in found or not (candidate / CONFIG_FILE).is_file():
+                continue
+            try:
+                found[key] = model_info(candidate)
+            except ModelError:
+                continue  # a broken folder should not hide the good ones from the picker
+    return sorted(found.values(), key=lambda info: (info.name, str(info.folder)))
+
+
+def load_model(folder: str | os.PathLike, device: str = "cpu") -> Model:
+    """Load a model folder for sampling or evaluation; ModelError for anything wrong with it."""
+    from safetensors.torch import load as load_safetensors
+
+    from melody.nn import build_model
+    from melody.tokenizers import load_tokenizer
+
+    folder = Path(folder)
+    config = read_config(folder)
+    for name in REQUIRED_FILES:
+        if not (folder / name).is_file():
+            raise ModelError(f"{folder}: incomplete model folder (no {name})")
+    tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
+    try:
+        net = build_model(config["family"], config["model"])
+    except Exception as error:  # noqa: BLE001 - any bad size in a foreign config is the folder's fault
+        raise ModelError(f"{folder / CONFIG_FILE}: cannot build the model: {error}") from None
+    if net.vocab_size != tokenizer.vocab_size:
+        raise ModelError(f"{folder}: the model has {net.vocab_size} tokens but tokenizer.json has "
+                         f"{tokenizer.vocab_size}")
+    data = (folder / WEIGHTS_FILE).read_bytes()
+    try:
+        weights = load_safetensors(data)
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+        raise ModelError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({error})") from None
+    load_weights(net, weights, str(folder / WEIGHTS_FILE))
+    try:
+        net.to(device).eval()
+    except (RuntimeError, AssertionError) as error:
+        raise ModelError(f"cannot use device {device!r}: {error}") from None
+    return Model(net=net, tokenizer=tokenizer, config=config, folder=folder,
+                 weights_sha256=hashlib.sha256(data).hexdigest(), family=config["family"])
+
+
+def load_weights(net: SequenceModel, weights: dict[str, Any], source: str) -> None:
+    """Copy `weights` into `net`, refusing any missing, extra or misshapen tensor."""
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing or extra:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+        raise ModelError(f"{source}: weights do not match the model in config.json ({detail})")
+    for name, tensor in weights.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ModelError(f"{source}: weights do not match the model in config.json "
+                             f"({name} is {tuple(tensor.shape)}, expected {tuple(expected[name].shape)})")
+    net.load_state_dict(weights)
+
+
+def weights_bytes(net: SequenceModel, dtype: str | None = None) -> bytes:
+    """The safetensors bytes of `net`'s weights (optionally stored as float16/bfloat16 to save space)."""
+    import torch
+    from safetensors.torch import save as save_safetensors
+
+    tensors = {}
+    for name, tensor in net.state_dict().items():
+        tensor = tensor.detach().cpu()
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(getattr(torch, dtype))
+        tensors[name] = tensor.contiguous()
+    return save_safetensors(tensors, metadata={"format": FORMAT})
+
+
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` through a temporary file, flushed to disk, and a rename."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def config_bytes(config: dict[str, Any]) -> bytes:
+    return (json.dumps(config, indent=1, sort_keys=False) + "\n").encode("utf-8")
+
+
+def save_model(folder: str | os.PathLike, net: SequenceModel, tokenizer: Tokenizer,
+               config: dict[str, Any], *, extra: dict[str, bytes] | None = None,
+               replace: bool = False, dtype: str | None = None) -> Path:
+    """Write a model folder: weights, config.json, tokenizer.json and `extra` files (name -> bytes).
+
+    A missing folder is built complete under a temporary name and renamed into place. An
+    existing one is updated file by file, weights last, unless `replace` (the user's --force)
+    asks to swap in a fresh folder. Either way a kill leaves a loadable folder.
+    """
+    folder = Path(folder)
+    config = {"format": FORMAT, "version": FORMAT_VERSION} | config
+    config.setdefault("parameters", net.num_parameters())
+    files = dict(extra or {})
+    files[CONFIG_FILE] = config_bytes(config)
+    weights = weights_bytes(net, dtype)
+    if folder.exists() and not replace:
+        if not folder.is_dir():
+            raise ModelError(f"{folder}: is a file, not a model folder")
+        if not (folder / TOKENIZER_FILE).exists():
+            tokenizer.save(folder / TOKENIZER_FILE)
+        for name, data in files.items():
+            write_file_atomic(folder / name, data)
+        write_file_atomic(folder / WEIGHTS_FILE, weights)
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    try:
+        tokenizer.save(building / TOKENIZER_FILE)
+        for name, data in files.items():
+            (building / name).parent.mkdir(parents=True, exist_ok=True)
+            (building / name).write_bytes(data)
+        (building / WEIGHTS_FILE).write_bytes(weights)
+        install_folder(building, folder)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return folder
+
+
+def install_folder(building: Path, folder: Path) -> None:
+    """Rename the complete folder `building` to `folder`, moving an existing `folder` aside first."""
+    if not folder.exists():
+        os.replace(building, folder)
+        return
+    retired = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
+    os.replace(folder, retired / folder.name)
+    os.replace(building, folder)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def update_config(folder: str | os.PathLike, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge top-level `changes` into a model folder's config.json, atomically (for `melody eval`)."""
+    folder = Path(folder)
+    config = read_config(folder) | changes
+    write_file_atomic(folder / CONFIG_FILE, config_bytes(config))
+    return config

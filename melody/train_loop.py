@@ -1,0 +1,383 @@
+"""One training run, step by step: the Trainer behind melody.training.train."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from melody import __version__
+from melody.checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
+from melody.errors import MelodyError, ModelError, UsageError
+from melody.models import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE, TOKENIZER_FILE, config_bytes,
+                           save_model, write_file_atomic)
+from melody.nn import SequenceModel, build_model
+from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
+from melody.train_config import Settings, model_config
+from melody.train_runtime import Runtime
+from melody.training import TrainEvent, TrainResult, loss_plot, read_metrics
+from melody.training_data import (WindowSampler, rng_for_step, split_pieces, split_summary,
+                                  transposer_for, validation_windows)
+
+
+def learning_rate(step: int, peak: float, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup to `peak`, then cosine decay to peak * min_ratio at `total` steps."""
+    if warmup and step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(net: SequenceModel, training: dict[str, Any]) -> torch.optim.Optimizer:
+    """AdamW with decay on weight matrices only (not embeddings, norms, biases), or plain Adam."""
+    if training["optimizer"] == "adam":
+        return torch.optim.Adam(net.parameters(), lr=training["lr"])
+    decay, no_decay = [], []
+    for name, parameter in net.named_parameters():
+        (decay if parameter.dim() >= 2 and "embedding" not in name else no_decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": training["weight_decay"]},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=training["lr"], betas=(0.9, 0.98))
+
+
+class Trainer:
+    """Holds one run's state; `run()` trains until a stop condition and writes the folder."""
+
+    def __init__(self, *, data: list, settings: Settings, out: Path, runtime: Runtime,
+                 previous: dict[str, Any] | None, on_event: Callable[[TrainEvent], None] | None,
+                 stop: threading.Event | None, workers: int | None, compile: bool,
+                 cache_dir: Path | None, replace: bool) -> None:
+        self.data = [str(p) for p in data]
+        self.settings = settings
+        self.training = settings["training"]
+        self.out = out
+        self.runtime = runtime
+        self.previous = previous
+        self._on_event = on_event
+        self.stop = stop
+        self.workers = workers
+        self.compile = compile
+        self.cache_dir = cache_dir
+        self.replace = replace
+        self.created = previous is not None  # the folder exists and belongs to this run
+        self.step = 0
+        self.best_loss: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self.tokens_seen = 0
+        self.train_seconds = 0.0
+        self.stopped = "max_steps"
+        self.metrics: list[dict[str, Any]] = []
+
+    # -- reporting ---------------------------------------------------------------------------
+    def emit(self, phase: str, **fields: Any) -> None:
+        if self._on_event is not None and self.runtime.is_main:
+            self._on_event(TrainEvent(phase=phase, step=self.step, max_steps=self.training["max_steps"],
+                                      best_validation_loss=self.best_loss, **fields))
+
+    # -- setting up ----------------------------------------------------------------------------
+    def _tokenizer(self):
+        name = self.settings["data"]["tokenizer"]
+        if self.previous is not None:
+            tokenizer = load_tokenizer(self.out / TOKENIZER_FILE)
+            if tokenizer.name != name:
+                raise ModelError(f"cannot resume: {self.out} was trained with the {tokenizer.name} "
+                                 f"tokenizer, not {name}")
+            return tokenizer
+        return get_tokenizer(name)
+
+    def _corpus(self, tokenizer):
+        from melody.corpus import build_corpus
+
+        def progress(done: int, total: int, path: str) -> None:
+            self.emit("corpus", message=f"tokenizing {done}/{total} files")
+
+        # Rank 0 tokenizes first; the others then find every file in the cache.
+        corpus = None
+        if self.runtime.is_main:
+            corpus = build_corpus(self.data, tokenizer, cache_dir=self.cache_dir, workers=self.workers,
+                                  progress=progress)
+        self.runtime.barrier()
+        if corpus is None:
+            corpus = build_corpus(self.data, tokenizer, cache_dir=self.cache_dir, workers=1)
+        self.emit("corpus", message=corpus.summary())
+        if not corpus.pieces:
+            if corpus.files == 0:
+                raise UsageError(f"no .abc, .mid or .midi files in {', '.join(self.data)}")
+            raise UsageError(f"nothing to train on: all {corpus.files} music file"
+                             f"{'s' if corpus.files != 1 else ''} were skipped (see the report above)")
+        return corpus
+
+    def setup(self) -> None:
+        settings, training = self.settings, self.training
+        self.tokenizer = tokenizer = self._tokenizer()
+        self.corpus = corpus = self._corpus(tokenizer)
+        fraction = settings["data"]["validation_fraction"]
+        train_pieces, valid_pieces = split_pieces(corpus.pieces, fraction, training["seed"])
+        self.split = split_summary(train_pieces, valid_pieces, training["seed"], fraction)
+        self.transposer = transposer_for(tokenizer, training["augment_transpose"])
+        if training["augment_transpose"] and self.transposer is None:
+            self.emit("corpus", message=f"transposition off: the {tokenizer.name} tokenizer cannot "
+                                        f"shift pitches token by token")
+        self.sampler = WindowSampler([p.ids for p in train_pieces], training["window"],
+                                     training["batch_size"], self.transposer)
+        windows = validation_windows([p.ids for p in valid_pieces], training["window"],
+                                     training["eval_batches"] * training["batch_size"])
+        self.valid_windows = torch.from_numpy(windows[self.runtime.rank::self.runtime.world_size])
+        self.emit("corpus", message=f"split by tune: {len(train_pieces)} training pieces "
+                                    f"({self.split['training_tokens']:,} tokens), {len(valid_pieces)} "
+                                    f"validation pieces ({self.split['validation_tokens']:,} tokens)")
+
+        torch.manual_seed(training["seed"])  # the same initial weights on every process
+        self.model_config = model_config(settings, tokenizer.vocab_size)
+        self.net = build_model(settings["model"]["family"], self.model_config)
+        if self.previous is not None:
+            state = load_checkpoint(self.out, self.net)
+        self.net.to(self.runtime.device)
+        self.optimizer = make_optimizer(self.net, training)
+        if self.previous is not None:
+            self._restore(state)
+        else:
+            torch.manual_seed(training["seed"] * 1_000_003 + self.runtime.rank)
+        self.parameters = self.net.num_parameters()
+        self.train_net: Any = self.net
+        if self.runtime.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.runtime.device.index] if self.runtime.device.type == "cuda" else None
+            self.train_net = DistributedDataParallel(self.net, device_ids=ids)
+        if self.compile:
+            self.train_net = torch.compile(self.train_net)
+        cuda = self.runtime.device.type == "cuda"
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
+                         else torch.autocast("cpu", enabled=False))
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.step = int(state["step"])
+            self.best_loss = state.get("best_loss")
+            self.best_step = state.get("best_step")
+            self.bad_evals = int(state.get("bad_evals", 0))
+            self.tokens_seen = int(state.get("tokens_seen", 0))
+            self.train_seconds = float(state.get("train_seconds", 0.0))
+            if self.runtime.rank == 0 and isinstance(state.get("torch_rng"), torch.Tensor):
+                torch.set_rng_state(state["torch_rng"])
+            else:  # other ranks' dropout streams were not saved: start a fresh one per (rank, step)
+                torch.manual_seed(self.training["seed"] * 1_000_003 + self.runtime.rank + 7919 * self.step)
+            if torch.cuda.is_available() and state.get("cuda_rng") is not None and self.runtime.rank == 0:
+                torch.cuda.set_rng_state(state["cuda_rng"], self.runtime.device)
+        except (KeyError, ValueError, TypeError, RuntimeError) as error:
+            raise ModelError(f"{self.out}: checkpoint does not fit this model ({error})") from None
+        self.metrics = read_metrics(self.out, self.step)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def evaluate(self) -> float:
+        """Mean validation loss per token (nats), summed over every process's share of the windows."""
+        net = self.net
+        net.eval()
+        total, count = 0.0, 0.0
+        batch = self.training["batch_size"]
+        with torch.no_grad(), self.autocast:
+            for start in range(0, len(self.valid_windows), batch):
+                rows = self.valid_windows[start:start + batch].to(self.runtime.device)
+                logits = net(rows[:, :-1])
+                total += F.cross_entropy(logits.float().flatten(0, 1), rows[:, 1:].flatten(),
+                                         ignore_index=PAD, reduction="sum").item()
+                count += int((rows[:, 1:] != PAD).sum())
+        net.train()
+        total, count = self.runtime.all_sum([total, count])
+        return total / max(count, 1.0)
+
+    def run(self) -> TrainResult:
+        self.setup()
+        training = self.training
+        max_steps = training["max_steps"]
+        self.emit("start", message=f"{self.settings['model']['family']} model, {self.parameters:,} "
+                                   f"parameters, {self.tokenizer.name} tokens (vocabulary "
+                                   f"{self.tokenizer.vocab_size}), on {self.runtime.device}"
+                                   + (f" x {self.runtime.world_size} processes" if self.runtime.distributed else "")
+                                   + (f", from step {self.step}" if self.step else ""))
+        if self.step >= max_steps:
+            self.stopped = "max_steps"
+        try:
+            self._loop(max_steps)
+        except KeyboardInterrupt:
+            if self.runtime.is_main:
+                self.save(best=False)
+                self.emit("checkpoint", message=f"interrupted at step {self.step}: checkpoint saved; "
+                                                f"continue with: melody train --resume {self.out}")
+            raise
+        except torch.cuda.OutOfMemoryError:
+            raise MelodyError(
+                f"out of GPU memory with training.batch_size={training['batch_size']}, "
+                f"training.window={training['window']}, model.d_model={self.settings['model']['d_model']}: "
+                f"lower one of them (e.g. --set training.batch_size={max(1, training['batch_size'] // 2)})"
+            ) from None
+        result = TrainResult(folder=self.out, step=self.step, best_step=self.best_step,
+                             best_validation_loss=self.best_loss, stopped=self.stopped,
+                             parameters=self.parameters, tokens_seen=self.tokens_seen,
+                             seconds=self.train_seconds)
+        self.emit("done", message=self._done_message())
+        return result
+
+    def _done_message(self) -> str:
+        reasons = {"max_steps": "reached max_steps", "early_stopping": "validation loss stopped improving",
+                   "time_limit": "reached max_minutes", "stopped": "stopped"}
+        best = (f"; best validation loss {self.best_loss:.4f} nats/token "
+                f"({self.best_loss / math.log(2):.4f} bits) at step {self.best_step}"
+                if self.best_loss is not None else "")
+        return f"{reasons[self.stopped]} at step {self.step}{best}; model in {self.out}"
+
+    def _loop(self, max_steps: int) -> None:
+        training, runtime = self.training, self.runtime
+        device = runtime.device
+        vocab = self.tokenizer.vocab_size
+        session_start = time.perf_counter()
+        session_first_step = self.step
+        last_log_time, last_log_tokens = session_start, self.tokens_seen
+        running, running_count = torch.zeros((), device=device), 0
+        last_eval_step = self.step if self.best_step == self.step else None
+        while self.step < max_steps:
+            if self._should_stop():
+                break
+            lr = learning_rate(self.step, training["lr"], training["warmup_steps"], max_steps,
+                               training["min_lr_ratio"])
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            windows = self.sampler.batch(rng_for_step(training["seed"], runtime.rank, self.step))
+            tokens = int((windows[:, 1:] != PAD).sum())
+            batch = torch.from_numpy(windows).to(device, non_blocking=True)
+            with self.autocast:
+                logits = self.train_net(batch[:, :-1])
+            loss = F.cross_entropy(logits.float().view(-1, vocab), batch[:, 1:].reshape(-1), ignore_index=PAD)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if training["clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), training["clip"])
+            self.optimizer.step()
+            self.step += 1
+            self.tokens_seen += tokens * runtime.world_size
+            running += loss.detach()
+            running_count += 1
+            if self.step % training["log_every"] == 0 or self.step == max_steps:
+                now = time.perf_counter()
+                train_loss = running.item() / running_count
+                running.zero_()
+                running_count = 0
+                elapsed = now - session_start
+                self.train_seconds += now - last_log_time
+                rate = (self.tokens_seen - last_log_tokens) / max(now - last_log_time, 1e-9)
+                last_log_time, last_log_tokens = now, self.tokens_seen
+                per_step = elapsed / max(1, self.step - session_first_step)
+                eta = per_step * (max_steps - self.step)
+                self.metrics.append({"step": self.step, "train_loss": round(train_loss, 6), "lr": lr,
+                                     "tokens_per_second": round(rate, 1), "elapsed": round(self.train_seconds, 2)})
+                self.emit("step", train_loss=train_loss, tokens_per_second=rate, eta_seconds=eta,
+                          learning_rate=lr)
+            if self.step % training["eval_every"] == 0 or self.step == max_steps:
+                self._evaluate_and_save()
+                last_eval_step = self.step
+                if self.stopped == "early_stopping":
+                    return
+            if self.step % training["checkpoint_every"] == 0 and last_eval_step != self.step:
+                self._checkpoint()
+        if last_eval_step != self.step:
+            self._evaluate_and_save(final=True)
+        elif self.stopped != "max_steps":
+            self._checkpoint()
+
+    def _should_stop(self) -> bool:
+        limit = self.training["max_minutes"]
+        timed_out = bool(limit) and self.train_seconds >= limit * 60
+        requested = self.stop is not None and self.stop.is_set()
+        if self.runtime.distributed:
+            # Every process must agree, or one would wait forever in the next all-reduce.
+            if self.step % self.training["log_every"]:
+                return False
+            requested, timed_out = self.runtime.any(requested), self.runtime.any(timed_out)
+        if requested:
+            self.stopped = "stopped"
+        elif timed_out:
+            self.stopped = "time_limit"
+        return requested or timed_out
+
+    def _evaluate_and_save(self, final: bool = False) -> None:
+        loss = self.evaluate()
+        improved = self.best_loss is None or loss < self.best_loss
+        if improved:
+            self.best_loss, self.best_step, self.bad_evals = loss, self.step, 0
+        else:
+            self.bad_evals += 1
+        record = {"step": self.step, "validation_loss": round(loss, 6),
+                  "validation_bits_per_token": round(loss / math.log(2), 6)}
+        self.metrics.append(record)
+        self.emit("eval", validation_loss=loss)
+        patience = self.training["patience"]
+        if not final and patience and self.bad_evals >= patience:
+            self.stopped = "early_stopping"
+        if self.runtime.is_main:
+            self.save(best=improved)
+            self.emit("checkpoint", message=f"saved step {self.step}" + (" (best so far)" if improved else ""))
+
+    def _checkpoint(self) -> None:
+        if self.runtime.is_main:
+            self.save(best=False)
+            self.emit("checkpoint", message=f"saved step {self.step}")
+
+    # -- saving --------------------------------------------------------------------------------
+    def trainer_state(self) -> dict[str, Any]:
+        state = {"step": self.step, "optimizer": self.optimizer.state_dict(), "best_loss": self.best_loss,
+                 "best_step": self.best_step, "bad_evals": self.bad_evals, "tokens_seen": self.tokens_seen,
+                 "train_seconds": self.train_seconds, "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state(self.runtime.device)
+                 if self.runtime.device.type == "cuda" else None}
+        return state
+
+    def config(self) -> dict[str, Any]:
+        corpus = self.corpus
+        best = self.best_loss
+        return {
+            "melody_version": __version__,
+            "family": self.settings["model"]["family"],
+            "model": self.model_config,
+            "parameters": self.parameters,
+            "tokenizer": {"name": self.tokenizer.name, "config": self.tokenizer.config},
+            "settings": self.settings,
+            "data": {"sources": self.data,
+                     "corpus": {"files": corpus.files, "kept": corpus.kept, "skipped": corpus.skipped,
+                                "pieces": len(corpus.pieces), "tokens": corpus.tokens,
+                                "summary": corpus.summary()},
+                     "split": self.split},
+            "result": {"step": self.step, "best_step": self.best_step,
+                       "best_validation_loss_nats": best,
+                       "best_validation_bits_per_token": None if best is None else best / math.log(2),
+                       "tokens_seen": self.tokens_seen, "train_seconds": round(self.train_seconds, 2),
+                       "stopped": self.stopped, "device": str(self.runtime.device),
+                       "processes": self.runtime.world_size},
+        }
+
+    def save(self, *, best: bool) -> None:
+        """Write the checkpoint, the history, and (when `best`) the root model; see melody.models."""
+        history = {METRICS_FILE: "".join(json.dumps(r) + "\n" for r in self.metrics).encode(),
+                   LOSS_PLOT_FILE: loss_plot(self.metrics)}
+        config = self.config()
+        if not self.created:
+            files = history | checkpoint_files(self.step, self.net, self.trainer_state())
+            save_model(self.out, self.net, self.tokenizer, config, extra=files, replace=self.replace)
+            self.created = True
+            return
+        save_checkpoint(self.out, self.step, self.net, self.trainer_state())
+        if best:
+            save_model(self.out, self.net, self.tokenizer, config, extra=history)
+            return
+        for name, data in history.items():
+            write_file_atomic(self.out / name, data)
+        write_file_atomic(self.out / CONFIG_FILE, config_bytes({"format": FORMAT, "version": FORMAT_VERSION} | config))
