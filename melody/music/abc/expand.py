@@ -2,9 +2,9 @@
 
 Repeats follow abc2midi (genmidi.c and store.c), because abc2midi is what players and this
 project's tests take as the reference:
-- a ':|' with no '|:' before it goes back to the start of the tune; a second one with no '|:'
-  in between turns the first into '::', so it goes back to there;
-- '||', '[|' and '|]' do not start a repeat; '::' ends one and starts the next;
+- a ':|' with no '|:' before it goes back to the start of the tune; a later one with no '|:'
+  goes back to the last '||', '[|', '|]' or ':|' before it (see `fix_repeats`);
+- '::' ends one repeat and starts the next;
 - endings ('|1', ':|2', '[1,3', '[2-4') play on the passes they name; an ending that does not
   play is skipped up to the next ':|', '|:', '||', '[|', '|]' or ending.
 A tune that starts with a pickup (a first bar shorter than the meter's) is shifted so that its
@@ -27,28 +27,56 @@ VELOCITY = 80  # abc2midi's default loudness is near this; ABC dynamics are not 
 
 
 def fix_repeats(items: list) -> list:
-    """The item list with a missing '|:' supplied the way abc2midi's parser supplies it."""
-    expecting = False
-    last_end = None
-    fixed = list(items)
-    inserted = False
+    """The item list with missing '|:' supplied the way abc2midi's parser supplies them.
+
+    A ':|' or '::' before any '|:' gets a '|:' at the start of the tune. Then, until the first
+    ending, a ':|' with no open '|:' turns the last '||' (or ':|') before it into '|:' (or '::'),
+    and a second '|:' with no ':|' between becomes '::'.
+    """
+    fixed: list = [(BAR, DOUBLE_BAR), *items]
+    for item in items:
+        if item[0] == BAR:
+            if item[1] == BAR_REP:
+                break
+            if item[1] == REP_BAR or item[1] == DOUBLE_REP:
+                fixed.insert(1, (BAR, BAR_REP))
+                break
+    point, expecting, endings = 0, False, 0
     for index, item in enumerate(fixed):
-        if item[0] != BAR:
+        kind = item[0]
+        if kind == VARIANT:
+            if endings == 0 and not expecting:
+                _start_repeat(fixed, point)
+            endings += 1
             continue
-        kind = item[1]
-        if kind == BAR_REP or kind == DOUBLE_REP:
+        if kind != BAR:
+            continue
+        bar = item[1]
+        if bar == DOUBLE_BAR or bar == THIN_THICK or bar == THICK_THIN:
+            point = index
+        elif bar == BAR_REP:
+            if expecting:
+                fixed[index] = (BAR, DOUBLE_REP)
             expecting = True
-        elif kind == REP_BAR:
-            if not expecting:
-                if last_end is None:
-                    inserted = True
-                else:
-                    fixed[last_end] = (BAR, DOUBLE_REP)
+        elif bar == REP_BAR:
+            if not expecting and endings < 1:
+                _start_repeat(fixed, point)
             expecting = False
-            last_end = index
-    if inserted:
-        fixed.insert(0, (BAR, BAR_REP))
+            point = index
+        elif bar == DOUBLE_REP:
+            if not expecting:
+                _start_repeat(fixed, point)
+            expecting = True
     return fixed
+
+
+def _start_repeat(items: list, index: int) -> None:
+    """Make the bar at `index` start a repeat: '|' and '||' become '|:', ':|' becomes '::'."""
+    bar = items[index][1]
+    if bar == REP_BAR:
+        items[index] = (BAR, DOUBLE_REP)
+    elif bar != BAR_REP and bar != DOUBLE_REP:
+        items[index] = (BAR, BAR_REP)
 
 
 def _tick(units: int) -> int:
