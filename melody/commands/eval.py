@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.plots}: --plots must be a folder, and this is a file")
 
     from melody.evaluation.data import held_out_and_training, load_data
-    from melody.evaluation.evaluate import evaluate, statistic_plots
-    from melody.generation import GenerationSettings, generate, resolve_model
+    from melody.evaluation.evaluate import evaluate, generation_sampler, statistic_plots
+    from melody.generation import resolve_model
 
     model = resolve_model(args.model or "default")
     say = (lambda message: print(f"eval: {message}", file=sys.stderr)) if sys.stderr.isatty() else None
@@ -106,11 +106,7 @@ def run(args: argparse.Namespace) -> int:
             if target.exists():
                 raise MelodyError(f"{target}: already exists (use --force to replace it)")
 
-    def sample(temperature: float, count: int, bars: int, seed: int) -> list:
-        settings = GenerationSettings(num=count, temperature=temperature, seed=seed, bars=bars)
-        return [take.piece for take in generate(model, settings)]
-
-    report = evaluate(model, real, training, sample=sample, num=num, temperatures=temperatures,
+    report = evaluate(model, real, training, sample=generation_sampler(model), num=num, temperatures=temperatures,
                       seed=args.seed, ngram_order=order, name=model.name, data=description,
                       progress=say)
     print(report.format())

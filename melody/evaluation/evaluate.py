@@ -117,6 +117,18 @@ class EvalReport:
         return "\n".join(lines)
 
 
+def generation_sampler(model: Any, **options: Any) -> Sampler:
+    """A Sampler that draws pieces with `melody.generation.generate` (its default top-p etc.)."""
+
+    def sample(temperature: float, num: int, bars: int, seed: int) -> list[Piece]:
+        from melody.generation import GenerationSettings, generate
+
+        settings = GenerationSettings(num=num, temperature=temperature, seed=seed, bars=bars, **options)
+        return [take.piece for take in generate(model, settings)]
+
+    return sample
+
+
 def typical_bars(pieces: Sequence[Piece]) -> int:
     """The median number of bars of the real pieces (generated pieces are made as long)."""
     counts = [len(p.bar_starts()) for p in pieces if p.notes]

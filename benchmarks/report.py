@@ -1,0 +1,252 @@
+"""Write benchmarks/REPORT.md: every benchmark's figures and the default model's evaluation.
+
+    python benchmarks/report.py [--budget-minutes M] [--quick] [--model models/default]
+
+1. Runs each benchmark script beside it (bench_abc.py, bench_tokenize.py, bench_train.py,
+   bench_sampling.py: each prints its figures beside its baseline) in its own process, and
+   quotes what it printed.
+2. Evaluates the default model on its held-out tunes (`melody.evaluation.evaluate`, as
+   `melody eval` does) beside (a) the Kneser-Ney n-gram baseline on the same tokens and
+   (b) the LSTM of the MIT 6.S191 music lab (benchmarks/mit_lab_baseline.toml: abc-char
+   tokens), trained here through `melody.training.train` on the same corpus and split for
+   the default model's own recorded training time (capped by --budget-minutes). Bits per
+   note is the common currency.
+
+--quick shortens everything (benchmarks' own --quick, a 1-minute lab LSTM, 10 pieces at one
+temperature) to check the pipeline; the committed REPORT.md comes from a full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCHMARKS = (
+    ("ABC reading: tunes/s beside music21", "bench_abc.py"),
+    ("Tokenizing MIDI to REMI: files/s beside MidiTok", "bench_tokenize.py"),
+    ("Training: tokens/s through melody's loop beside a bare PyTorch loop", "bench_train.py"),
+    ("Sampling: tokens/s with and without the cache, batch 1 and 32", "bench_sampling.py"),
+)
+LAB_RECIPE = ROOT / "benchmarks" / "mit_lab_baseline.toml"
+LAB_FOLDER = ROOT / "runs" / "mit-lab-lstm"
+
+
+def machine() -> str:
+    """One line about the machine the figures come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        versions = f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    except ImportError:  # pragma: no cover - melody needs torch
+        versions = "no torch"
+    load = ", load average %.1f %.1f %.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    return f"{cpu}, {os.cpu_count()} logical CPUs{load}; Python {platform.python_version()}, {versions}"
+
+
+def run_script(script: str, quick: bool, timeout: float) -> tuple[str, float, str]:
+    """(what the benchmark printed, seconds, status) from running it in its own process."""
+    path = ROOT / "benchmarks" / script
+    if not path.is_file():
+        return "", 0.0, "missing: the script does not exist yet"
+    command = [sys.executable, str(path)]
+    if quick and "--quick" in path.read_text(encoding="utf-8"):
+        command.append("--quick")
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
+        return output, time.perf_counter() - start, f"stopped after {timeout:.0f} s"
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        return done.stdout, seconds, f"failed (exit {done.returncode}): {last}"
+    return done.stdout, seconds, "ok"
+
+
+def training_seconds(config: dict[str, Any]) -> float | None:
+    """The training time a model's config.json records, in seconds, wherever training put it."""
+    def search(value: Any) -> float | None:
+        if isinstance(value, dict):
+            for key in ("train_seconds", "training_seconds", "elapsed_seconds", "seconds", "wall_seconds"):
+                found = value.get(key)
+                if isinstance(found, (int, float)) and not isinstance(found, bool) and found > 0:
+                    return float(found)
+            for key in ("minutes", "training_minutes"):
+                found = value.get(key)
+                if isinstance(found, (int, float)) and not isinstance(found, bool) and found > 0:
+                    return float(found) * 60
+            for inner in value.values():
+                found = search(inner)
+                if found:
+                    return found
+        return None
+
+    return search(config.get("result")) or search(config.get("training")) or search(config)
+
+
+def train_lab_lstm(default: Any, minutes: float, force: bool) -> tuple[Any, str]:
+    """The MIT-lab LSTM trained on the default model's corpus and split for `minutes`."""
+    from melody.evaluation.data import _locate, _recorded_paths, _split_settings
+    from melody.models import load_model
+
+    paths = [_locate(p, Path(default.folder)) for p in _recorded_paths(default.config)]
+    if not paths or any(p is None for p in paths):
+        raise RuntimeError("the default model's training data cannot be found")
+    split = _split_settings(default.config)
+    overrides = {"training.max_minutes": float(minutes)}
+    if "seed" in split:
+        overrides["training.seed"] = int(split["seed"])
+    if "validation_fraction" in split:
+        overrides["data.validation_fraction"] = float(split["validation_fraction"])
+    marker = LAB_FOLDER / "report-budget.json"
+    wanted = {"minutes": round(minutes, 3), "data": [str(p) for p in paths], "overrides": overrides}
+    if not force and marker.is_file() and (LAB_FOLDER / "model.safetensors").is_file():
+        try:
+            if json.loads(marker.read_text()) == wanted:
+                return load_model(LAB_FOLDER), "reused from an earlier run with the same budget"
+        except (OSError, ValueError):
+            pass
+    from melody.training import train
+
+    start = time.perf_counter()
+    train([str(p) for p in paths], out=str(LAB_FOLDER), config=str(LAB_RECIPE), overrides=overrides,
+          force=True, device="cpu")
+    elapsed = time.perf_counter() - start
+    marker.write_text(json.dumps(wanted))
+    return load_model(LAB_FOLDER), f"trained now in {elapsed / 60:.1f} min"
+
+
+def fence(text: str) -> str:
+    return "```text\n" + text.rstrip() + "\n```"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="cap on the MIT-lab LSTM's training time (default: the default model's own)")
+    parser.add_argument("--quick", action="store_true", help="short runs everywhere, to check the pipeline")
+    parser.add_argument("--model", type=Path, default=None, help="model to evaluate (default: models/default)")
+    parser.add_argument("--num", type=int, default=None, help="generated pieces per temperature (default 100)")
+    parser.add_argument("--retrain", action="store_true", help="train the lab LSTM even if a matching one exists")
+    parser.add_argument("--skip-benchmarks", action="store_true", help="only the evaluation section")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "REPORT.md")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python benchmarks/report.py" + (" --quick" if args.quick else "") + (
+        f" --budget-minutes {args.budget_minutes:g}" if args.budget_minutes is not None else "")
+    lines = ["# melody: benchmark and evaluation report", "",
+             f"Written by `{command}` on {now}.", "", f"Machine: {machine()}.", "",
+             "Every figure below was measured in that one run on that machine; each benchmark "
+             "prints its own baseline beside it, measured in the same process.", ""]
+    summary: list[str] = []
+    body: list[str] = []
+
+    if not args.skip_benchmarks:
+        for title, script in BENCHMARKS:
+            print(f"report: running {script}", file=sys.stderr)
+            output, seconds, status = run_script(script, args.quick, timeout=300 if args.quick else 900)
+            body += [f"## {title}", "", f"`python benchmarks/{script}{' --quick' if args.quick else ''}` "
+                     f"({status}, {seconds:.0f} s):", ""]
+            body += [fence(output) if output.strip() else "_no output_", ""]
+
+    evaluation = evaluation_section(args, summary)
+    lines += (["## Summary", "", *summary, ""] if summary else []) + body + evaluation
+    lines += ["", f"_Report written in {(time.perf_counter() - started) / 60:.1f} minutes._", ""]
+    from melody.music.io import write_bytes_atomic
+
+    write_bytes_atomic(args.out, "\n".join(lines).encode("utf-8"), overwrite=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def evaluation_section(args: argparse.Namespace, summary: list[str]) -> list[str]:
+    """The default model beside the n-gram baseline and the MIT-lab LSTM, as Markdown lines."""
+    from melody.errors import MelodyError
+
+    lines = ["## Evaluation of the default model", ""]
+    try:
+        from melody.evaluation.data import held_out_and_training
+        from melody.evaluation.evaluate import evaluate, generation_sampler
+        from melody.evaluation.likelihood import evaluate_likelihood
+        from melody.generation import resolve_model
+    except ImportError as error:
+        return lines + [f"Not run: {error} (a part of melody it needs does not exist yet).", ""]
+    try:
+        model = resolve_model(str(args.model) if args.model else "default")
+    except MelodyError as error:
+        return lines + [f"Not run: {error}", ""]
+    split = held_out_and_training(model)
+    if split is None:
+        return lines + [f"Not run: the training data of {model.folder} cannot be found.", ""]
+    num = args.num if args.num is not None else (10 if args.quick else 100)
+    temperatures = (1.0,) if args.quick else (0.8, 1.0, 1.2)
+    print(f"report: evaluating {model.folder} ({num} pieces per temperature)", file=sys.stderr)
+    report = evaluate(model, split.held_out, split.training, sample=generation_sampler(model), num=num,
+                      temperatures=temperatures, name=model.name,
+                      data=f"its {len(split.held_out)} held-out tunes ({', '.join(split.paths)})")
+    # The MIT-lab LSTM: same corpus and split, the default model's training time.
+    recorded = training_seconds(model.config)
+    minutes = (recorded / 60) if recorded else 10.0
+    if args.budget_minutes is not None:
+        minutes = min(minutes, args.budget_minutes)
+    if args.quick:
+        minutes = min(minutes, 1.0)
+    lab_note = ""
+    try:
+        print(f"report: training the MIT-lab LSTM for {minutes:.1f} min", file=sys.stderr)
+        lab, how = train_lab_lstm(model, minutes, args.retrain)
+        lab_split = held_out_and_training(lab)
+        if lab_split is None:
+            raise RuntimeError("its held-out split cannot be rebuilt")
+        report.likelihood["MIT-lab LSTM (abc-char)"] = evaluate_likelihood(lab, lab_split.held_out)
+        lab_note = (f"MIT-lab LSTM: {sum(p.numel() for p in lab.net.parameters()):,} parameters, "
+                    f"{minutes:.1f} min of training ({how}; the default model's recorded time was "
+                    f"{(recorded or 0) / 60:.1f} min), {len(lab_split.held_out)} held-out tunes.")
+    except Exception as error:  # noqa: BLE001 - the report says what failed and goes on
+        lab_note = f"MIT-lab LSTM: not evaluated ({type(error).__name__}: {error})."
+    lines += [f"`melody eval` figures of `{model.folder.relative_to(ROOT) if model.folder.is_relative_to(ROOT) else model.folder}` "
+              f"({model.family}, {sum(p.numel() for p in model.net.parameters()):,} parameters, "
+              f"{model.tokenizer.name} tokens) on {report.data}.", "", lab_note, "",
+              fence(report.format()), ""]
+    # Headline figures for the summary.
+    results = report.likelihood
+    first = next(iter(results.values()))
+    summary.append("| model | tokens | bits/token | bits/note (held-out) |")
+    summary.append("|---|---|---:|---:|")
+    for name, result in results.items():
+        scheme = "abc-char" if "abc-char" in name else model.tokenizer.name
+        summary.append(f"| {name} | {scheme} | {result.bits_per_token:.3f} | {result.bits_per_note:.3f} |")
+    best = min(results, key=lambda n: results[n].bits_per_note if not math.isnan(results[n].bits_per_note) else math.inf)
+    summary.append("")
+    summary.append(f"Lowest bits per note: **{best}**" + (" (the default model)." if results[best] is first else "."))
+    for t in report.temperatures:
+        summary.append(f"- temperature {t.temperature:g}: {t.copies} near-copies in {len(t.novelty)} pieces; "
+                       f"{t.inside} of {len(t.comparisons)} music statistics inside the real set's spread.")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
