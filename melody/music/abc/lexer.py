@@ -1,8 +1,9 @@
 """The ABC tune body scanner: music lines to a flat list of timed slots, bar lines and fields.
 
 Pitches are resolved here, in written order, because that is where ABC defines them: the key
-signature, accidentals that hold to the end of the bar for one pitch in one octave (as
-abc2midi does), and a tie that carries its accidental across the bar line. Durations are in
+signature, accidentals that hold to the end of the bar, and a tie that carries its
+accidental across the bar line. An accidental holds for its letter in every octave: ABC 2.1
+says one octave, but abc2midi 4.84 (the reference players and these tests use) alters them all. Durations are in
 `fields.WHOLE` units, with broken rhythm and tuplets applied. Repeats are left to `expand`.
 
 Choices where ABC leaves room (all as abc2midi plays with -NGRA -NGUI -NFER):
@@ -53,7 +54,7 @@ class BodyScanner:
         self.warn = warn
         self.kept_voice = voice
         self.muted = False
-        self.bar_accidentals: dict[int, int] = {}
+        self.bar_accidentals: dict[str, int] = {}  # letter -> shift until the bar line
         self.tie_carry: dict[int, int] = {}  # natural pitch -> pitch tied from the last slot
         self.last_slot: list | None = None
         self.broken: tuple[int, int] | None = None  # factor for the next slot
@@ -194,11 +195,11 @@ class BodyScanner:
             natural += 12 * (octave.count("'") - octave.count(","))
         if accidental is not None:
             shift = _SHIFT[accidental]
-            self.bar_accidentals[natural] = shift
+            self.bar_accidentals[upper] = shift
         elif natural in self.tie_carry:
             return self.tie_carry[natural], natural
         else:
-            shift = self.bar_accidentals.get(natural)
+            shift = self.bar_accidentals.get(upper)
             if shift is None:
                 shift = self.signature.get(upper, 0)
         return natural + shift, natural
