@@ -85,35 +85,20 @@ def run_script(script: str, quick: bool, timeout: float) -> tuple[str, float, st
 
 
 def training_seconds(config: dict[str, Any]) -> float | None:
-    """The training time a model's config.json records, in seconds, wherever training put it."""
-    def search(value: Any) -> float | None:
-        if isinstance(value, dict):
-            for key in ("train_seconds", "training_seconds", "elapsed_seconds", "seconds", "wall_seconds"):
-                found = value.get(key)
-                if isinstance(found, (int, float)) and not isinstance(found, bool) and found > 0:
-                    return float(found)
-            for key in ("minutes", "training_minutes"):
-                found = value.get(key)
-                if isinstance(found, (int, float)) and not isinstance(found, bool) and found > 0:
-                    return float(found) * 60
-            for inner in value.values():
-                found = search(inner)
-                if found:
-                    return found
-        return None
-
-    return search(config.get("result")) or search(config.get("training")) or search(config)
+    """The training time a model's config.json records (result.train_seconds), in seconds."""
+    seconds = (config.get("result") or {}).get("train_seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else None
 
 
 def train_lab_lstm(default: Any, minutes: float, force: bool) -> tuple[Any, str]:
     """The MIT-lab LSTM trained on the default model's corpus and split for `minutes`."""
-    from melody.evaluation.data import _locate, _recorded_paths, _split_settings
+    from melody.evaluation.data import locate_source, split_settings, training_sources
     from melody.models import load_model
 
-    paths = [_locate(p, Path(default.folder)) for p in _recorded_paths(default.config)]
+    paths = [locate_source(p, Path(default.folder)) for p in training_sources(default.config)]
     if not paths or any(p is None for p in paths):
         raise RuntimeError("the default model's training data cannot be found")
-    split = _split_settings(default.config)
+    split = split_settings(default.config)
     overrides = {"training.max_minutes": float(minutes)}
     if "seed" in split:
         overrides["training.seed"] = int(split["seed"])

@@ -60,12 +60,12 @@ def load_data(paths: Sequence[str | os.PathLike], tokenizer: Any, *, workers: in
     return corpus.pieces
 
 
-def _recorded_paths(config: dict[str, Any]) -> list[str]:
+def training_sources(config: dict[str, Any]) -> list[str]:
     """The training data paths a model's config.json records (where training put them)."""
     for section in ("data", "corpus", "training", "split"):
         value = config.get(section)
         if isinstance(value, dict):
-            for key in ("paths", "data", "files"):
+            for key in ("sources", "paths", "files"):
                 found = value.get(key)
                 if isinstance(found, list) and all(isinstance(p, str) for p in found):
                     return list(found)
@@ -73,7 +73,7 @@ def _recorded_paths(config: dict[str, Any]) -> list[str]:
     return list(found) if isinstance(found, list) else []
 
 
-def _locate(path: str, folder: Path) -> Path | None:
+def locate_source(path: str, folder: Path) -> Path | None:
     """A recorded path as given, or relative to the repository or the model folder's parents."""
     for base in (Path.cwd(), _REPOSITORY, folder.parent.parent, folder.parent, folder):
         candidate = (base / path) if not Path(path).is_absolute() else Path(path)
@@ -82,7 +82,7 @@ def _locate(path: str, folder: Path) -> Path | None:
     return None
 
 
-def _split_settings(config: dict[str, Any]) -> dict[str, Any]:
+def split_settings(config: dict[str, Any]) -> dict[str, Any]:
     for section in ("split", "data", "corpus"):
         value = config.get(section)
         if isinstance(value, dict) and ("validation" in value or "validation_fraction" in value):
@@ -99,14 +99,14 @@ def held_out_and_training(model: Any, *, workers: int | None = None) -> Split | 
     from melody.corpus import build_corpus
     from melody.training_data import piece_key, split_pieces
 
-    recorded = _recorded_paths(model.config)
-    located = [_locate(p, Path(model.folder)) for p in recorded]
+    recorded = training_sources(model.config)
+    located = [locate_source(p, Path(model.folder)) for p in recorded]
     if not recorded or any(p is None for p in located):
         return None
     corpus = build_corpus([str(p) for p in located], model.tokenizer, workers=workers)
     if len(corpus.pieces) < 2:
         return None
-    settings = _split_settings(model.config)
+    settings = split_settings(model.config)
     listed = settings.get("validation")
     if isinstance(listed, list) and listed:
         # The recorded held-out list is the ground truth: a piece is held out exactly when
