@@ -27,9 +27,9 @@ from melody.tui.widgets.takes import TakesTable
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
-def model_dirs(extra: list[Path] | None = None) -> list[Path]:
+def model_dirs(extra: list[Path] | None = None, *, standard: bool = True) -> list[Path]:
     """Where the model picker looks: ./models, the repository's models/, and any --models DIR."""
-    dirs = [Path.cwd() / "models", REPOSITORY / "models", *(extra or [])]
+    dirs = [*([Path.cwd() / "models", REPOSITORY / "models"] if standard else []), *(extra or [])]
     seen: list[Path] = []
     for folder in dirs:
         if folder.resolve() not in [s.resolve() for s in seen]:
@@ -54,9 +54,9 @@ class MelodyApp(App):
     ]
 
     def __init__(self, *, models: list[Path] | None = None, session: Session | None = None,
-                 offer_restore: bool = True) -> None:
+                 offer_restore: bool = True, standard_models: bool = True) -> None:
         super().__init__()
-        self.dirs = model_dirs(models)
+        self.dirs = model_dirs(models, standard=standard_models)
         self.session = session or Session()
         self.offer_restore = offer_restore
         self.model_infos: list[Any] = []

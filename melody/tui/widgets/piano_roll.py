@@ -173,7 +173,7 @@ class PianoRoll(Widget, can_focus=True):
             elif bottom:
                 char, style = "▄", ground + Style(color=colors[bottom])
             elif column in bar_columns:
-                char, style = "│", ground + bar_style
+                char, style = "│", ground + Style(color=bar_style.color)
             else:
                 char, style = " ", ground
             if style != run_style and run_text:
