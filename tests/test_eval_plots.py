@@ -7,11 +7,12 @@ import zlib
 
 import numpy as np
 
-from melody.evaluation.plots import PALETTE, line_plot, png_bytes
+from melody.evaluation.plots import PALETTE, line_plot
+from melody.png import encode_png
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """RGB pixels of a filter-0, 8-bit RGB PNG (what png_bytes writes), checking every CRC."""
+    """RGB pixels of a filter-0, 8-bit RGB PNG (what melody.png writes), checking every CRC."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     at, chunks = 8, {}
     while at < len(data):
@@ -30,7 +31,7 @@ def decode_png(data: bytes) -> np.ndarray:
 
 def test_png_round_trips_pixels():
     image = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
-    assert (decode_png(png_bytes(image)) == image).all()
+    assert (decode_png(encode_png(image)) == image).all()
 
 
 def test_line_plot_draws_each_series_in_its_colour():

@@ -1,4 +1,5 @@
-"""Small line plots as PNG files, with no plotting library: a raster, lines, a 5x7 font, zlib.
+"""Small line plots as PNG files, with no plotting library: melody.png's raster, lines and
+encoder, plus a 5x7 font with letters for titles, axis labels and a legend.
 
 `line_plot(series, title=..., x_label=..., path=...)` draws named curves on shared axes with
 a legend and the axis ranges written at the corners. It is enough for density curves and
@@ -7,14 +8,13 @@ loss curves; melody needs no more, and matplotlib is too heavy a dependency for 
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from melody.music.io import write_bytes_atomic
+from melody.png import draw_line, encode_png
 
 # Colour-blind-safe (Okabe-Ito) line colours, in series order.
 PALETTE = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233))
@@ -54,19 +54,6 @@ _FONT = {ch: np.array([[bit == "1" for bit in row] for row in rows.split()], dty
          for ch, rows in _FONT_ROWS.items()}
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    """An 8-bit RGB image [H, W, 3] as PNG bytes (filter 0 on every row, zlib level 9)."""
-    height, width, _ = image.shape
-    raw = np.concatenate([np.zeros((height, 1), dtype=np.uint8),
-                          image.astype(np.uint8).reshape(height, width * 3)], axis=1).tobytes()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-
-
 class Canvas:
     """An RGB raster with the few drawing operations a line plot needs."""
 
@@ -82,10 +69,13 @@ class Canvas:
         self.pixels[max(0, y0):min(height, y1 + 1), max(0, x0):min(width, x1 + 1)] = colour
 
     def line(self, x0: float, y0: float, x1: float, y1: float, colour: tuple[int, int, int], thick: int = 1) -> None:
+        if thick > 1:
+            draw_line(self.pixels, x0, y0, x1, y1, colour)  # melody.png's line is two pixels thick
+            return
         steps = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
         for t in np.linspace(0.0, 1.0, steps + 1):
             x, y = round(x0 + (x1 - x0) * t), round(y0 + (y1 - y0) * t)
-            self.rect(x - thick // 2, y - thick // 2, x + (thick - 1) // 2, y + (thick - 1) // 2, colour)
+            self.rect(x, y, x, y, colour)
 
     def text(self, x: int, y: int, text: str, colour: tuple[int, int, int] = INK) -> int:
         """Write `text` with its top-left at (x, y); returns the x after it."""
@@ -99,7 +89,7 @@ class Canvas:
         return x
 
     def png(self) -> bytes:
-        return png_bytes(self.pixels)
+        return encode_png(self.pixels)
 
 
 def text_width(text: str) -> int:
