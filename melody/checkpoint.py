@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from melody.errors import ModelError
-from melody.models import WEIGHTS_FILE, install_folder, load_weights, weights_bytes, write_file_atomic
+from melody.models import (WEIGHTS_FILE, install_folder, load_weights, make_readable, weights_bytes,
+                           write_file_atomic)
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.pt"
@@ -63,6 +64,7 @@ def save_checkpoint(folder: Path, step: int, net: Any, state: dict[str, Any]) ->
     try:
         (building / WEIGHTS_FILE).write_bytes(weights_bytes(net))
         (building / STATE_FILE).write_bytes(state_bytes(state))
+        make_readable(building)
         install_folder(building, root / name)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -91,9 +93,6 @@ def latest_checkpoint(folder: Path) -> Path:
 
 def load_checkpoint(folder: Path, net: Any) -> dict[str, Any]:
     """Load the latest checkpoint's weights into `net` and return its trainer state."""
-    import pickle
-
-    import torch
     from safetensors.torch import load as load_safetensors
 
     where = latest_checkpoint(folder)

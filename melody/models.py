@@ -218,6 +218,17 @@ def weights_bytes(net: SequenceModel, dtype: str | None = None) -> bytes:
     return save_safetensors(tensors, metadata={"format": FORMAT})
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_readable(path: Path) -> None:
+    """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the usual umask-based mode."""
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
+
+
 def write_file_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` through a temporary file, flushed to disk, and a rename."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -226,6 +237,7 @@ def write_file_atomic(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        make_readable(Path(temporary))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -268,6 +280,8 @@ def save_model(folder: str | os.PathLike, net: SequenceModel, tokenizer: Tokeniz
             (building / name).parent.mkdir(parents=True, exist_ok=True)
             (building / name).write_bytes(data)
         (building / WEIGHTS_FILE).write_bytes(weights)
+        for path in [building, *building.rglob("*")]:
+            make_readable(path)
         install_folder(building, folder)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

@@ -321,7 +321,7 @@ class Trainer:
         self.metrics.append(record)
         self.emit("eval", validation_loss=loss)
         patience = self.training["patience"]
-        if not final and patience and self.bad_evals >= patience:
+        if not final and patience and self.bad_evals >= patience and self.step < self.training["max_steps"]:
             self.stopped = "early_stopping"
         if self.runtime.is_main:
             self.save(best=improved)
