@@ -1,1 +1,181 @@
-def piece_to_abc(piece): raise NotImplementedError
+"""Write a Piece as one ABC tune that abc2midi plays and `parse_abc` reads back note for note.
+
+Polyphonic music is reduced to one line: notes that start together with the same length
+become a chord; otherwise the highest note at each onset is kept, and a note is cut where the
+next onset starts. Notes that cross a bar line are split and tied. Pitches are spelled against
+the tune's key signature, with explicit accidentals wherever the key and the bar's earlier
+accidentals would not give the pitch, so reading the text back gives the same pitches.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+
+from melody.music.abc.fields import parse_key
+from melody.music.notes import PITCH_CLASS_NAMES, TICKS_PER_QUARTER, Piece
+
+_UNIT = TICKS_PER_QUARTER // 2  # L:1/8 in ticks
+_MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
+                "mixolydian": "mix", "locrian": "loc"}
+_KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_LETTERS = "CDEFGAB"
+_NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_ACCIDENTAL = {2: "^^", 1: "^", 0: "=", -1: "_", -2: "__"}
+_BARS_PER_LINE = 4
+
+
+def _length(ticks: int) -> tuple[str, str]:
+    """An ABC note: a length suffix for `ticks` with L:1/8 ('', '2', '/2', '3/2', '/4').
+
+    abc2midi only takes lengths over a power of two, so a length that needs a third of a
+    tick grid step is written as a one-note tuplet: '(3:2:1' and 3/2 of the length.
+    """
+    if ticks % 3:
+        return "(3:2:1", _fraction(ticks * 3, _UNIT * 2)
+    return "", _fraction(ticks, _UNIT)
+
+
+def _group_triplets(tokens: list[str]) -> list[str]:
+    """Three one-note tuplets in a row written as one '(3' triplet, as people write them."""
+    grouped: list[str] = []
+    index = 0
+    marker = "(3:2:1"
+    while index < len(tokens):
+        run = tokens[index:index + 3]
+        if len(run) == 3 and all(token.startswith(marker) for token in run):
+            grouped.append("(3" + "".join(token[len(marker):] for token in run))
+            index += 3
+        else:
+            grouped.append(tokens[index])
+            index += 1
+    return grouped
+
+
+def _fraction(top: int, bottom: int) -> str:
+    common = gcd(top, bottom)
+    top, bottom = top // common, bottom // common
+    if bottom == 1:
+        return "" if top == 1 else str(top)
+    return f"{'' if top == 1 else top}/{bottom}"
+
+
+def _events(piece: Piece) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(onset, duration, pitches) with no overlaps: chords where notes agree, else the top note."""
+    groups: dict[int, list] = {}
+    for note in piece.notes:
+        if not note.is_drum:
+            groups.setdefault(note.onset, []).append(note)
+    onsets = sorted(groups)
+    events = []
+    for index, onset in enumerate(onsets):
+        notes = groups[onset]
+        durations = {n.duration for n in notes}
+        if len(durations) == 1:
+            pitches = tuple(sorted({n.pitch for n in notes}))
+            duration = notes[0].duration
+        else:
+            top = max(notes, key=lambda n: (n.pitch, n.duration))
+            pitches, duration = (top.pitch,), top.duration
+        if index + 1 < len(onsets):
+            duration = min(duration, onsets[index + 1] - onset)
+        events.append((onset, duration, pitches))
+    return events
+
+
+class _Speller:
+    """Spells pitches against a key signature and the accidentals written so far in the bar."""
+
+    def __init__(self, tonic: int, mode: str) -> None:
+        self.signature = parse_key(f"{_KEY_NAMES[tonic]}{_MODE_SUFFIX[mode]}").signature
+        self.sharp_key = sum(self.signature.values()) >= 0
+        self.bar: dict[str, int] = {}
+
+    def new_bar(self) -> None:
+        self.bar = {}
+
+    def spell(self, pitch: int) -> str:
+        pitch_class = pitch % 12
+        candidates = []
+        for letter in _LETTERS:
+            for shift in (0, 1, -1, 2, -2):
+                if (_NATURAL[letter] + shift) % 12 == pitch_class:
+                    candidates.append((letter, shift))
+        current = {letter: self.bar.get(letter, self.signature.get(letter, 0)) for letter, _ in candidates}
+        plain = [c for c in candidates if current[c[0]] == c[1]]
+        if plain:
+            letter, shift = plain[0]
+            accidental = ""
+        else:
+            natural = [c for c in candidates if c[1] == 0]
+            preferred = 1 if self.sharp_key else -1
+            letter, shift = (natural or [c for c in candidates if c[1] == preferred] or candidates)[0]
+            accidental = _ACCIDENTAL[shift]
+            self.bar[letter] = shift
+        natural_pitch = pitch - shift
+        octave = natural_pitch // 12 - 5  # 0 for the octave of middle C (MIDI 60..71)
+        if octave >= 1:
+            return accidental + letter.lower() + "'" * (octave - 1)
+        return accidental + letter + "," * (-octave)
+
+
+def piece_to_abc(piece: Piece) -> str:
+    """One ABC tune (X T M L Q K header, then the music) for `piece`; see the module docstring."""
+    signature = piece.time_signature
+    key = piece.key
+    tonic, mode = (key.tonic, key.mode) if key else (0, "major")
+    speller = _Speller(tonic, mode)
+    tune = piece.tune if piece.tune and str(piece.tune).isdigit() else "1"
+    title = " ".join((piece.title or "Untitled").split())
+    header = [f"X:{tune}", f"T:{title}", f"M:{signature.numerator}/{signature.denominator}", "L:1/8",
+              f"Q:1/4={max(1, round(piece.qpm))}", f"K:{_KEY_NAMES[tonic]}{_MODE_SUFFIX[mode]}"]
+    events = _events(piece)
+    if not events:
+        return "\n".join(header + ["z8|]"]) + "\n"
+    bar_starts = piece.bar_starts(max(piece.end_tick, events[-1][0] + events[-1][1]) + 1)
+    meter_at = {s.tick: s for s in piece.time_signatures}
+    first_bar = bar_starts[1] if len(bar_starts) > 1 else None
+    # A pickup: begin at the first note, so the reader shifts it back to the same place.
+    time = events[0][0] if first_bar is not None and 0 < events[0][0] < first_bar else 0
+    boundaries = [tick for tick in bar_starts if tick > time]
+    body: list[str] = []
+    line: list[str] = []
+    bars_on_line = 0
+    bar_index = 0
+
+    def emit(ticks: int, pitches: tuple[int, ...], tie: bool) -> None:
+        prefix, suffix = _length(ticks)
+        if not pitches:
+            line.append(f"{prefix}z{suffix}")
+            return
+        spelled = [speller.spell(p) for p in pitches]
+        text = spelled[0] if len(spelled) == 1 else "[" + "".join(spelled) + "]"
+        line.append(prefix + text + suffix + ("-" if tie else ""))
+
+    def advance_to(target: int, pitches: tuple[int, ...]) -> None:
+        """Write music (or rest) from `time` to `target`, splitting and tying at bar lines."""
+        nonlocal time, bar_index, bars_on_line, line
+        while time < target:
+            next_bar = boundaries[bar_index] if bar_index < len(boundaries) else None
+            stop = target if next_bar is None or next_bar > target else next_bar
+            emit(stop - time, pitches, tie=bool(pitches) and stop < target)
+            time = stop
+            if next_bar is not None and time == next_bar:
+                bar_index += 1
+                speller.new_bar()
+                meter = meter_at.get(time)
+                line.append(" | ")
+                if meter is not None and time > 0:
+                    line.append(f"[M:{meter.numerator}/{meter.denominator}]")
+                bars_on_line += 1
+                if bars_on_line == _BARS_PER_LINE:
+                    body.append("".join(_group_triplets(line)).strip())
+                    line, bars_on_line = [], 0
+
+    for onset, duration, pitches in events:
+        advance_to(onset, ())
+        advance_to(onset + duration, pitches)
+    if line:
+        body.append("".join(_group_triplets(line)).strip())
+    text = "\n".join(body).rstrip()
+    text = text[:-1] + "|]" if text.endswith("|") else text + "|]"
+    return "\n".join(header) + "\n" + text + "\n"
