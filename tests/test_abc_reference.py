@@ -20,7 +20,7 @@ import pytest
 
 from melody.errors import MusicError
 from melody.music.abc import parse_abc
-from tests.conftest import IRISH, require_program
+from conftest import IRISH, require_program
 
 EXAMPLE_DIRS = (Path("/usr/share/doc/abcmidi/examples"), Path("/usr/share/doc/abcm2ps/examples"))
 MIN_IDENTICAL = 0.99

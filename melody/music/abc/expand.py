@@ -169,7 +169,7 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
            title: str, source: str, tune: str) -> Piece:
     """Round onto the tick grid, shift a pickup onto the bar grid and build the Piece."""
     shift = 0
-    if first_bar is not None and not meter.free and 0 < first_bar < meter.bar_units:
+    if first_bar is not None and first_bar < end and not meter.free and 0 < first_bar < meter.bar_units:
         shift = meter.bar_units - first_bar
     result = [Note(_tick(onset + shift), pitch, max(1, _tick(stop + shift) - _tick(onset + shift)),
                    VELOCITY)

@@ -1,0 +1,85 @@
+"""ABC -> notes -> ABC -> notes gives the same notes, and abc2midi accepts what melody writes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from melody.music.abc import parse_abc, piece_to_abc
+from melody.music.notes import Key, Note, Piece, TimeSignature
+from conftest import IRISH, require_program
+
+
+def _notes(piece: Piece) -> list[tuple[int, int, int]]:
+    return [(n.onset, n.pitch, n.duration) for n in piece.notes]
+
+
+@pytest.fixture(scope="module")
+def irish_pieces() -> list[Piece]:
+    return parse_abc(IRISH.read_text(encoding="utf-8"), source=str(IRISH))
+
+
+def test_every_irish_tune_survives_abc_round_trip(irish_pieces: list[Piece]) -> None:
+    changed = []
+    for piece in irish_pieces:
+        again = parse_abc(piece_to_abc(piece))
+        assert len(again) == 1
+        if _notes(again[0]) != _notes(piece):
+            changed.append(piece.tune)
+    assert not changed, f"tunes whose notes change through piece_to_abc: {changed}"
+
+
+def test_round_trip_keeps_meter_key_and_title(irish_pieces: list[Piece]) -> None:
+    piece = irish_pieces[0]
+    again = parse_abc(piece_to_abc(piece))[0]
+    assert again.title == piece.title
+    assert again.time_signature == piece.time_signature
+    assert (again.key.tonic, again.key.mode) == (piece.key.tonic, piece.key.mode)
+
+
+@pytest.mark.slow
+def test_abc2midi_reads_what_melody_writes_without_errors(irish_pieces: list[Piece], tmp_path: Path) -> None:
+    program = require_program("abc2midi")
+    text = "\n".join(piece_to_abc(p.replace(tune=str(i))) for i, p in enumerate(irish_pieces, 1))
+    (tmp_path / "all.abc").write_text(text, encoding="utf-8")
+    result = subprocess.run([program, "all.abc"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
+    assert not errors, errors[:5]
+    assert len(list(tmp_path.glob("all*.mid"))) == len(irish_pieces)
+
+
+def test_polyphony_is_reduced_to_chords_and_top_line() -> None:
+    piece = Piece(notes=[Note(0, 60, 24), Note(0, 64, 24), Note(24, 67, 48), Note(24, 48, 12)],
+                  time_signatures=[TimeSignature(0, 4, 4)], keys=[Key(0, 0)])
+    again = parse_abc(piece_to_abc(piece))[0]
+    assert _notes(again) == [(0, 60, 24), (0, 64, 24), (24, 67, 48)]
+
+
+def test_awkward_lengths_accidentals_and_bar_crossings_round_trip() -> None:
+    notes = [Note(0, 61, 5), Note(5, 61, 7), Note(12, 63, 40), Note(52, 70, 1), Note(60, 59, 100),
+             Note(200, 108, 8), Note(208, 21, 16)]
+    piece = Piece(notes=notes, time_signatures=[TimeSignature(0, 3, 4)], keys=[Key(0, 2, "minor")])
+    again = parse_abc(piece_to_abc(piece))[0]
+    assert _notes(again) == [(n.onset, n.pitch, n.duration) for n in notes]
+
+
+def test_pickup_round_trips_to_the_same_place() -> None:
+    piece = Piece(notes=[Note(84, 62, 12), Note(96, 67, 24)], time_signatures=[TimeSignature(0, 4, 4)])
+    text = piece_to_abc(piece)
+    assert text.splitlines()[-1].startswith("D ")  # no leading rest: written as a pickup
+    assert _notes(parse_abc(text)[0]) == [(84, 62, 12), (96, 67, 24)]
+
+
+def test_meter_changes_are_written_inline() -> None:
+    piece = Piece(notes=[Note(0, 60, 72), Note(72, 62, 96)],
+                  time_signatures=[TimeSignature(0, 3, 4), TimeSignature(72, 4, 4)])
+    again = parse_abc(piece_to_abc(piece))[0]
+    assert [(s.tick, s.numerator) for s in again.time_signatures] == [(0, 3), (72, 4)]
+    assert _notes(again) == [(0, 60, 72), (72, 62, 96)]
+
+
+def test_empty_piece_writes_a_readable_tune() -> None:
+    text = piece_to_abc(Piece())
+    assert text.startswith("X:1\nT:Untitled\n")
