@@ -110,6 +110,9 @@ class ComposeScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The form scrolls to whatever is focused; it need not take focus itself (tab starts at the model).
+        self.query_one("#form").can_focus = False
+        self.query_one("#model", Select).focus()
         self.query_one("#roll", PianoRoll).border_title = "piano roll"
         self.query_one("#takes", TakesTable).border_title = "takes"
         self.query_one("#take-abc", TextArea).border_title = "ABC"

@@ -27,6 +27,18 @@ FAMILIES = [("LSTM", "lstm"), ("Transformer", "transformer")]
 PRESETS = [("tiny (seconds)", "tiny"), ("small (minutes)", "small"), ("default", "default")]
 TOKENIZERS = [("REMI", "remi"), ("performance", "performance"), ("ABC characters", "abc-char")]
 REDRAW_SECONDS = 0.1  # training events reach the UI at most this often
+# Size presets as training overrides (`melody train --set` names); "default" is train's own defaults.
+# tiny trains in seconds on a CPU (for trying the UI out and for tests), small in minutes.
+SIZE_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"model.d_model": 32, "model.layers": 1, "model.heads": 2, "model.context": 64,
+             "training.batch_size": 8, "training.window": 64, "training.max_steps": 40,
+             "training.warmup_steps": 5, "training.eval_every": 10, "training.eval_batches": 2,
+             "training.log_every": 2, "training.checkpoint_every": 1000, "training.patience": 0},
+    "small": {"model.d_model": 128, "model.layers": 2, "model.heads": 4, "model.context": 128,
+              "training.batch_size": 16, "training.window": 128, "training.max_steps": 1000,
+              "training.eval_every": 100, "training.log_every": 10},
+    "default": {},
+}
 
 
 class CorpusScanned(Message):
@@ -92,6 +104,8 @@ class TrainScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#train-form").can_focus = False
+        self.query_one("#corpus", Input).focus()
         self.query_one("#reports", DataTable).add_columns("file", "status", "tunes", "tokens", "why")
         self.query_one("#reports", DataTable).border_title = "corpus files"
         self.query_one("#chart", LossChart).border_title = "loss (nats per token)"
@@ -162,8 +176,7 @@ class TrainScreen(Screen):
         if out.exists():
             self.notify(f"{out} already exists: choose another name", severity="error")
             return
-        overrides = {"model.family": str(self.query_one("#family", Select).value),
-                     "data.tokenizer": str(self.query_one("#tokenizer", Select).value)}
+        overrides = dict(SIZE_PRESETS[str(self.query_one("#preset", Select).value)])
         if steps:
             overrides["training.max_steps"] = int(steps)
         self.out = out
@@ -171,16 +184,18 @@ class TrainScreen(Screen):
         self._set_training(True)
         self.query_one("#chart", LossChart).reset()
         self.query_one("#train-status", Static).update("preparing the corpus…")
-        self.run_training(paths, out, str(self.query_one("#preset", Select).value), overrides, self.stop_event)
+        self.run_training(paths, out, str(self.query_one("#family", Select).value),
+                          str(self.query_one("#tokenizer", Select).value), overrides, self.stop_event)
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
-    def run_training(self, paths: list[str], out: Path, preset: str, overrides: dict[str, Any],
+    def run_training(self, paths: list[str], out: Path, family: str, tokenizer: str, overrides: dict[str, Any],
                      stop: threading.Event) -> None:
         try:
             from melody.training import train
 
-            result = train(paths, out=out, preset=preset, overrides=overrides, device="cpu",
-                           on_event=lambda event: self.post_message(TrainingProgress(event)), stop=stop)
+            result = train(paths, model=family, tokenizer=tokenizer, out=out, overrides=overrides,
+                           device="auto", on_event=lambda event: self.post_message(TrainingProgress(event)),
+                           stop=stop)
             self.post_message(TrainingEnded(result=result, stopped=stop.is_set()))
         except MelodyError as error:
             self.post_message(TrainingEnded(error=str(error)))
@@ -194,7 +209,7 @@ class TrainScreen(Screen):
         chart.add(step, getattr(event, "train_loss", None), getattr(event, "validation_loss", None),
                   getattr(event, "max_steps", None))
         now = time.monotonic()
-        if now - self._last_redraw < REDRAW_SECONDS and getattr(event, "phase", "") == "train":
+        if now - self._last_redraw < REDRAW_SECONDS and getattr(event, "phase", "") == "step":
             return
         self._last_redraw = now
         self.query_one("#train-status", Static).update(_progress_line(event))
@@ -243,7 +258,11 @@ class TrainScreen(Screen):
 
 def _progress_line(event: Any) -> str:
     """step 120/3000 · loss 2.31 · val 2.45 · 4,500 tokens/s · ETA 2:31."""
-    parts = [str(getattr(event, "phase", "") or "training")]
+    phase = str(getattr(event, "phase", "") or "training")
+    parts = [{"step": "training", "eval": "validating", "corpus": "reading the corpus"}.get(phase, phase)]
+    message = getattr(event, "message", "")
+    if message and phase in ("corpus", "start"):
+        return f"{parts[0]}: {message}"
     step, most = getattr(event, "step", None), getattr(event, "max_steps", None)
     if step is not None:
         parts.append(f"step {step}/{most}" if most else f"step {step}")
@@ -254,7 +273,7 @@ def _progress_line(event: Any) -> str:
     speed = getattr(event, "tokens_per_second", None)
     if speed:
         parts.append(f"{speed:,.0f} tokens/s")
-    eta = getattr(event, "eta", None)
+    eta = getattr(event, "eta_seconds", None)
     if eta is not None:
         minutes, seconds = divmod(int(eta), 60)
         parts.append(f"ETA {minutes}:{seconds:02d}")

@@ -1,0 +1,266 @@
+"""`melody tui` driven in tmux as a person would: first frame, key latency, a take exported.
+
+Runs the real command in a detached tmux session (`tmux new-session -d -x 120 -y 40`),
+types with `send-keys` and reads the screen with `capture-pane`, then reports:
+
+    first screen    seconds from starting the command until the compose screen is drawn,
+                    beside a bare Textual app with a header and footer (same harness, same process)
+    key latency     ms from a key (ctrl+r: a new random seed, drawn in the form) to the change
+                    on screen, idle (the baseline) and while a long generation runs
+    train latency   the same probe (F1 opens help, escape closes it) while a tiny model trains
+    export          the take appears in the takes list, ctrl+s exports it, the .mid loads with mido
+
+    python benchmarks/tui_tmux.py [--model DIR] [--probes 20] [--bars 200] [--no-train]
+
+Without --model it uses models/default when that exists, else it trains a tiny model first
+(a few irish.abc tunes, `melody train`, tiny settings). Aims: first screen under 2 s, keys
+answered within 100 ms while a generation runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MELODY = [sys.executable, "-m", "melody"]
+POLL = 0.005  # seconds between screen captures
+TINY = ["model.d_model=32", "model.layers=1", "training.batch_size=8", "training.window=64",
+        "training.max_steps=30", "training.warmup_steps=5", "training.eval_every=10",
+        "training.eval_batches=2", "training.patience=0"]
+BARE_APP = ("from textual.app import App\n"
+            "from textual.widgets import Header, Footer\n"
+            "class Bare(App):\n"
+            "    TITLE = 'melody'\n"
+            "    def compose(self):\n"
+            "        yield Header()\n"
+            "        yield Footer()\n"
+            "Bare().run()\n")
+
+
+class Tmux:
+    """One detached tmux session running a command in a fixed-size terminal."""
+
+    def __init__(self, command: str, *, width: int, height: int, cwd: Path, env: dict[str, str]) -> None:
+        self.name = f"melody-bench-{os.getpid()}-{time.monotonic_ns()}"
+        exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+        # `; sleep` keeps the pane readable after the app exits, so a crash can be shown.
+        script = f"cd {shlex.quote(str(cwd))} && env {exports} {command}; echo EXITED $?; sleep 30"
+        self.started = time.perf_counter()
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
+                        script], check=True)
+
+    def screen(self) -> str:
+        done = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        return done.stdout
+
+    def keys(self, *keys: str) -> float:
+        """Send keys; the time they were sent."""
+        sent = time.perf_counter()
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        return sent
+
+    def wait_for(self, test, timeout: float = 30.0, what: str = "") -> tuple[float, str]:
+        """Poll the screen until test(screen) holds; (time it held, screen). TimeoutError otherwise."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            screen = self.screen()
+            now = time.perf_counter()
+            if test(screen):
+                return now, screen
+            if now > deadline:
+                raise TimeoutError(f"timed out waiting for {what or 'the screen'}; it shows:\n{screen}")
+            time.sleep(POLL)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+@dataclass
+class Figures:
+    first_screen_s: float = 0.0
+    bare_first_screen_s: float = 0.0
+    idle_key_ms: list[float] = field(default_factory=list)
+    busy_key_ms: list[float] = field(default_factory=list)
+    train_key_ms: list[float] = field(default_factory=list)
+    exported: list[str] = field(default_factory=list)
+    notes_seen_while_probing: int = 0
+
+
+def seed_value(screen: str) -> str | None:
+    match = re.search(r"^\s*seed\s+(\d+)", screen, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def probe_seed(tmux: Tmux, count: int, busy_check=None) -> list[float]:
+    """ctrl+r draws a new seed into the form: ms until the new number is on screen."""
+    latencies = []
+    for _ in range(count):
+        before = seed_value(tmux.screen())
+        sent = tmux.keys("C-r")
+        seen, screen = tmux.wait_for(lambda s: seed_value(s) not in (None, before), 10, "a new seed")
+        if busy_check is not None and not busy_check(screen):
+            break  # the run finished: later probes would not measure a busy app
+        latencies.append((seen - sent) * 1000)
+        time.sleep(0.05)
+    return latencies
+
+
+def probe_help(tmux: Tmux, count: int, busy_check=None) -> list[float]:
+    """F1 opens the help screen and escape closes it: ms until each shows."""
+    latencies = []
+    for _ in range(count):
+        sent = tmux.keys("F1")
+        seen, screen = tmux.wait_for(lambda s: "melody: keys" in s, 10, "the help screen")
+        latencies.append((seen - sent) * 1000)
+        sent = tmux.keys("Escape")
+        seen, screen = tmux.wait_for(lambda s: "melody: keys" not in s, 10, "help to close")
+        latencies.append((seen - sent) * 1000)
+        if busy_check is not None and not busy_check(screen):
+            break
+        time.sleep(0.05)
+    return latencies
+
+
+def first_screen(command: str, ready, folder: Path, env: dict[str, str], size: tuple[int, int]) -> float:
+    tmux = Tmux(command, width=size[0], height=size[1], cwd=folder, env=env)
+    try:
+        seen, _ = tmux.wait_for(ready, 30, "the first screen")
+        return seen - tmux.started
+    finally:
+        tmux.close()
+
+
+def tiny_model(folder: Path) -> Path:
+    """Train a tiny model on a few shipped tunes (seconds), for when no model is given."""
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    tunes = [t.strip() + "\n" for t in (ROOT / "assets" / "irish.abc").read_text(encoding="utf-8").split("\n\n")
+             if t.strip()][:12]
+    for index, tune in enumerate(tunes):
+        (corpus / f"tune{index}.abc").write_text(tune, encoding="utf-8")
+    out = folder / "models" / "tiny"
+    command = [*MELODY, "train", str(corpus), "--out", str(out), "--device", "cpu"]
+    for setting in TINY:
+        command += ["--set", setting]
+    subprocess.run(command, check=True, capture_output=True, cwd=folder)
+    return out
+
+
+def run(model: Path | None, probes: int, bars: int, train: bool, size: tuple[int, int] = (120, 40),
+        log=print) -> Figures:
+    """The whole session; returns the figures (raises if a step does not happen)."""
+    figures = Figures()
+    with tempfile.TemporaryDirectory(prefix="melody-tui-bench-") as temporary:
+        folder = Path(temporary)
+        env = {"MELODY_STATE_DIR": str(folder / "state"), "TERM": "xterm-256color",
+               "PYTHONPATH": str(ROOT)}
+        if model is None:
+            default = ROOT / "models" / "default"
+            model = default if (default / "config.json").is_file() else None
+        if model is None:
+            log("training a tiny model for the benchmark…")
+            model = tiny_model(folder)
+        models_dir = folder / "picker"
+        models_dir.mkdir()
+        (models_dir / model.name).symlink_to(model.resolve())
+
+        bare = folder / "bare.py"
+        bare.write_text(BARE_APP, encoding="utf-8")
+        figures.bare_first_screen_s = first_screen(f"{shlex.quote(sys.executable)} {bare}",
+                                                   lambda s: "melody" in s and "palette" in s, folder, env, size)
+        command = " ".join(shlex.quote(part) for part in [*MELODY, "tui", "--models", str(models_dir)])
+        tmux = Tmux(command, width=size[0], height=size[1], cwd=folder, env=env)
+        try:
+            seen, _ = tmux.wait_for(lambda s: "melody" in s and "Generate" in s and model.name in s, 30,
+                                    "the compose screen")
+            figures.first_screen_s = seen - tmux.started
+            figures.idle_key_ms = probe_seed(tmux, probes)
+
+            # A long take: focus bars (tab order: model, seed kind, key, meter, tempo, temperature,
+            # top-k, top-p, bars), replace its value, generate.
+            tmux.keys(*["Tab"] * 8)
+            tmux.keys("C-a", "C-k")
+            tmux.keys("-l", str(bars))
+            tmux.wait_for(lambda s: re.search(rf"^\s*bars\s+{bars}\b", s, re.MULTILINE), 10, "the bar count")
+            tmux.keys("C-g")
+            tmux.wait_for(lambda s: "generating" in s, 60, "the generation to start")
+            figures.busy_key_ms = probe_seed(tmux, probes, busy_check=lambda s: "generating" in s)
+            _, screen = tmux.wait_for(lambda s: "kept take 1" in s or "take 1 ·" in s, 300, "the take")
+
+            tmux.keys("C-s")
+            tmux.wait_for(lambda s: "Export the selected take" in s, 10, "the export dialog")
+            tmux.keys("Enter")
+            tmux.wait_for(lambda s: "exported 3 files" in s, 20, "the export")
+            figures.exported = sorted(p.name for p in (folder / "melody-out").iterdir())
+
+            if train:
+                corpus = folder / "train-corpus"
+                corpus.mkdir()
+                tunes = [t.strip() + "\n" for t in
+                         (ROOT / "assets" / "irish.abc").read_text(encoding="utf-8").split("\n\n") if t.strip()][:8]
+                for index, tune in enumerate(tunes):
+                    (corpus / f"tune{index}.abc").write_text(tune, encoding="utf-8")
+                tmux.keys("F3")
+                tmux.wait_for(lambda s: "Scan" in s and "corpus files" in s, 10, "the train screen")
+                tmux.keys("-l", str(corpus))  # the corpus path has the focus
+                # steps: tab order corpus, scan, family, size, tokens, name, steps
+                tmux.keys(*["Tab"] * 6)
+                tmux.keys("-l", "400")
+                tmux.keys("C-g")
+                tmux.wait_for(lambda s: "training ·" in s or "validating" in s, 120, "training to start")
+                figures.train_key_ms = probe_help(tmux, max(2, probes // 2),
+                                                  busy_check=lambda s: "training ·" in s or "validating" in s)
+                tmux.keys("Escape")
+                tmux.wait_for(lambda s: "stopped:" in s or "done:" in s, 120, "training to stop")
+            tmux.keys("C-q")
+            tmux.wait_for(lambda s: "EXITED 0" in s, 20, "melody to quit")
+        finally:
+            tmux.close()
+    return figures
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(values):6.1f} ms  p95 {p95:6.1f} ms  max {max(values):6.1f} ms  (n={len(values)})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model folder (default: models/default, else a tiny one)")
+    parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--bars", type=int, default=200, help="length of the take generated while probing")
+    parser.add_argument("--no-train", action="store_true", help="skip the training part")
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        print("tmux is not installed", file=sys.stderr)
+        return 1
+    figures = run(args.model, args.probes, args.bars, not args.no_train)
+    print(f"first screen        melody tui {figures.first_screen_s:5.2f} s   bare Textual app "
+          f"{figures.bare_first_screen_s:5.2f} s   ratio {figures.first_screen_s / figures.bare_first_screen_s:4.2f}"
+          f"   (aim < 2 s)")
+    print(f"key latency idle    {summary(figures.idle_key_ms)}")
+    print(f"key latency busy    {summary(figures.busy_key_ms)}   (while generating; aim < 100 ms)")
+    if figures.idle_key_ms and figures.busy_key_ms:
+        print(f"busy / idle median  {statistics.median(figures.busy_key_ms) / statistics.median(figures.idle_key_ms):4.2f}")
+    if not args.no_train:
+        print(f"key latency train   {summary(figures.train_key_ms)}   (F1/escape while training)")
+    print(f"exported            {', '.join(figures.exported)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
