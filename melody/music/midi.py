@@ -232,13 +232,14 @@ class _Reader:
     def assemble(self) -> Piece:
         tempos = _changes((tick, round(60_000_000 / us, 2)) for tick, _, us in sorted(self.tempos))
         meters = _changes((tick, (n, d)) for tick, _, n, d in sorted(self.meters))
-        keys = []
-        for tick, (sharps, minor) in _changes((t, (s, m)) for t, _, s, m in sorted(self.keys)):
+        named_keys = []
+        for tick, _, sharps, minor in sorted(self.keys):
             key = Key(tick, (sharps * 7 + (9 if minor else 0)) % 12, "minor" if minor else "major")
             named = self.mode_texts.get(tick)
             if named and Key(tick, *named).sharps == sharps:
                 key = Key(tick, *named)
-            keys.append(key)
+            named_keys.append((tick, (key.tonic, key.mode)))
+        keys = [Key(tick, *value) for tick, value in _changes(named_keys)]
         last_note = max(n.end for n in self.notes)
         return Piece(
             notes=self.notes,

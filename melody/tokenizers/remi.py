@@ -1,0 +1,309 @@
+"""REMI: bars, positions in the bar, and notes as pitch, velocity and duration (melody's default).
+
+Token grammar (EBNF; `p` is a position in grid ticks from the bar line, 0 <= p < bar length):
+
+    sequence  = BOS, { bar }, EOS ;
+    bar       = ( "Bar", [ TimeSig ] | Position_p, TimeSig ), { event } ;
+    event     = Position_p, [ Key ], [ Tempo ], { note } ;   (* p strictly increasing in a bar *)
+    note      = [ Program ], Pitch, [ Velocity ], Duration, { Duration }
+              | Drum, [ Velocity ], Duration, { Duration } ;
+
+- `Bar` starts the next bar: the bar before it lasts its meter's full length, empty or not.
+  `Position_p TimeSig` is a meter change in the middle of a bar: it cuts the bar there and
+  starts a new one (MIDI allows it; melody's own music never does it).
+- `TimeSig_n/d` and `Key_<tonic>_<mode>`, `Tempo_<qpm>` are written where the piece has such an
+  event, and only there: a piece without a time signature has no TimeSig token (4/4 is assumed).
+- Program, Velocity and the current dynamics carry over until changed, like a player's
+  instrument and a score's dynamics marks: the first note plays program 0 (piano) at
+  velocity 80 (mf), and a token is written only where they change.
+- Pitch is a pitched note (0..127, transposable); Drum is a drum note on channel 10 (its
+  pitch names the instrument, so transposition leaves it alone).
+- Duration tokens count grid ticks 1..`max_duration`; consecutive ones add up, so any
+  duration up to `max_duration * max_duration_tokens` is exact. Longer notes are cut to that.
+- Positions and durations are on melody's full grid (24 ticks per quarter), so encode then
+  decode is lossless for notes, meters and keys. Velocity is rounded to the nearest of
+  `velocities` (default the eight dynamics marks) and tempo to the nearest metronome mark.
+- The decoded piece ends at the end of its last bar.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from melody.errors import MusicError
+from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
+from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
+from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE, key_index,
+                                      key_of_token, key_tokens, meters, nearest, nearest_log)
+
+MAX_TICKS = 2**20  # the longest piece remi writes (~6 hours at 120 qpm), as for MIDI
+
+# Token classes: the kind of every id, for the decoder and the grammar.
+(SPECIAL, BAR, TIMESIG, POSITION, KEY, TEMPO, PROGRAM, PITCH, DRUM, VELOCITY, DURATION) = range(11)
+
+
+class REMI(Tokenizer):
+    """Bar, Position, Pitch/Drum, Velocity, Duration, with Program, TimeSig, Key and Tempo events."""
+
+    name = "remi"
+    pitch_range = (0, 127)
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        return {"max_bar_ticks": 2 * WHOLE, "max_duration": WHOLE, "max_duration_tokens": 16,
+                "velocities": list(DYNAMICS), "programs": True}
+
+    def build_vocab(self) -> list[str]:
+        config = self.config
+        self.meters = meters(int(config["max_bar_ticks"]))
+        self.velocities = sorted(int(v) for v in config["velocities"])
+        self.max_duration = int(config["max_duration"])
+        self.max_duration_tokens = int(config["max_duration_tokens"])
+        if not self.meters or self.max_duration < 1 or self.max_duration_tokens < 1:
+            raise ValueError("remi: max_bar_ticks, max_duration and max_duration_tokens must be positive")
+        groups: list[tuple[int, list[str]]] = [
+            (BAR, ["Bar"]),
+            (TIMESIG, [f"TimeSig_{n}/{d}" for n, d in self.meters]),
+            (POSITION, [f"Position_{p}" for p in range(int(config["max_bar_ticks"]))]),
+            (KEY, key_tokens()),
+            (TEMPO, [f"Tempo_{q}" for q in METRONOME]),
+            (PROGRAM, [f"Program_{p}" for p in range(128)] if config["programs"] else []),
+            (PITCH, [f"Pitch_{p}" for p in range(128)]),
+            (DRUM, [f"Drum_{p}" for p in range(128)]),
+            (VELOCITY, [f"Velocity_{v}" for v in self.velocities]),
+            (DURATION, [f"Duration_{d}" for d in range(1, self.max_duration + 1)]),
+        ]
+        vocab: list[str] = []
+        self.kind = [SPECIAL] * 3  # ids 0..2 are the special tokens
+        self.value = [0] * 3  # the number a token stands for, by id
+        self.first: dict[int, int] = {}  # kind -> id of its first token
+        for kind, tokens in groups:
+            self.first[kind] = 3 + len(vocab)
+            vocab += tokens
+            self.kind += [kind] * len(tokens)
+            self.value += list(range(len(tokens)))
+        for kind, offset in ((DURATION, 1),):  # durations count from 1
+            start = self.first[kind]
+            for index in range(start, len(self.kind)):
+                if self.kind[index] == kind:
+                    self.value[index] += offset
+        self.meter_index = {meter: index for index, meter in enumerate(self.meters)}
+        return vocab
+
+    # -- encode ------------------------------------------------------------------------------
+    def encode(self, piece: Piece) -> list[int]:
+        """`[BOS, ..., EOS]` for `piece`; MusicError for a meter remi has no token for."""
+        first = self.first
+        bar_id, position0, pitch0, drum0 = first[BAR], first[POSITION], first[PITCH], first[DRUM]
+        duration0 = first[DURATION] - 1  # Duration_d is duration0 + d
+        program0 = first.get(PROGRAM)
+        velocity0 = first[VELOCITY]
+        velocities = self.velocities
+        max_duration, longest = self.max_duration, self.max_duration * self.max_duration_tokens
+        notes = piece.notes
+        keys = {k.tick: k for k in piece.keys}
+        tempos = {t.tick: t for t in piece.tempos}
+        meters = {m.tick: m for m in piece.time_signatures}
+        horizon = max([piece.end_tick, *(tick + 1 for tick in (*keys, *tempos, *meters))])
+        if horizon > MAX_TICKS:
+            raise MusicError(f"too long to tokenize ({horizon} ticks; remi writes up to {MAX_TICKS})",
+                             file=piece.source or None, tune=piece.tune)
+        event_ticks = sorted(set(keys) | set(tempos))
+        ids = [BOS]
+        program, velocity = 0, DEFAULT_VELOCITY
+        velocity_level = nearest(velocities, velocity) if velocities else -1
+        bar_length = WHOLE  # 4/4 until a time signature says otherwise
+        meter_ticks = sorted(meters)
+        next_meter = 0
+        note_index, event_index = 0, 0
+        start = 0
+        cut_meter: TimeSignature | None = None  # a meter change that cut the last bar short
+        while start < horizon:
+            meter = cut_meter
+            if meter is None:
+                ids.append(bar_id)
+                if next_meter < len(meter_ticks) and meter_ticks[next_meter] == start:
+                    meter = meters[start]
+            if next_meter < len(meter_ticks) and meter_ticks[next_meter] == start:
+                next_meter += 1
+            if meter is not None:
+                bar_length = self._meter_length(meter, piece)
+                if cut_meter is None:
+                    ids.append(first[TIMESIG] + self.meter_index[(meter.numerator, meter.denominator)])
+            cut_meter = None
+            end = start + bar_length
+            if next_meter < len(meter_ticks) and meter_ticks[next_meter] < end:
+                end = meter_ticks[next_meter]  # a meter change inside this bar cuts it short
+                cut_meter = meters[end]
+            # Every tick in [start, end) with a note, key or tempo, in order.
+            while True:
+                tick = end
+                if note_index < len(notes) and notes[note_index].onset < tick:
+                    tick = notes[note_index].onset
+                if event_index < len(event_ticks) and event_ticks[event_index] < tick:
+                    tick = event_ticks[event_index]
+                if tick >= end:
+                    break
+                ids.append(position0 + tick - start)
+                if event_index < len(event_ticks) and event_ticks[event_index] == tick:
+                    event_index += 1
+                    if tick in keys:
+                        ids.append(first[KEY] + key_index(keys[tick]))
+                    if tick in tempos:
+                        ids.append(first[TEMPO] + nearest_log(METRONOME, tempos[tick].qpm))
+                stop = note_index
+                while stop < len(notes) and notes[stop].onset == tick:
+                    stop += 1
+                chord = notes[note_index:stop]
+                if len(chord) > 1:
+                    chord = sorted(chord, key=_note_order)
+                note_index = stop
+                for note in chord:
+                    if note.is_drum:
+                        ids.append(drum0 + note.pitch)
+                    else:
+                        if program0 is not None and note.program != program:
+                            program = note.program
+                            ids.append(program0 + program)
+                        ids.append(pitch0 + note.pitch)
+                    if velocities and note.velocity != velocity:
+                        velocity = note.velocity
+                        level = nearest(velocities, velocity)
+                        if level != velocity_level:
+                            velocity_level = level
+                            ids.append(velocity0 + level)
+                    duration = min(note.duration, longest)
+                    while duration > max_duration:
+                        ids.append(duration0 + max_duration)
+                        duration -= max_duration
+                    ids.append(duration0 + duration)
+            if cut_meter is not None:
+                ids.append(position0 + end - start)
+                ids.append(first[TIMESIG] + self._meter_id(cut_meter, piece))
+            start = end
+        ids.append(EOS)
+        return ids
+
+    def _meter_id(self, meter: TimeSignature, piece: Piece) -> int:
+        index = self.meter_index.get((meter.numerator, meter.denominator))
+        if index is None:
+            raise MusicError(f"meter {meter.numerator}/{meter.denominator} has no remi token (remi "
+                             f"writes n/d with n up to 16, d up to 32 and bars up to "
+                             f"{self.config['max_bar_ticks']} ticks)", file=piece.source or None,
+                             tune=piece.tune)
+        return index
+
+    def _meter_length(self, meter: TimeSignature, piece: Piece) -> int:
+        self._meter_id(meter, piece)
+        return meter.bar_ticks
+
+    # -- decode ------------------------------------------------------------------------------
+    def decode(self, ids: Sequence[int]) -> Piece:
+        """The piece `ids` spell; tokens out of place are skipped, so any sequence decodes."""
+        kinds, values, size = self.kind, self.value, len(self.kind)
+        velocities, max_duration, max_count = self.velocities, self.max_duration, self.max_duration_tokens
+        notes: list[Note] = []
+        keys: dict[int, Key] = {}
+        tempos: dict[int, Tempo] = {}
+        meters: dict[int, TimeSignature] = {}
+        bar_start = -1  # no bar yet
+        bar_length = WHOLE
+        position = -1  # no position yet in this bar
+        previous = SPECIAL  # the kind of the token before
+        program, velocity = 0, DEFAULT_VELOCITY
+        pending: tuple[int, int, bool, int, int] | None = None  # onset, pitch, drum, program, velocity
+        duration = count = 0
+        for token in ids:
+            if not 0 <= token < size:
+                continue
+            kind = kinds[token]
+            value = values[token]
+            if kind == DURATION:
+                # A Duration adds to the note before it; only a full one may be followed by more.
+                if pending is not None and count < max_count and (count == 0 or full):
+                    duration += value
+                    count += 1
+                    full = value == max_duration
+                previous = kind
+                continue
+            if kind == VELOCITY:
+                velocity = velocities[value]
+                if pending is not None and count == 0:
+                    pending = (*pending[:4], velocity)
+                previous = kind
+                continue
+            if pending is not None:  # any other token completes the note (dropped without a duration)
+                if duration:
+                    onset, pitch, drum, note_program, note_velocity = pending
+                    notes.append(Note(onset, pitch, duration, note_velocity, note_program, drum))
+                pending = None
+            if kind == BAR:
+                bar_start = 0 if bar_start < 0 else bar_start + bar_length
+                position = -1
+            elif kind == TIMESIG:
+                if previous == BAR or (previous == POSITION and position > 0):
+                    if previous == POSITION:  # a meter change in mid-bar cuts the bar here
+                        bar_start, position = bar_start + position, -1
+                    numerator, denominator = self.meters[value]
+                    meters[bar_start] = TimeSignature(bar_start, numerator, denominator)
+                    bar_length = numerator * WHOLE // denominator
+            elif kind == POSITION:
+                if bar_start >= 0 and position < value < bar_length:
+                    position = value
+            elif kind == PROGRAM:
+                program = value
+            elif position < 0:
+                pass  # a pitch, key or tempo before any position has no time: skipped
+            elif kind == PITCH or kind == DRUM:
+                drum = kind == DRUM
+                pending = (bar_start + position, value, drum, 0 if drum else program, velocity)
+                duration = count = 0
+                full = False
+            elif kind == KEY:
+                tonic, mode = key_of_token(value)
+                keys[bar_start + position] = Key(bar_start + position, tonic, mode)
+            elif kind == TEMPO:
+                tempos[bar_start + position] = Tempo(bar_start + position, float(METRONOME[value]))
+            elif token == EOS:
+                break
+            previous = kind
+            if token == EOS:
+                break
+        if pending is not None and duration:
+            onset, pitch, drum, note_program, note_velocity = pending
+            notes.append(Note(onset, pitch, duration, note_velocity, note_program, drum))
+        return Piece(notes=notes, tempos=list(tempos.values()), time_signatures=list(meters.values()),
+                     keys=list(keys.values()), end=bar_start + bar_length if bar_start >= 0 else None)
+
+    # -- grammar and transposition --------------------------------------------------------------
+    def grammar(self, constraints: Constraints | None = None) -> Grammar:
+        from melody.tokenizers.remi_grammar import REMIGrammar
+
+        return REMIGrammar(self, constraints or Constraints())
+
+    def pitch_of_ids(self) -> np.ndarray:
+        """The MIDI pitch each id names (Pitch tokens only; drums and the rest: -1)."""
+        pitches = np.full(self.vocab_size, -1, dtype=np.int64)
+        start = self.first[PITCH]
+        pitches[start:start + 128] = np.arange(128)
+        return pitches
+
+    def transposition_table(self, semitones: int) -> np.ndarray:
+        """The id each id becomes when the music moves by `semitones` (pitches leaving 0..127 stay)."""
+        table = np.arange(self.vocab_size, dtype=np.int64)
+        start = self.first[PITCH]
+        for pitch in range(128):
+            if 0 <= pitch + semitones <= 127:
+                table[start + pitch] = start + pitch + semitones
+        keys = self.first[KEY]
+        for index in range(len(key_tokens())):
+            tonic, mode = key_of_token(index)
+            table[keys + index] = keys + key_index(Key(0, (tonic + semitones) % 12, mode))
+        return table
+
+
+def _note_order(note: Note) -> tuple[int, int, int, int, int]:
+    """Within one position: pitched notes by program then pitch, then drums."""
+    return (note.is_drum, note.program, note.pitch, note.duration, note.velocity)
