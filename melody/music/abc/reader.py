@@ -177,6 +177,7 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
                 scanner.scan(rest, index, len(line) - len(rest))
             continue
         scanner.scan(line, index)
-    if not any(item[0] == 0 and item[2] for item in scanner.items):
+    piece = play(scanner.items, meter, key, qpm, title=title, source=source, tune=tune)
+    if not piece.notes:
         raise MusicError("tune has no notes")
-    return play(scanner.items, meter, key, qpm, title=title, source=source, tune=tune)
+    return piece
