@@ -24,7 +24,8 @@ _MODES = {
     "lyd": ("lydian", 1), "mix": ("mixolydian", -1), "loc": ("locrian", -5),
 }
 _ACCIDENTAL_SHIFT = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
-_KEY_RE = re.compile(r"\s*(?:(HP|Hp)|([A-G])([#b]?))\s*")
+_KEY_RE = re.compile(r"\s*(?:(HP|Hp)|([A-Ga-g])([#b]?))\s*")
+_CLEFS = frozenset(("treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"))
 _KEY_ACCIDENTAL_RE = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])$")
 
 
@@ -45,6 +46,8 @@ def parse_key(value: str) -> KeySpec:
     """Read a K: value such as 'D Major', 'Ador', 'F#m', 'D exp ^f ^c', 'HP' or 'none'."""
     text = value.split("%", 1)[0].strip()
     words = text.split()
+    if words and (words[0].lower() in _CLEFS - {"none"} or words[0].lower().startswith("clef=")):
+        return KeySpec(_explicit({}, words[1:]), 0)  # only a clef: C major, as abc2midi plays it
     if not words or words[0].lower() == "none":
         signature: dict[str, int] = {}
         return KeySpec(_explicit(signature, words[1:]), None)
@@ -56,7 +59,7 @@ def parse_key(value: str) -> KeySpec:
         raise FieldError(f"unknown key {text!r}")
     if match.group(1):  # highland pipes: F# and C#, G natural (A mixolydian)
         return KeySpec(_explicit({"F": 1, "C": 1}, text[match.end():].split()), 9, "mixolydian")
-    letter, accidental = match.group(2), match.group(3)
+    letter, accidental = match.group(2).upper(), match.group(3)
     rest = text[match.end():]
     mode_word = rest.split()[0] if rest.split() else ""
     mode, shift = "major", 0
