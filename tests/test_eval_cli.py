@@ -50,6 +50,10 @@ def test_eval_scores_the_held_out_split_beside_the_ngram_and_writes_json_and_plo
     figures = json.loads(report.read_text())
     model, ngram = figures["likelihood"]["tiny"], figures["likelihood"]["5-gram KN"]
     assert model["pieces"] == ngram["pieces"] >= 1 and model["notes"] == ngram["notes"] > 0
+    # The held-out pieces are exactly the ones training held out.
+    split = json.loads((tiny_model / "config.json").read_text())["data"]["split"]
+    assert model["pieces"] == split["validation_pieces"]
+    assert model["tokens"] + model["pieces"] == split["validation_tokens"]  # all tokens but each BOS
     assert 0 < model["bits_per_note"] and 0 < ngram["bits_per_note"]
     assert figures["temperatures"][0]["pieces"] == 3
     pngs = sorted(p.name for p in plots.iterdir())
