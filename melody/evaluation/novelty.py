@@ -25,7 +25,7 @@ at least `DEFAULT_MAX_RUN` = 32 notes (four bars of eighths: a whole phrase, hal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from melody.music.notes import Piece
 
@@ -169,3 +169,18 @@ class NoveltyIndex:
         share = sum(w in self._ngrams for w in windows) / len(windows) if windows else 0.0
         is_copy = longest >= self.max_run or share > self.max_share
         return NoveltyResult(longest_run=longest, ngram_share=share, is_copy=is_copy, notes=notes)
+
+
+def index_for_model(model: Any, *, workers: int | None = None) -> NoveltyIndex | None:
+    """The index of a loaded model's training pieces, or None when its training data is gone.
+
+    For `melody generate --reject-copies`: the training side of the model's own split (as
+    `melody eval` rebuilds it), decoded with the model's tokenizer.
+    """
+    from melody.evaluation.data import held_out_and_training
+
+    split = held_out_and_training(model, workers=workers)
+    if split is None:
+        return None
+    decode = model.tokenizer.decode
+    return NoveltyIndex.build(decode([int(t) for t in piece.ids]) for piece in split.training)
