@@ -1,0 +1,172 @@
+"""The remi tokenizer: lossless round trips on real music, its grammar, and its constraints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import DATA, IRISH
+from melody.errors import MusicError
+from melody.music.io import read
+from melody.music.midi import parse_midi
+from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
+from melody.tokenizers import EOS, Constraints, get_tokenizer
+from melody.tokenizers.common import DYNAMICS, METRONOME, nearest, nearest_log
+
+REMI = get_tokenizer("remi")
+MIDI_FIXTURES = sorted(DATA.glob("*.mid"))
+
+
+def binned(piece: Piece) -> tuple[list[Note], list[Tempo]]:
+    """The notes and tempos remi is meant to give back: velocity and tempo on their grids."""
+    notes = sorted(Note(n.onset, n.pitch, n.duration, DYNAMICS[nearest(DYNAMICS, n.velocity)], n.program,
+                        n.is_drum) for n in piece.notes)
+    tempos = [Tempo(t.tick, float(METRONOME[nearest_log(METRONOME, t.qpm)])) for t in piece.tempos]
+    return notes, tempos
+
+
+def assert_round_trip(piece: Piece) -> None:
+    ids = REMI.encode(piece)
+    back = REMI.decode(ids)
+    notes, tempos = binned(piece)
+    assert back.notes == notes
+    assert back.tempos == tempos
+    assert back.time_signatures == piece.time_signatures
+    assert back.keys == piece.keys
+    assert len(back.bar_starts()) == len(piece.bar_starts())
+    assert REMI.encode(back) == ids  # decoding gives the canonical piece: encoding is stable
+
+
+@pytest.mark.parametrize("path", MIDI_FIXTURES, ids=lambda p: p.name)
+def test_midi_to_remi_to_midi_is_identical_on_the_grid(path):
+    assert_round_trip(parse_midi(path.read_bytes(), str(path)))
+
+
+@pytest.mark.slow
+def test_every_irish_tune_round_trips_through_remi():
+    pieces = read(IRISH)
+    assert len(pieces) > 800
+    for piece in pieces:
+        ids = REMI.encode(piece)
+        back = REMI.decode(ids)
+        # ABC velocities and tempos are on remi's grids already: everything comes back exactly.
+        assert (back.notes, back.time_signatures, back.keys, back.tempos) == (
+            piece.notes, piece.time_signatures, piece.keys, piece.tempos), (piece.tune, piece.title)
+        assert len(back.bar_starts()) == len(piece.bar_starts()), piece.title
+
+
+def test_token_stream_reads_as_documented():
+    piece = Piece(notes=[Note(0, 62, 12), Note(12, 66, 12, 100), Note(12, 69, 12, 100, program=40),
+                         Note(24, 36, 6, 100, is_drum=True), Note(96, 62, 96 * 2 + 5)],
+                  keys=[Key(0, 2, "dorian")], time_signatures=[TimeSignature(0, 4, 4)], tempos=[Tempo(0, 120)])
+    assert REMI.tokens(REMI.encode(piece)) == [
+        "<bos>", "Bar", "TimeSig_4/4", "Position_0", "Key_D_dorian", "Tempo_120", "Pitch_62", "Duration_12",
+        "Position_12", "Pitch_66", "Velocity_96", "Duration_12", "Program_40", "Pitch_69", "Duration_12",
+        "Position_24", "Drum_36", "Duration_6",
+        "Bar", "Position_0", "Program_0", "Pitch_62", "Velocity_80", "Duration_96", "Duration_96", "Duration_5",
+        "Bar", "Bar", "<eos>"]
+    assert_round_trip(piece)
+
+
+def test_meter_change_in_mid_bar_cuts_the_bar_and_survives():
+    piece = Piece(notes=[Note(0, 60, 24), Note(60, 62, 12), Note(72, 64, 36)],
+                  time_signatures=[TimeSignature(0, 4, 4), TimeSignature(60, 3, 8)])
+    assert piece.bar_starts() == [0, 60, 96]
+    assert "TimeSig_3/8" in REMI.tokens(REMI.encode(piece))
+    assert_round_trip(piece)
+
+
+def test_long_notes_and_empty_pieces():
+    assert REMI.encode(Piece()) == [1, EOS]
+    assert REMI.decode([1, EOS]).notes == []
+    longest = REMI.max_duration * REMI.max_duration_tokens
+    capped = REMI.decode(REMI.encode(Piece(notes=[Note(0, 60, longest + 50)])))
+    assert capped.notes == [Note(0, 60, longest)]  # stated: longer notes are cut to the longest
+
+
+def test_a_meter_remi_cannot_write_is_a_music_error():
+    with pytest.raises(MusicError, match="17/16"):
+        REMI.encode(Piece(notes=[Note(0, 60, 6)], time_signatures=[TimeSignature(0, 17, 16)]))
+
+
+def test_transposition_table_moves_pitches_and_keys_not_drums():
+    piece = Piece(notes=[Note(0, 62, 12), Note(0, 38, 12, is_drum=True)], keys=[Key(0, 2, "major")])
+    ids = np.array(REMI.encode(piece))
+    moved = REMI.decode(REMI.transposition_table(3)[ids].tolist())
+    assert moved.notes == piece.transposed(3).notes
+    assert moved.keys == [Key(0, 5, "major")]
+    pitch_of = REMI.pitch_of_ids()
+    assert sorted(pitch_of[ids][pitch_of[ids] >= 0]) == [62]
+    assert REMI.pitch_range == (0, 127)
+
+
+def sample(grammar, rng, limit=60000):
+    """A sequence drawn uniformly from the grammar's masks."""
+    state, ids = grammar.start(), [1]
+    for _ in range(limit):
+        token = int(rng.choice(np.flatnonzero(grammar.allowed(state))))
+        ids.append(token)
+        state = grammar.advance(state, token)
+        if token == EOS:
+            break
+    return ids
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grammar_samples_decode_in_scale_range_and_exact_bars(seed):
+    rng = np.random.default_rng(seed)
+    scale = Key(0, 9, "minor").scale
+    bars = 1 + seed % 3
+    ids = sample(REMI.grammar(Constraints(scale=scale, pitch_range=(57, 81), bars=bars)), rng)
+    assert ids[-1] == EOS
+    piece = REMI.decode(ids)
+    assert len(piece.bar_starts()) == bars
+    assert piece.end_tick == piece.end  # nothing rings past the last bar line
+    pitched = [n for n in piece.notes if not n.is_drum]
+    assert all(n.pitch % 12 in scale and 57 <= n.pitch <= 81 for n in pitched)
+    assert all(n.duration > 0 for n in piece.notes)
+    again = REMI.decode(REMI.encode(piece))  # and the piece survives its own round trip
+    assert (again.notes, again.keys, again.tempos, again.time_signatures) == (
+        piece.notes, piece.keys, piece.tempos, piece.time_signatures)
+
+
+def test_grammar_counts_bars_after_the_prime():
+    tune = read(IRISH)[0]
+    prime = REMI.encode(tune)[:-1]
+    grammar = REMI.grammar(Constraints(bars=2))
+    state = grammar.start()
+    for token in prime[1:]:
+        state = grammar.advance(state, token)
+    rng = np.random.default_rng(1)
+    ids = list(prime)
+    while True:
+        token = int(rng.choice(np.flatnonzero(grammar.allowed(state))))
+        ids.append(token)
+        state = grammar.advance(state, token)
+        if token == EOS:
+            break
+    assert len(REMI.decode(ids).bar_starts()) == len(REMI.decode(prime).bar_starts()) + 2
+    # A header prime (bar, meter, key, no notes): its open bar is the first new one.
+    header = REMI.encode(Piece(keys=[Key(0, 2)], time_signatures=[TimeSignature(0, 6, 8)], end=0))[:-1]
+    state = grammar.start()
+    for token in header[1:]:
+        state = grammar.advance(state, token)
+    ids = list(header)
+    while True:
+        token = int(rng.choice(np.flatnonzero(grammar.allowed(state))))
+        ids.append(token)
+        state = grammar.advance(state, token)
+        if token == EOS:
+            break
+    assert len(REMI.decode(ids).bar_starts()) == 2
+
+
+@pytest.mark.parametrize("path", MIDI_FIXTURES[:4], ids=lambda p: p.name)
+def test_grammar_accepts_every_encoded_piece(path):
+    ids = REMI.encode(parse_midi(path.read_bytes(), str(path)))
+    grammar = REMI.grammar(Constraints(end_on_bar_line=False))
+    state = grammar.start()
+    for token in ids[1:]:
+        assert grammar.allowed(state)[token], REMI.tokens([token])
+        state = grammar.advance(state, token)
+    assert grammar.finished(state)
