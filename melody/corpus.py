@@ -5,11 +5,11 @@ tokenizes each (in worker processes), and returns the pieces plus one `FileRepor
 kept, cached (kept, read from the cache) or skipped with the reason. A bad file never stops
 the run.
 
-The cache holds one small `.npz` per (file content, tokenizer): the key is the sha256 of the
+The cache holds one small `.tok` file per (file content, tokenizer): the key is the sha256 of the
 file's bytes, under a folder named by the tokenizer's identity (name, config, vocabulary,
 melody's version and a hash of the reader and tokenizer source code, so a changed reader
 never serves stale tokens). Entries are written atomically, so several processes (torchrun
-ranks) may build the same corpus at once; they hold arrays and JSON only, never pickles.
+ranks) may build the same corpus at once; they hold JSON and raw int32 ids, never pickles.
 A file whose reading failed is cached too (with its reason), so a second run re-reads
 nothing that has not changed.
 """
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import hashlib
-import io
 import itertools
 import json
 import multiprocessing
 import os
 import re
+import struct
 import sys
 import threading
 from collections import Counter
@@ -38,7 +38,7 @@ from melody.errors import MelodyError, MusicError, UsageError
 from melody.music import io as music_io
 from melody.tokenizers.base import Tokenizer
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 Progress = Callable[[int, int, str], None]
 
 
@@ -229,37 +229,28 @@ class _Store:
         self.folder = root / f"{tokenizer.name}-{identity[:16]}"
         self.description = {"tokenizer": tokenizer.name, "config": tokenizer.config,
                             "melody": __version__, "identity": identity}
+        self._described = False
 
     def entry(self, digest: str) -> Path:
-        return self.folder / digest[:2] / f"{digest}.npz"
+        return self.folder / digest[:2] / f"{digest}.tok"
 
     def load(self, digest: str) -> _Outcome | None:
         """The cached outcome for this content, or None (missing or unreadable: then re-read)."""
-        path = self.entry(digest)
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
-                ids = archive["ids"].astype(np.int32, copy=False)
-                offsets = archive["offsets"].astype(np.int64, copy=False)
-            if meta.get("format") != CACHE_FORMAT or len(offsets) != len(meta["pieces"]) + 1:
-                return None
-            return _Outcome(meta["status"], meta["reason"], list(meta["warnings"]),
-                            list(meta["pieces"]), ids, offsets)
-        except FileNotFoundError:
+            data = self.entry(digest).read_bytes()
+        except OSError:
             return None
+        try:
+            return _decode_entry(data)
         except Exception:  # noqa: BLE001 - a torn or foreign entry is a miss, never an error
             return None
 
     def save(self, digest: str, outcome: _Outcome) -> None:
         """Store an outcome atomically; a cache that cannot be written only costs speed."""
-        meta = {"format": CACHE_FORMAT, "status": outcome.status, "reason": outcome.reason,
-                "warnings": outcome.warnings, "pieces": outcome.meta}
-        buffer = io.BytesIO()
-        np.savez(buffer, ids=outcome.ids, offsets=outcome.offsets,
-                 meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
         try:
-            self._describe()
-            music_io.write_bytes_atomic(self.entry(digest), buffer.getvalue(), overwrite=True)
+            if not self._described:
+                self._describe()
+            music_io.write_bytes_atomic(self.entry(digest), _encode_entry(outcome), overwrite=True)
         except OSError:
             pass
 
@@ -269,6 +260,37 @@ class _Store:
         if not about.exists():
             text = json.dumps(self.description, indent=1, sort_keys=True, default=str) + "\n"
             music_io.write_bytes_atomic(about, text.encode("utf-8"), overwrite=True)
+        self._described = True
+
+
+# An entry: MAGIC, the JSON header's length (uint32 LE), the JSON header (padded with spaces
+# to a multiple of 4 bytes), then every piece's ids as int32 LE. Plain bytes: nothing in it
+# can run code, and it loads with one read (an .npz costs a zip archive per file).
+_MAGIC = b"melody-tokens\n"
+
+
+def _encode_entry(outcome: _Outcome) -> bytes:
+    header = json.dumps({"format": CACHE_FORMAT, "status": outcome.status, "reason": outcome.reason,
+                         "warnings": outcome.warnings, "pieces": outcome.meta,
+                         "offsets": [int(o) for o in outcome.offsets]}).encode("utf-8")
+    header += b" " * (-(len(_MAGIC) + 4 + len(header)) % 4)
+    return b"".join([_MAGIC, struct.pack("<I", len(header)), header,
+                     outcome.ids.astype("<i4", copy=False).tobytes()])
+
+
+def _decode_entry(data: bytes) -> _Outcome | None:
+    if not data.startswith(_MAGIC):
+        return None
+    (length,) = struct.unpack_from("<I", data, len(_MAGIC))
+    start = len(_MAGIC) + 4
+    meta = json.loads(data[start:start + length].decode("utf-8"))
+    ids = np.frombuffer(data, dtype="<i4", offset=start + length).astype(np.int32)
+    offsets = np.asarray(meta["offsets"], dtype=np.int64)
+    if (meta.get("format") != CACHE_FORMAT or len(offsets) != len(meta["pieces"]) + 1
+            or offsets[-1] != len(ids)):
+        return None  # torn or from another version
+    return _Outcome(meta["status"], meta["reason"], list(meta["warnings"]), list(meta["pieces"]),
+                    ids, offsets)
 
 
 # -- reading one file ---------------------------------------------------------------------------

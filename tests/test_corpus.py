@@ -130,12 +130,14 @@ def test_another_tokenizer_does_not_share_cache_entries(folder: Path, tmp_path: 
     assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 2
 
 
-def test_cache_entries_are_plain_arrays_and_a_torn_one_is_rebuilt(folder: Path, tmp_path: Path, remi):
+def test_cache_entries_are_plain_bytes_and_a_torn_one_is_rebuilt(folder: Path, tmp_path: Path, remi):
     build_corpus([folder / "one.abc"], remi, cache_dir=tmp_path / "cache", workers=1)
-    entries = list((tmp_path / "cache").rglob("*.npz"))
+    entries = list((tmp_path / "cache").rglob("*.tok"))
     assert len(entries) == 1
-    with np.load(entries[0], allow_pickle=False) as archive:  # no pickles inside
-        assert json.loads(archive["meta"].tobytes())["status"] == "kept"
+    # Plain bytes, no pickle: a magic line, a JSON header, then the ids as int32.
+    data = entries[0].read_bytes()
+    assert data.startswith(b"melody-tokens\n") and b'"status": "kept"' in data[:4096]
+    assert b"pickle" not in data and b"\x80\x04" not in data[:64]
     entries[0].write_bytes(entries[0].read_bytes()[:50])  # as if a disk filled mid-write
     again = build_corpus([folder / "one.abc"], remi, cache_dir=tmp_path / "cache", workers=1)
     assert again.reports[0].status == "kept" and len(again.pieces) == 1
