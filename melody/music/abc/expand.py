@@ -109,10 +109,17 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
         item = items[j]
         kind = item[0]
         if kind == SLOT:
-            units = item[1]
-            end = time + units
+            end = time + item[1]
+            pitches = item[2]
+            if not open_ties and len(pitches) == 1 and not item[3][0]:
+                notes.append([time, end, pitches[0]])  # the common case: one untied note
+                time = end
+                if len(notes) > MAX_NOTES:
+                    raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
+                j += 1
+                continue
             ties = {}
-            for pitch, tie in zip(item[2], item[3]):
+            for pitch, tie in zip(pitches, item[3]):
                 note = open_ties.get(pitch)
                 if note is not None:
                     note[1] = end
@@ -171,9 +178,19 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
     shift = 0
     if first_bar is not None and first_bar < end and not meter.free and 0 < first_bar < meter.bar_units:
         shift = meter.bar_units - first_bar
-    result = [Note(_tick(onset + shift), pitch, max(1, _tick(stop + shift) - _tick(onset + shift)),
-                   VELOCITY)
-              for onset, stop, pitch in notes if stop > onset]
+    half = WHOLE // 2
+    result = []
+    previous = (-1, -1)
+    ordered = True
+    for onset, stop, pitch in notes:
+        start = ((onset + shift) * _TICKS_PER_WHOLE + half) // WHOLE
+        if (start, pitch) <= previous:
+            ordered = False
+        previous = (start, pitch)
+        result.append(Note(start, pitch, max(1, ((stop + shift) * _TICKS_PER_WHOLE + half) // WHOLE - start),
+                           VELOCITY))
+    if not ordered:  # a chord written top down, or notes tied over each other
+        result.sort()
     signatures: list[TimeSignature] = []
     keys: list[Key] = []
     tempos: list[Tempo] = []
@@ -195,8 +212,11 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
         elif kind == TEMPO:
             if not tempos or tempos[-1].qpm != value:
                 tempos = [t for t in tempos if t.tick != tick] + [Tempo(tick, value)]
-    return Piece(notes=result, tempos=tempos, time_signatures=signatures, keys=keys, title=title,
-                 source=source, tune=tune, end=_tick(end + shift))
+    piece = Piece(tempos=tempos, time_signatures=signatures, keys=keys, title=title, source=source,
+                  tune=tune, end=_tick(end + shift))
+    # Already in order: Piece's own sort compares Notes field by field, slowly.
+    piece.notes = result
+    return piece
 
 
 __all__ = ["play", "fix_repeats", "FREE_METER", "VELOCITY"]

@@ -27,6 +27,11 @@ SLOT, BAR, VARIANT, METER, KEY, TEMPO = range(6)
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 
 _NOTE_RE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)([0-9]*)(/*)([0-9]*)")
+_PLAIN_NOTE_RE = re.compile(r"([,']*)([0-9]*)(/*)([0-9]*)(-?)")
+_NATURALS = {letter: 60 + semitone for letter, semitone in
+             zip("CDEFGAB", (0, 2, 4, 5, 7, 9, 11))} | {letter: 72 + semitone for letter, semitone in
+                                                          zip("cdefgab", (0, 2, 4, 5, 7, 9, 11))}
+_UPPER = {letter: letter.upper() for letter in "ABCDEFGabcdefg"}
 _LENGTH_RE = re.compile(r"([0-9]*)(/*)([0-9]*)")
 _BAR_RE = re.compile(r"[|:\[\]]*")
 _VARIANT_RE = re.compile(r"\[?([0-9]+(?:[,\-][0-9]+)*)")
@@ -98,6 +103,8 @@ class BodyScanner:
         """Scan one music line (`offset` characters into its file line)."""
         self.line = line
         i, n = 0, len(text)
+        items = self.items
+        plain_note = _PLAIN_NOTE_RE.match
         while i < n:
             if self.muted:
                 found = text.find("[V:", i)
@@ -105,7 +112,28 @@ class BodyScanner:
                     return
                 i = found
             c = text[i]
-            if c in "ABCDEFGabcdefg^_=":
+            if c in _NATURALS and self.broken is None and not self.tuplet_left and not self.tie_carry:
+                # The common case, inlined for speed: a note with no accidental, broken
+                # rhythm, tuplet or tie before it (`_note` handles all the others).
+                octave, digits, slashes, denominator, tie = plain_note(text, i + 1).groups()
+                natural = _NATURALS[c]
+                if octave:
+                    natural += 12 * (octave.count("'") - octave.count(","))
+                upper = _UPPER[c]
+                shift = self.bar_accidentals.get(upper)
+                pitch = natural + (self.signature.get(upper, 0) if shift is None else shift)
+                units = self._length_of(digits, slashes, denominator, i, offset) if digits or slashes else self.unit
+                if 0 <= pitch <= 127:
+                    slot = [SLOT, units, (pitch,), (bool(tie),), line, i + offset + 1]
+                    if tie:
+                        self.tie_carry = {natural: pitch}
+                else:
+                    self._warn("note outside the MIDI pitch range dropped", i + offset)
+                    slot = [SLOT, units, (), (), line, i + offset + 1]
+                items.append(slot)
+                self.last_slot = slot
+                i += 1 + len(octave) + len(digits) + len(slashes) + len(denominator) + len(tie)
+            elif c in "ABCDEFGabcdefg^_=":
                 i = self._note(text, i, offset)
             elif c == "|" or c == ":":
                 i = self._bar(text, i, offset)
@@ -171,19 +199,24 @@ class BodyScanner:
 
     def _length(self, match: re.Match, index: int, offset: int) -> int:
         """The units of a length suffix ('', '2', '/', '//', '3/2', '/4') times the unit."""
-        digits, slashes, denominator = match.group(1), match.group(2), match.group(3)
-        top = int(digits) if digits else 1
+        return self._length_of(match.group(1), match.group(2), match.group(3), index, offset)
+
+    def _length_of(self, digits: str, slashes: str, denominator: str, index: int, offset: int) -> int:
         if not slashes:
-            bottom = 1
-        elif len(slashes) > 12:
-            bottom = 0
-        elif denominator:
-            bottom = int(denominator) << (len(slashes) - 1)
+            if not digits:
+                return self.unit
+            top, bottom = int(digits), 1
         else:
-            bottom = 1 << len(slashes)
+            top = int(digits) if digits else 1
+            if len(slashes) > 12:
+                bottom = 0
+            elif denominator:
+                bottom = int(denominator) << (len(slashes) - 1)
+            else:
+                bottom = 1 << len(slashes)
         if top > MAX_NUMBER or bottom > MAX_NUMBER or top == 0 or bottom == 0:
-            raise MusicError(f"impossible note length {match.group(0)!r}", line=self.line,
-                             column=index + offset + 1)
+            raise MusicError(f"impossible note length {digits + slashes + denominator!r}",
+                             line=self.line, column=index + offset + 1)
         return self.unit * top // bottom
 
     def _pitch(self, match: re.Match) -> tuple[int, int]:
@@ -210,7 +243,11 @@ class BodyScanner:
             self._warn(f"accidental {text[i]!r} without a note", i + offset)
             return i + 1
         pitch, natural = self._pitch(match)
-        units = self._length(_LENGTH_RE.match(text, match.start(4)), i, offset)
+        digits, slashes, denominator = match.group(4, 5, 6)
+        if digits or slashes:
+            units = self._length_of(digits, slashes, denominator, i, offset)
+        else:
+            units = self.unit
         end = match.end()
         tie = end < len(text) and text[end] == "-"
         if not 0 <= pitch <= 127:
@@ -232,7 +269,10 @@ class BodyScanner:
         slot = [SLOT, units, pitches, ties, self.line, column + 1]
         self.items.append(slot)
         self.last_slot = slot
-        self.tie_carry = {natural: pitch for natural, pitch, tie in zip(naturals, pitches, ties) if tie}
+        if True in ties:
+            self.tie_carry = {natural: pitch for natural, pitch, tie in zip(naturals, pitches, ties) if tie}
+        elif self.tie_carry:
+            self.tie_carry = {}
 
     def _bar(self, text: str, i: int, offset: int) -> int:
         match = _BAR_RE.match(text, i)
