@@ -304,7 +304,7 @@ def _skipped(reason: str, warnings: list[str] | None = None, cacheable: bool = T
                     np.zeros(1, np.int64), cacheable)
 
 
-def tokenize_file(path: str | os.PathLike, data: bytes, tokenizer: Tokenizer) -> _Outcome:
+def _tokenize_file(path: str | os.PathLike, data: bytes, tokenizer: Tokenizer) -> _Outcome:
     """Parse one file's bytes and encode every piece with notes; skips, never raises for bad input."""
     warnings: list[str] = []
     try:
@@ -323,8 +323,11 @@ def tokenize_file(path: str | os.PathLike, data: bytes, tokenizer: Tokenizer) ->
             continue
         try:
             ids = np.asarray(tokenizer.encode(piece), dtype=np.int32)
+        except MusicError as error:  # e.g. a meter or a length the scheme cannot write
+            warnings.append(_located(error.located(tune=tune)))
+            continue
         except MelodyError as error:
-            warnings.append(f"{name}cannot be tokenized: {error}")
+            warnings.append(f"{name}{error}")
             continue
         meta.append({"tune": piece.tune, "title": piece.title, "notes": len(piece.notes)})
         arrays.append(ids)
@@ -339,7 +342,7 @@ def tokenize_file(path: str | os.PathLike, data: bytes, tokenizer: Tokenizer) ->
 def _tokenize_and_store(path: str, data: bytes, digest: str, tokenizer: Tokenizer,
                         store: _Store) -> _Outcome:
     try:
-        outcome = tokenize_file(path, data, tokenizer)
+        outcome = _tokenize_file(path, data, tokenizer)
     except Exception as error:  # noqa: BLE001 - a bug must not end a run over 10,000 files
         return _skipped(f"internal error in melody (please report it): "
                         f"{type(error).__name__}: {error}", cacheable=False)

@@ -270,3 +270,13 @@ def test_a_worker_that_dies_costs_only_the_files_in_flight(folder: Path, tmp_pat
     died = [Path(r.path).name for r in corpus.reports if "worker process died" in r.reason]
     assert "crash.abc" in died and len(died) <= 4  # at most the files in flight with it
     assert corpus.kept == corpus.files - len(died)
+
+
+def test_a_tune_the_tokenizer_cannot_write_is_a_warning_not_a_lost_file(tmp_path: Path, remi):
+    path = tmp_path / "meters.abc"
+    path.write_text(irish_tunes(1)[0] + "\nX:2\nT:Odd\nM:17/8\nL:1/8\nK:C\nCDEFGABcdefgabc'ba|\n",
+                    encoding="utf-8")
+    corpus = build_corpus([path], remi, cache_dir=tmp_path / "cache", workers=1)
+    report = corpus.reports[0]
+    assert (report.status, report.pieces) == ("kept", 1)
+    assert any(w.startswith("tune 2: meter 17/8 has no remi token") for w in report.warnings), report.warnings
