@@ -180,15 +180,17 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
         shift = meter.bar_units - first_bar
     half = WHOLE // 2
     result = []
-    previous = (-1, -1)
+    previous = -1
     ordered = True
+    append = result.append
     for onset, stop, pitch in notes:
         start = ((onset + shift) * _TICKS_PER_WHOLE + half) // WHOLE
-        if (start, pitch) <= previous:
+        duration = ((stop + shift) * _TICKS_PER_WHOLE + half) // WHOLE - start
+        order = start * 128 + pitch
+        if order <= previous:
             ordered = False
-        previous = (start, pitch)
-        result.append(Note(start, pitch, max(1, ((stop + shift) * _TICKS_PER_WHOLE + half) // WHOLE - start),
-                           VELOCITY))
+        previous = order
+        append(Note(start, pitch, duration if duration > 0 else 1, VELOCITY))
     if not ordered:  # a chord written top down, or notes tied over each other
         result.sort()
     signatures: list[TimeSignature] = []

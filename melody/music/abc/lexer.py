@@ -115,7 +115,8 @@ class BodyScanner:
             if c in _NATURALS and self.broken is None and not self.tuplet_left and not self.tie_carry:
                 # The common case, inlined for speed: a note with no accidental, broken
                 # rhythm, tuplet or tie before it (`_note` handles all the others).
-                octave, digits, slashes, denominator, tie = plain_note(text, i + 1).groups()
+                match = plain_note(text, i + 1)
+                octave, digits, slashes, denominator, tie = match.groups()
                 natural = _NATURALS[c]
                 if octave:
                     natural += 12 * (octave.count("'") - octave.count(","))
@@ -132,7 +133,7 @@ class BodyScanner:
                     slot = [SLOT, units, (), (), line, i + offset + 1]
                 items.append(slot)
                 self.last_slot = slot
-                i += 1 + len(octave) + len(digits) + len(slashes) + len(denominator) + len(tie)
+                i = match.end()
             elif c in "ABCDEFGabcdefg^_=":
                 i = self._note(text, i, offset)
             elif c == "|" or c == ":":
