@@ -60,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
     outputs: list[tuple[Path, bytes]] = []
     taken: set[Path] = set()
+    warnings: list[MusicError] = []  # printed once the outputs are known to be writable
     for source in sources:
-        pieces = read_warning(source, quiet=args.quiet)
+        pieces, file_warnings = read_with_warnings(source)
+        warnings.extend(file_warnings)
         if args.tune is not None:
             pieces = _select_tune(pieces, args.tune, source)
         if targets["out_file"] is not None and len(pieces) > 1:
@@ -90,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
             raise UsageError(f"{existing[0]}: already exists{more}; nothing written "
                              f"(use --force to replace)")
+    if not args.quiet:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     for path, data in outputs:
         try:
             music_io.write_bytes_atomic(path, data, overwrite=args.force)
@@ -99,20 +104,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_warning(path: Path, *, quiet: bool = False) -> list:
-    """The pieces of a file, its reader warnings printed to stderr one line each.
+def read_with_warnings(path: Path) -> tuple[list, list]:
+    """The pieces of a file and the reader's warnings, held back for the caller to print.
 
-    Warnings are held until the file has been read: a file that fails prints only its error,
-    which already says what the reader warned about on the way (one line, as promised).
+    Held, because a file that then fails prints only its error, which already says what the
+    reader warned about on the way (one line, as promised).
     """
     from melody.music import io as music_io
 
     warnings: list = []
-    pieces = music_io.read(path, on_warning=warnings.append)
-    if not quiet:
-        for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    return pieces
+    return music_io.read(path, on_warning=warnings.append), warnings
 
 
 def _plan_form(args: argparse.Namespace) -> dict:

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from melody.commands.convert import read_warning
+    from melody.commands.convert import read_with_warnings
     from melody.corpus import find_music_files
     from melody.errors import MelodyError, UsageError
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for number, path in enumerate(files):
         try:
-            pieces = read_warning(path, quiet=args.quiet)
+            pieces, warnings = read_with_warnings(path)
         except MelodyError as error:
             if len(files) == 1:
                 raise
@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"melody inspect: {error}", file=sys.stderr)
             failed += 1
             continue
+        if not args.quiet:
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
         rows = [describe(piece, tokenizers) for piece in pieces]
         if args.json:
             for row in rows:
