@@ -49,7 +49,13 @@ def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: st
     """abc2midi's first-voice notes as (onset, pitch, duration) on the 24-tick grid."""
     source = folder / f"{name}.abc"
     target = folder / f"{name}.mid"
-    source.write_text(text, encoding="utf-8")
+    # Chord notes start together: no humanising delay between them (a playing nicety only;
+    # abc2midi takes the setting inside a tune, so it goes right after the X: line).
+    header, x_line, rest = text.partition("\nX:")
+    if not x_line:
+        header, x_line, rest = "", "X:", text[2:]
+    first, _, body = rest.partition("\n")
+    source.write_text(f"{header}\nX:{first}\n%%MIDI chordattack 0\n{body}", encoding="utf-8")
     subprocess.run([program, str(source), number or "1", "-o", str(target), "-NGRA", "-NGUI", "-NFER",
                     "-silent"], capture_output=True, timeout=60, check=False)
     if not target.exists():
