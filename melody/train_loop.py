@@ -269,7 +269,9 @@ class Trainer:
             running_count += 1
             if self.step % training["log_every"] == 0 or self.step == max_steps:
                 now = time.perf_counter()
-                train_loss = running.item() / running_count
+                # Every process logs at the same steps, so this all-reduce lines up across them.
+                loss_sum, loss_count = runtime.all_sum([running.item(), float(running_count)])
+                train_loss = loss_sum / loss_count
                 running.zero_()
                 running_count = 0
                 elapsed = now - session_start
