@@ -73,9 +73,13 @@ class Progress:
             self.total = total
         self.text = text
         now = self.clock()
-        finished = self.total is not None and done >= self.total
-        interval = self.min_interval if self.interactive else self.plain_every
-        if now - self._last_draw >= interval or (finished and self.interactive):
+        if self.interactive:
+            finished = self.total is not None and done >= self.total
+            if now - self._last_draw >= self.min_interval or finished:
+                self._draw(now)
+        # In a log a quick job says nothing (the caller prints its own summary); a long one
+        # prints a plain line every `plain_every` seconds.
+        elif now - (self._last_draw if self._drawn else self.started) >= self.plain_every:
             self._draw(now)
 
     def rate(self, now: float | None = None) -> float:
@@ -108,7 +112,8 @@ class Progress:
             unit = f" {self.unit}/s" if self.unit else "/s"
             parts.append(f"{rate:.3g}{unit}" if rate < 100 else f"{rate:,.0f}{unit}")
         eta = self.eta(now)
-        if eta is not None and self.total and self.done < self.total:
+        # The first second's rate is mostly start-up cost: an ETA from it would mislead.
+        if eta is not None and self.total and self.done < self.total and now - self.started >= 1.0:
             parts.append(f"ETA {format_duration(eta)}")
         if self.text:
             parts.append(self.text)
@@ -136,10 +141,8 @@ class Progress:
             width = shutil.get_terminal_size((80, 24)).columns - 1
             self.stream.write("\r\x1b[K" + self.line(now, width))
         else:
-            if now - self.started < self.plain_every and not self._drawn:
-                return  # a quick job says nothing; the caller prints its own summary
             self.stream.write(self.line(now, 200) + "\n")
-            self._drawn = True
+        self._drawn = True
         self.stream.flush()
 
 

@@ -280,3 +280,60 @@ def test_a_tune_the_tokenizer_cannot_write_is_a_warning_not_a_lost_file(tmp_path
     report = corpus.reports[0]
     assert (report.status, report.pieces) == ("kept", 1)
     assert any(w.startswith("tune 2: meter 17/8 has no remi token") for w in report.warnings), report.warnings
+
+
+# -- the progress display ---------------------------------------------------------------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_on_a_terminal_redraws_one_line_with_rate_and_eta():
+    import io
+
+    from melody.progress import Progress
+
+    stream, clock = io.StringIO(), FakeClock()
+    progress = Progress(100, label="tokenize", unit="files", stream=stream, interactive=True, clock=clock)
+    for done in range(1, 51):
+        clock.now = done * 0.125  # 8 files a second
+        progress.update(done, text="a.abc")
+        clock.now += 0.0625
+        progress.update(done, text="a.abc")  # too soon after the last redraw: not drawn
+    progress.close()
+    drawn = stream.getvalue()
+    assert "\n" not in drawn[:-1] and drawn.endswith("\n")  # one line, redrawn in place
+    assert drawn.count("\r") == 51  # at most one redraw per 0.1 s, plus the final one
+    last = drawn.rsplit("\r\x1b[K", 1)[1]
+    assert "50/100 (50%)" in last and "7.92 files/s" in last and "ETA 0:06" in last and "a.abc" in last
+
+
+def test_progress_in_a_log_stays_quiet_for_quick_jobs_and_prints_plain_lines_for_long_ones():
+    import io
+
+    from melody.progress import Progress
+
+    stream, clock = io.StringIO(), FakeClock()
+    quick = Progress(10, stream=stream, interactive=False, clock=clock)
+    for done in range(11):
+        clock.now = done * 0.1
+        quick.update(done)
+    quick.close()
+    assert stream.getvalue() == ""
+    clock.now = 0.0
+    long = Progress(100, label="train", stream=stream, interactive=False, plain_every=15.0, clock=clock)
+    for done in range(101):
+        clock.now = done * 1.0
+        long.update(done)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 6 and lines[0].startswith("train  15/100 (15%)")
+    assert "\r" not in stream.getvalue() and "ETA 1:25" in lines[0]
+
+
+def test_format_duration():
+    from melody.progress import format_duration
+
+    assert [format_duration(s) for s in (0, 59.6, 61, 3600 + 62)] == ["0:00", "1:00", "1:01", "1:01:02"]
