@@ -26,7 +26,7 @@ _MODES = {
 _ACCIDENTAL_SHIFT = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 _KEY_RE = re.compile(r"\s*(?:(HP|Hp)|([A-Ga-g])([#b]?))\s*")
 _CLEFS = frozenset(("treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"))
-_KEY_ACCIDENTAL_RE = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])$")
+_KEY_ACCIDENTAL_RE = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 
 
 class FieldError(ValueError):
@@ -94,9 +94,11 @@ def _explicit(signature: dict[str, int], words: list[str]) -> dict[str, int]:
     """The signature with explicit accidentals ('^f', '_b', '=c') applied; other words ignored."""
     signature = dict(signature)
     for word in words:
-        match = _KEY_ACCIDENTAL_RE.match(word)
-        if match:
-            signature[match.group(2).upper()] = _ACCIDENTAL_SHIFT[match.group(1)]
+        if "=" in word[1:]:
+            continue  # a setting such as clef=bass or transpose=-2
+        # '^f ^c' or run together as '^f^c'
+        for accidental, letter in _KEY_ACCIDENTAL_RE.findall(word):
+            signature[letter.upper()] = _ACCIDENTAL_SHIFT[accidental]
     return signature
 
 
