@@ -279,6 +279,7 @@ class _Run:
             end_on_bar_line=settings.bars is not None,
         )
         self.grammar = self.tokenizer.grammar(constraints)
+        self.fixed_meter = settings.meter is not None or bool(self.prime.piece.time_signatures)
         self.run_seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
         self.name = Path(str(self.model.folder)).name or "model"
 
@@ -293,8 +294,12 @@ class _Run:
         net = self.model.net.eval()
         device = next(net.parameters()).device
         options = SamplingOptions(float(self.settings.temperature), self.settings.top_k, float(self.settings.top_p))
+        banned: list[int] = []
+        if self.fixed_meter:
+            # A meter asked for (or set by the prime) holds for the whole piece.
+            banned = [i for i, token in enumerate(self.tokenizer.vocab) if token.startswith("TimeSig")]
         return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
-                            max_new_tokens=self._max_new_tokens(), device=device)
+                            max_new_tokens=self._max_new_tokens(), device=device, banned=banned)
 
     def take(self, index: int, seed: int, tokens: list[int], complete: bool) -> Take:
         piece = self.tokenizer.decode(tokens)

@@ -15,11 +15,16 @@ One `BatchSampler` draws N sequences at once from a `SequenceModel`:
   that lands on a boundary between two tokens);
 - a finished sequence is fed PAD and ignored until the whole batch is done;
 - past the model's context the Transformer's step slides its cache (RoPE keeps relative
-  positions right); the uncached path crops the input to the last `context_length` tokens.
+  positions right); the uncached path crops the input to the last `context_length` tokens;
+- `run()` samples on one intra-op thread by default: a step's tensors are small, and
+  OpenMP's thread team costs more than it saves (on this project's shared 2-core machine a
+  batch-4 LSTM step took 30 ms with two threads and 1 ms with one; see
+  benchmarks/bench_sampling.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -97,6 +102,8 @@ class BatchSampler:
         max_new_tokens: int = 2048,
         use_cache: bool = True,
         device: str | torch.device = "cpu",
+        banned: Sequence[int] = (),
+        threads: int | None = 1,
     ) -> None:
         options.validate()
         if not seeds:
@@ -125,6 +132,11 @@ class BatchSampler:
         self._model_state: Any = None
         self._last_logits: torch.Tensor | None = None
         self._vocab_size = len(grammar.allowed(state))
+        # Tokens the caller rules out on top of the grammar (e.g. meter changes after the prime).
+        self._banned = np.zeros(self._vocab_size, dtype=bool)
+        self._banned[list(banned)] = True
+        self._any_banned = bool(self._banned.any())
+        self.threads = threads
 
     @property
     def done(self) -> bool:
@@ -157,6 +169,10 @@ class BatchSampler:
                 row[PAD] = True
             else:
                 row = self.grammar.allowed(state)
+                if self._any_banned:
+                    narrowed = row & ~self._banned
+                    # The grammar's own mask wins when a ban would leave nothing to draw.
+                    row = narrowed if narrowed.any() else row
             rows.append(row)
         return torch.from_numpy(np.stack(rows)).to(self.device)
 
@@ -183,10 +199,11 @@ class BatchSampler:
 
     def run(self, stop: threading.Event | None = None) -> Iterator[list[int | None]]:
         """Step until every sequence is finished, the token budget is spent, or `stop` is set."""
-        while not self.done:
-            if stop is not None and stop.is_set():
-                return
-            yield self.step()
+        with intra_op_threads(self.threads):
+            while not self.done:
+                if stop is not None and stop.is_set():
+                    return
+                yield self.step()
 
     def results(self) -> list[list[int]]:
         """Each sequence from BOS to its end: EOS appended where the grammar ended it."""
@@ -201,6 +218,20 @@ class BatchSampler:
         return out
 
 
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to `threads` inside the block (None: left alone)."""
+    previous = torch.get_num_threads()
+    if threads is None or threads == previous:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def sample(
     net: Any,
     grammar: Grammar,
@@ -211,10 +242,12 @@ def sample(
     max_new_tokens: int = 2048,
     use_cache: bool = True,
     device: str | torch.device = "cpu",
+    banned: Sequence[int] = (),
+    threads: int | None = 1,
 ) -> list[list[int]]:
     """Sample one sequence per seed, all sharing `prime`; each `[BOS, ..., EOS]`."""
     sampler = BatchSampler(net, grammar, prime, seeds, options, max_new_tokens=max_new_tokens,
-                           use_cache=use_cache, device=device)
+                           use_cache=use_cache, device=device, banned=banned, threads=threads)
     for _ in sampler.run():
         pass
     return sampler.results()
