@@ -120,6 +120,15 @@ class Progress:
         text = "  ".join(parts)
         return text if len(text) <= width else text[: max(0, width - 1)] + self._ellipsis
 
+    def write(self, text: str) -> None:
+        """Print a line of its own without breaking the progress line (which is drawn again)."""
+        if self.interactive and self._drawn:
+            self.stream.write("\r\x1b[K" + text + "\n")
+            self._draw(self.clock())
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
     def close(self, text: str | None = None) -> None:
         """Draw the final state on a terminal and end its line; nothing more in a log."""
         if text is not None:

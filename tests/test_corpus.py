@@ -337,3 +337,19 @@ def test_format_duration():
     from melody.progress import format_duration
 
     assert [format_duration(s) for s in (0, 59.6, 61, 3600 + 62)] == ["0:00", "1:00", "1:01", "1:01:02"]
+
+
+def test_progress_write_prints_a_line_above_the_bar_and_redraws_it():
+    import io
+
+    from melody.progress import Progress
+
+    stream, clock = io.StringIO(), FakeClock()
+    progress = Progress(10, label="train", stream=stream, interactive=True, clock=clock)
+    progress.update(3)
+    progress.write("validation loss 1.234")
+    after = stream.getvalue().split("\r\x1b[Kvalidation loss 1.234\n", 1)[1]
+    assert after.startswith("\r\x1b[Ktrain") and after.endswith("3/10 (30%)")
+    plain = io.StringIO()
+    Progress(10, stream=plain, interactive=False).write("hello")
+    assert plain.getvalue() == "hello\n"
