@@ -353,3 +353,12 @@ def test_progress_write_prints_a_line_above_the_bar_and_redraws_it():
     plain = io.StringIO()
     Progress(10, stream=plain, interactive=False).write("hello")
     assert plain.getvalue() == "hello\n"
+
+
+def test_a_fifo_named_like_music_is_skipped_without_hanging(tmp_path: Path, remi):
+    (tmp_path / "good.abc").write_text(irish_tunes(1)[0], encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.mid")  # opening it to read would wait for a writer forever
+    corpus = build_corpus([tmp_path], remi, cache_dir=tmp_path / "cache", workers=1)
+    by_name = {Path(r.path).name: r for r in corpus.reports}
+    assert by_name["pipe.mid"].status == "skipped" and "not a regular file" in by_name["pipe.mid"].reason
+    assert by_name["good.abc"].status == "kept"

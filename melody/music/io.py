@@ -41,6 +41,8 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         size = path.stat().st_size
         if path.is_dir():
             raise MusicError("is a folder, not a music file", file=str(path))
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise MusicError("not a regular file", file=str(path))
         if size > MAX_FILE_BYTES:
             raise MusicError(f"file is {size // (1024 * 1024)} MiB, larger than any music file "
                              f"melody reads ({MAX_FILE_BYTES // (1024 * 1024)} MiB)", file=str(path))
