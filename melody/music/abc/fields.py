@@ -30,35 +30,63 @@ _KEY_ACCIDENTAL_RE = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 
 
 class FieldError(ValueError):
-    """A field value that cannot be read; the reader adds the position."""
+    """A field value that cannot be read; the reader adds the position.
+
+    `fatal` when the tune cannot be played at all with it (L:0/0, M:0/4, lengths out of range).
+    """
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
 
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
     """A K: field: the key signature as a letter -> semitone shift map, and the named key."""
 
-    signature: dict[str, int]  # uppercase letter -> -2..2, for letters the signature alters
+    signature: dict[str, int] | None  # uppercase letter -> -2..2; None: K: names no key
     tonic: int | None  # pitch class, None for K:none and keys melody cannot name
     mode: str = "major"
+    octave: int | None = None  # octaves to shift notes by ('treble-8', 'octave=-1'); None: as before
+
+
+_OCTAVE_RE = re.compile(r"(?:clef=)?(?:treble|bass|alto|tenor|baritone|[A-Za-z]*)([+-])(8|15)$")
+
+
+def _octave(words: list[str]) -> int | None:
+    """The octave shift a clef ('treble-8', 'clef=bass+8') or 'octave=N' asks for, if any."""
+    octave = None
+    for word in words:
+        lowered = word.lower()
+        if lowered.startswith("octave="):
+            try:
+                octave = max(-4, min(4, int(lowered[7:])))
+            except ValueError:
+                pass
+        elif lowered in _CLEFS or lowered.startswith("clef="):
+            match = _OCTAVE_RE.match(lowered)
+            octave = 0 if match is None else (1 if match.group(1) == "+" else -1) * (1 if match.group(2) == "8" else 2)
+        elif _OCTAVE_RE.match(lowered) and lowered.rstrip("+-815") in _CLEFS:
+            match = _OCTAVE_RE.match(lowered)
+            octave = (1 if match.group(1) == "+" else -1) * (1 if match.group(2) == "8" else 2)
+    return octave
 
 
 def parse_key(value: str) -> KeySpec:
     """Read a K: value such as 'D Major', 'Ador', 'F#m', 'D exp ^f ^c', 'HP' or 'none'."""
     text = value.split("%", 1)[0].strip()
     words = text.split()
-    if words and (words[0].lower() in _CLEFS - {"none"} or words[0].lower().startswith("clef=")):
-        return KeySpec(_explicit({}, words[1:]), 0)  # only a clef: C major, as abc2midi plays it
-    if not words or words[0].lower() == "none":
-        signature: dict[str, int] = {}
-        return KeySpec(_explicit(signature, words[1:]), None)
+    octave = _octave(words)
+    first = words[0].lower() if words else ""
+    if first.rstrip("+-815") in _CLEFS - {"none"} or "=" in first:
+        return KeySpec(None, None, octave=octave)  # only a clef or settings: the key stays
+    if not words or first == "none":
+        return KeySpec(_explicit({}, words[1:]), None, octave=octave)
     match = _KEY_RE.match(text)
     if match is None or match.end() == 0:
-        # K: with only clef or other settings ("K:clef=bass") keeps C major, as abc2midi does.
-        if "=" in words[0]:
-            return KeySpec({}, 0)
         raise FieldError(f"unknown key {text!r}")
     if match.group(1):  # highland pipes: F# and C#, G natural (A mixolydian)
-        return KeySpec(_explicit({"F": 1, "C": 1}, text[match.end():].split()), 9, "mixolydian")
+        return KeySpec(_explicit({"F": 1, "C": 1}, text[match.end():].split()), 9, "mixolydian", octave)
     letter, accidental = match.group(2).upper(), match.group(3)
     rest = text[match.end():]
     mode_word = rest.split()[0] if rest.split() else ""
@@ -74,7 +102,7 @@ def parse_key(value: str) -> KeySpec:
     tonic = (_LETTER_SEMITONE[letter] + {"#": 1, "b": -1, "": 0}[accidental]) % 12
     if words and words[0].lower() == "exp":
         signature, words = {}, words[1:]
-    return KeySpec(_explicit(signature, words), tonic, mode)
+    return KeySpec(_explicit(signature, words), tonic, mode, octave)
 
 
 def _signature(fifths: int) -> dict[str, int]:
@@ -149,9 +177,9 @@ def parse_meter(value: str) -> tuple[Meter, str]:
     except ValueError:
         raise FieldError(f"unknown meter {token!r}") from None
     if numerator <= 0 or denominator <= 0:
-        raise FieldError(f"impossible meter {token!r}")
+        raise FieldError(f"impossible meter {token!r}", fatal=True)
     if numerator > MAX_NUMBER or denominator > MAX_NUMBER:
-        raise FieldError(f"meter {token!r} is too large")
+        raise FieldError(f"meter {token!r} is too large", fatal=True)
     return Meter(numerator, denominator), rest
 
 
@@ -176,9 +204,9 @@ def parse_fraction(text: str, what: str) -> tuple[int, int]:
     else:
         numerator, denominator = int(match.group(1)), int(match.group(2))
     if numerator <= 0 or denominator <= 0:
-        raise FieldError(f"impossible {what} {text.strip()!r}")
+        raise FieldError(f"impossible {what} {text.strip()!r}", fatal=True)
     if numerator > MAX_NUMBER or denominator > MAX_NUMBER:
-        raise FieldError(f"{what} {text.strip()!r} is too large")
+        raise FieldError(f"{what} {text.strip()!r} is too large", fatal=True)
     return numerator, denominator
 
 

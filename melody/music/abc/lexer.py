@@ -8,7 +8,8 @@ says one octave, but abc2midi 4.84 (the reference players and these tests use) a
 
 Choices where ABC leaves room (all as abc2midi plays with -NGRA -NGUI -NFER):
 grace notes, decorations, guitar chords, annotations and slurs are dropped; a chord lasts as
-long as its first note (times the length after the ']'); only the first voice is kept.
+long as its first note (times the length after the ']'). Each voice gets its own scanner; the
+reader keeps the first voice that has notes.
 """
 
 from __future__ import annotations
@@ -51,14 +52,14 @@ Warn = Callable[[MusicError], None]
 class BodyScanner:
     """Turns the body lines of one tune into items; keeps key, meter, unit and voice state."""
 
-    def __init__(self, key: KeySpec, meter: Meter, unit: int, warn: Warn, voice: str | None) -> None:
+    def __init__(self, key: KeySpec, meter: Meter, unit: int, warn: Warn) -> None:
         self.items: list = []
-        self.signature = key.signature
+        self.signature = key.signature or {}
+        self.octave_shift = 12 * (key.octave or 0)
         self.meter = meter
         self.unit = unit
         self.warn = warn
-        self.kept_voice = voice
-        self.muted = False
+        self.switch: str | None = None  # the voice an inline [V:] field switched to
         self.bar_accidentals: dict[str, int] = {}  # letter -> shift until the bar line
         self.tie_carry: dict[int, int] = {}  # natural pitch -> pitch tied from the last slot
         self.last_slot: list | None = None
@@ -67,22 +68,23 @@ class BodyScanner:
         self.tuplet_factor = (1, 1)
         self.line = 0
 
+    def has_notes(self) -> bool:
+        return any(item[0] == SLOT and item[2] for item in self.items)
+
     # -- fields --------------------------------------------------------------------------
     def field(self, letter: str, value: str, line: int, column: int) -> str:
         """Apply a body field; returns music text left after an M: value ('M:6/8 abc|')."""
         try:
             if letter == "V":
-                voice = value.split()[0] if value.split() else ""
-                if self.kept_voice is None:
-                    self.kept_voice = voice
-                self.muted = voice != self.kept_voice
-                return ""
-            if self.muted:
+                self.switch = value.split()[0] if value.split() else ""
                 return ""
             if letter == "K":
                 key = parse_key(value)
-                self.signature = key.signature
-                self.items.append((KEY, key))
+                if key.octave is not None:
+                    self.octave_shift = 12 * key.octave
+                if key.signature is not None:
+                    self.signature = key.signature
+                    self.items.append((KEY, key))
             elif letter == "M":
                 meter, rest = parse_meter(value)
                 self.meter = meter
@@ -99,25 +101,24 @@ class BodyScanner:
         return ""
 
     # -- music -------------------------------------------------------------------------
-    def scan(self, text: str, line: int, offset: int = 0) -> None:
-        """Scan one music line (`offset` characters into its file line)."""
+    def scan(self, text: str, line: int, offset: int = 0) -> int:
+        """Scan one music line (`offset` characters into its file line).
+
+        Returns where it stopped: the end, or just after an inline [V:] field, where the
+        caller goes on with the scanner of that voice (`switch`).
+        """
         self.line = line
         i, n = 0, len(text)
         items = self.items
         plain_note = _PLAIN_NOTE_RE.match
         while i < n:
-            if self.muted:
-                found = text.find("[V:", i)
-                if found < 0:
-                    return
-                i = found
             c = text[i]
             if c in _NATURALS and self.broken is None and not self.tuplet_left and not self.tie_carry:
                 # The common case, inlined for speed: a note with no accidental, broken
                 # rhythm, tuplet or tie before it (`_note` handles all the others).
                 match = plain_note(text, i + 1)
                 octave, digits, slashes, denominator, tie = match.groups()
-                natural = _NATURALS[c]
+                natural = _NATURALS[c] + self.octave_shift
                 if octave:
                     natural += 12 * (octave.count("'") - octave.count(","))
                 upper = _UPPER[c]
@@ -142,6 +143,8 @@ class BodyScanner:
                 i += 1
             elif c == "[":
                 i = self._bracket(text, i, offset)
+                if self.switch is not None:
+                    return i
             elif c in "zx":
                 match = _LENGTH_RE.match(text, i + 1)
                 units = self._length(match, i, offset)
@@ -157,13 +160,13 @@ class BodyScanner:
                 end = text.find('"', i + 1)
                 if end < 0:
                     self._warn("unterminated quoted text", i + offset)
-                    return
+                    return n
                 i = end + 1
             elif c == "{":
                 end = text.find("}", i + 1)
                 if end < 0:
                     self._warn("unterminated grace notes", i + offset)
-                    return
+                    return n
                 i = end + 1
             elif c == "!" or c == "+":
                 match = _DECORATION_RE.match(text, i)
@@ -184,7 +187,7 @@ class BodyScanner:
                     self._slot(bars * self.meter.bar_units, (), (), i + offset, plain=True)
                 i = match.end()
             elif c == "%":
-                return
+                return n
             elif c == "&":
                 # A voice overlay: its notes sound beside the bar's first line; keep the first line.
                 end = text.find("|", i)
@@ -194,6 +197,7 @@ class BodyScanner:
             else:
                 self._warn(f"unexpected character {c!r} ignored", i + offset)
                 i += 1
+        return n
 
     def _warn(self, message: str, index: int) -> None:
         self.warn(MusicError(message, line=self.line, column=index + 1))
@@ -224,7 +228,7 @@ class BodyScanner:
         """(pitch, natural pitch) of a note match, updating the bar's accidentals."""
         accidental, letter, octave = match.group(1), match.group(2), match.group(3)
         upper = letter.upper()
-        natural = _SEMITONE[upper] + (60 if letter == upper else 72)
+        natural = _SEMITONE[upper] + (60 if letter == upper else 72) + self.octave_shift
         if octave:
             natural += 12 * (octave.count("'") - octave.count(","))
         if accidental is not None:

@@ -76,7 +76,7 @@ def _apply_header_field(state: _Defaults, letter: str, value: str, warn: Warn, l
         elif letter == "K":
             state.key = parse_key(value)
     except FieldError as error:
-        if letter in "ML":
+        if error.fatal:
             raise MusicError(str(error), line=line, column=1) from None
         warn(MusicError(f"{error}; field ignored", line=line, column=1))
 
@@ -127,57 +127,100 @@ def parse_abc(text: str, source: str = "", on_warning: Warn | None = None) -> li
 
 def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tune: str, source: str,
                warn: Warn) -> Piece:
-    """One tune: header fields up to K:, then the body."""
+    """One tune: header fields up to K:, then the body, voice by voice."""
     state = _Defaults()
     state.meter, state.unit, state.tempo, state.key = (defaults.meter, defaults.unit, defaults.tempo,
                                                        defaults.key)
     title = ""
-    voice = None
+    first_voice = None
     index = start
-    in_header = True
-    while index < stop and in_header:
+    while index < stop:
         line = lines[index]
+        index += 1
+        if line.startswith("%%begin"):
+            index = _skip_block(lines, index, stop, line)
+            continue
         match = _FIELD_RE.match(line)
         if match is None:
             if line.startswith("%") or not line.strip():
-                index += 1
                 continue
-            warn(MusicError("music before the K: field; header ends here", line=index + 1, column=1))
+            warn(MusicError("music before the K: field; header ends here", line=index, column=1))
+            index -= 1
             break
         letter, value = match.group(1), line[2:]
         if letter == "T" and not title:
             title = value.split("%", 1)[0].strip()
-        elif letter == "V" and voice is None:
-            voice = value.split()[0] if value.split() else ""
+        elif letter == "V" and first_voice is None:
+            first_voice = value.split()[0] if value.split() else ""
         else:
-            _apply_header_field(state, letter, value, warn, index + 1)
-        index += 1
+            _apply_header_field(state, letter, value, warn, index)
         if letter == "K":
-            in_header = False
+            break
     meter = state.meter or FREE_METER
     unit = state.unit or default_unit(meter)
     key = state.key or KeySpec({}, 0)
+    if key.signature is None:
+        key = KeySpec({}, None, octave=key.octave)
     qpm = None
     if state.tempo is not None:
         try:
             qpm = parse_tempo(state.tempo, unit)
         except FieldError as error:
             warn(MusicError(f"{error}; field ignored"))
-    scanner = BodyScanner(key, meter, unit, warn, voice)
+    # Music before any V: belongs to the first voice the header names (or an unnamed one).
+    current = first_voice or ""
+    voices = {current: BodyScanner(key, meter, unit, warn)}
+    scanner = voices[current]
     while index < stop:
         line = lines[index]
         index += 1
         if not line or line.startswith("%"):
+            if line.startswith("%%begin"):
+                index = _skip_block(lines, index, stop, line)
             continue
         match = _FIELD_RE.match(line)
         if match:
-            rest = scanner.field(match.group(1), line[2:], index, 3)
-            if rest.strip() and not rest.strip().startswith("%"):
-                # 'M:9/8 EDC DA,B,|' in a body: the music after the meter is meant to be played.
-                scanner.scan(rest, index, len(line) - len(rest))
+            if match.group(1) == "V":
+                scanner.field("V", line[2:], index, 3)
+            else:
+                rest = scanner.field(match.group(1), line[2:], index, 3)
+                if rest.strip() and not rest.strip().startswith("%"):
+                    # 'M:9/8 EDC DA,B,|' in a body: the music after the meter is meant to be played.
+                    scanner.scan(rest, index, len(line) - len(rest))
+        else:
+            offset = 0
+            while True:
+                stopped = scanner.scan(line[offset:], index, offset)
+                if scanner.switch is None:
+                    break
+                offset += stopped
+                scanner = _switch(voices, scanner, key, meter, unit, warn)
+                if offset >= len(line):
+                    break
             continue
-        scanner.scan(line, index)
-    piece = play(scanner.items, meter, key, qpm, title=title, source=source, tune=tune)
+        if scanner.switch is not None:
+            scanner = _switch(voices, scanner, key, meter, unit, warn)
+    kept = next((voice for voice in voices.values() if voice.has_notes()), None)
+    if kept is None:
+        raise MusicError("tune has no notes")
+    piece = play(kept.items, meter, key, qpm, title=title, source=source, tune=tune)
     if not piece.notes:
         raise MusicError("tune has no notes")
     return piece
+
+
+def _switch(voices: dict[str, BodyScanner], scanner: BodyScanner, key: KeySpec, meter: Meter, unit: int,
+            warn: Warn) -> BodyScanner:
+    """The scanner of the voice `scanner` was switched to, created with the tune's header state."""
+    voice, scanner.switch = scanner.switch, None
+    if voice not in voices:
+        voices[voice] = BodyScanner(key, meter, unit, warn)
+    return voices[voice]
+
+
+def _skip_block(lines: list[str], index: int, stop: int, opening: str) -> int:
+    """The line after a '%%beginxxx' ... '%%endxxx' block (text, PostScript, SVG: not music)."""
+    closing = "%%end" + opening[7:].split()[0] if len(opening) > 7 and opening[7:].split() else "%%end"
+    while index < stop and not lines[index].startswith(closing):
+        index += 1
+    return index + 1
