@@ -25,7 +25,6 @@ _MODES = {
 }
 _ACCIDENTAL_SHIFT = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 _KEY_RE = re.compile(r"\s*(?:(HP|Hp)|([A-Ga-g])([#b]?))\s*")
-_CLEFS = frozenset(("treble", "bass", "alto", "tenor", "perc", "none", "bass3", "alto1", "alto2"))
 _KEY_ACCIDENTAL_RE = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 
 
@@ -50,11 +49,15 @@ class KeySpec:
     octave: int | None = None  # octaves to shift notes by ('treble-8', 'octave=-1'); None: as before
 
 
-_OCTAVE_RE = re.compile(r"(?:clef=)?(?:treble|bass|alto|tenor|baritone|[A-Za-z]*)([+-])(8|15)$")
+_CLEF_RE = re.compile(r"(?:clef=)?(treble|bass|alto|tenor|baritone|soprano|mezzosoprano|perc|none)"
+                      r"[0-9]?(?:([+-])(8|15))?$")
 
 
 def _octave(words: list[str]) -> int | None:
-    """The octave shift a clef ('treble-8', 'clef=bass+8') or 'octave=N' asks for, if any."""
+    """The octave shift 'treble-8', 'clef=bass+8' or 'octave=N' asks for; None if none does.
+
+    As abc2midi: a plain clef ('bass', 'clef=treble') leaves the octave as it was.
+    """
     octave = None
     for word in words:
         lowered = word.lower()
@@ -63,13 +66,15 @@ def _octave(words: list[str]) -> int | None:
                 octave = max(-4, min(4, int(lowered[7:])))
             except ValueError:
                 pass
-        elif lowered in _CLEFS or lowered.startswith("clef="):
-            match = _OCTAVE_RE.match(lowered)
-            octave = 0 if match is None else (1 if match.group(1) == "+" else -1) * (1 if match.group(2) == "8" else 2)
-        elif _OCTAVE_RE.match(lowered) and lowered.rstrip("+-815") in _CLEFS:
-            match = _OCTAVE_RE.match(lowered)
-            octave = (1 if match.group(1) == "+" else -1) * (1 if match.group(2) == "8" else 2)
+            continue
+        match = _CLEF_RE.match(lowered)
+        if match and match.group(2):
+            octave = (1 if match.group(2) == "+" else -1) * (1 if match.group(3) == "8" else 2)
     return octave
+
+
+def _is_clef(word: str) -> bool:
+    return bool(_CLEF_RE.match(word.lower())) and word.lower() != "none" or "=" in word
 
 
 def parse_key(value: str) -> KeySpec:
@@ -77,10 +82,9 @@ def parse_key(value: str) -> KeySpec:
     text = value.split("%", 1)[0].strip()
     words = text.split()
     octave = _octave(words)
-    first = words[0].lower() if words else ""
-    if first.rstrip("+-815") in _CLEFS - {"none"} or "=" in first:
+    if words and _is_clef(words[0]):
         return KeySpec(None, None, octave=octave)  # only a clef or settings: the key stays
-    if not words or first == "none":
+    if not words or words[0].lower() == "none":
         return KeySpec(_explicit({}, words[1:]), None, octave=octave)
     match = _KEY_RE.match(text)
     if match is None or match.end() == 0:
