@@ -29,6 +29,17 @@ MIN_IDENTICAL = 0.99
 # not depend on them: %%MIDI directives (transpose, trim, ratio, drums, ...) and R:hornpipe,
 # from which abc2midi swings pairs of eighths. abc2midi gets the tunes without them.
 _PLAYBACK_ONLY = re.compile(r"\s*(%%MIDI|R:)")
+# Decorations: melody drops them all; abc2midi plays some as ornaments (T trill, ~ roll, .
+# staccato...) and has no switch to stop, so its copy has them taken out of the music lines
+# (quoted text, inline fields and comments are kept as they are).
+_DECORATION = re.compile(r'("[^"]*")|(\[[A-Za-z]:[^\]]*\])|(%.*)|(![^!\s|"]{1,40}!|\+[^+\s|"]{1,40}\+|[.~HLMOPSTuvJR])')
+_FIELD_LINE = re.compile(r"[A-Za-z+]:|%")
+
+
+def _without_decorations(line: str) -> str:
+    if _FIELD_LINE.match(line):
+        return line
+    return _DECORATION.sub(lambda m: "" if m.group(4) else m.group(0), line)
 
 # Tunes where melody's notes differ from abc2midi's on purpose, each with its cause.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
@@ -56,7 +67,7 @@ def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: st
     target = folder / f"{name}.mid"
     # Chord notes start together: no humanising delay between them (a playing nicety only;
     # abc2midi takes the setting inside a tune, so it goes right after the X: line).
-    text = "\n".join(line for line in text.split("\n") if not _PLAYBACK_ONLY.match(line))
+    text = "\n".join(_without_decorations(line) for line in text.split("\n") if not _PLAYBACK_ONLY.match(line))
     header, x_line, rest = text.partition("\nX:")
     if not x_line:
         header, x_line, rest = "", "X:", text[2:]
