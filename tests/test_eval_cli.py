@@ -40,9 +40,10 @@ def tiny_model(tmp_path_factory, corpus) -> Path:
     return out
 
 
+@pytest.mark.slow  # trains a tiny model once for the module (~10 s)
 def test_eval_scores_the_held_out_split_beside_the_ngram_and_writes_json_and_plots(tiny_model, tmp_path, capsys):
     report, plots = tmp_path / "eval.json", tmp_path / "plots"
-    code = main(["eval", "--model", str(tiny_model), "--num", "3", "--temperatures", "1.0",
+    code = main(["eval", "--model", str(tiny_model), "--num", "3", "--temperatures", "1.0", "--bars", "2",
                  "--json", str(report), "--plots", str(plots)])
     out = capsys.readouterr().out
     assert code == 0
@@ -55,12 +56,13 @@ def test_eval_scores_the_held_out_split_beside_the_ngram_and_writes_json_and_plo
     assert model["pieces"] == split["validation_pieces"]
     assert model["tokens"] + model["pieces"] == split["validation_tokens"]  # all tokens but each BOS
     assert 0 < model["bits_per_note"] and 0 < ngram["bits_per_note"]
-    assert figures["temperatures"][0]["pieces"] == 3
+    assert figures["temperatures"][0]["pieces"] == 3 and figures["bars"] == 2
     pngs = sorted(p.name for p in plots.iterdir())
     assert "pitch-class-entropy.png" in pngs and len(pngs) == 8
     assert all((plots / name).read_bytes().startswith(b"\x89PNG") for name in pngs)
 
 
+@pytest.mark.slow  # trains a tiny model once for the module (~10 s)
 def test_eval_of_data_files_and_record_in_the_model_card(tiny_model, corpus, tmp_path, capsys):
     import shutil
 
@@ -73,6 +75,7 @@ def test_eval_of_data_files_and_record_in_the_model_card(tiny_model, corpus, tmp
     assert evaluation["pieces"] == TUNES and evaluation["bits_per_note"] > 0
 
 
+@pytest.mark.slow  # trains a tiny model once for the module (~10 s)
 def test_eval_refuses_to_replace_an_existing_json(tiny_model, tmp_path, capsys):
     report = tmp_path / "eval.json"
     report.write_text("keep me")
@@ -81,30 +84,41 @@ def test_eval_refuses_to_replace_an_existing_json(tiny_model, tmp_path, capsys):
     assert report.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("case", ["no folder", "not a model", "empty data", "token cache", "bad temperature"])
-def test_bad_input_is_one_line_and_a_non_zero_exit(case, tiny_model, tmp_path, capsys):
-    args = ["eval", "--model", str(tiny_model), "--num", "0"]
-    if case == "no folder":
-        args[2] = str(tmp_path / "missing")
-    elif case == "not a model":
+@pytest.mark.parametrize("case", ["no folder", "not a model", "empty data", "token cache", "bad temperature",
+                                  "bad file"])
+def test_bad_input_is_one_line_and_a_non_zero_exit(case, tmp_path, capsys):
+    args = ["eval", "--model", str(tmp_path / "missing"), "--num", "0"]
+    if case == "not a model":
         args[2] = str(tmp_path)
     elif case == "empty data":
         (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "notes.txt").write_text("not music")
         args.append(str(tmp_path / "empty"))
     elif case == "token cache":
         cache = tmp_path / "tokens" / "abc-char-0123"
         cache.mkdir(parents=True)
         (cache / "identity.json").write_text(json.dumps({"tokenizer": "abc-char"}))
         args.append(str(tmp_path / "tokens"))
-    else:
+    elif case == "bad temperature":
         args += ["--temperatures", "0.8,hot"]
+    elif case == "bad file":
+        args.append(str(tmp_path / "absent.abc"))
     assert main(args) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("melody eval: ")
     expected = {"no folder": "no such model folder", "not a model": "not a model folder",
                 "empty data": "no .abc, .mid or .midi files", "token cache": "a token cache of the abc-char",
-                "bad temperature": "'hot' is not a number"}[case]
+                "bad temperature": "'hot' is not a number", "bad file": "absent.abc"}[case]
     assert expected in err
+
+
+@pytest.mark.slow  # trains a tiny model once for the module (~10 s)
+def test_data_where_every_file_fails_is_refused(tiny_model, tmp_path, capsys):
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06 not really")
+    assert main(["eval", "--model", str(tiny_model), str(broken), "--num", "0"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no usable pieces" in err
 
 
 def test_a_real_process_prints_one_line_without_a_traceback(tmp_path):

@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--temperatures", default="0.8,1.0,1.2", metavar="T,T,...",
                         help="sampling temperatures to compare (default 0.8,1.0,1.2)")
     parser.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
+    parser.add_argument("--bars", type=int, default=None, metavar="B",
+                        help="bars per generated piece (default: the real pieces' median)")
     parser.add_argument("--ngram-order", type=int, default=None, metavar="N",
                         help="order of the Kneser-Ney baseline (default 5)")
     parser.add_argument("--plots", type=Path, metavar="DIR", help="write a PNG per statistic here")
@@ -69,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     order = DEFAULT_ORDER if args.ngram_order is None else args.ngram_order
     if not 1 <= order <= 12:
         raise UsageError(f"--ngram-order must be between 1 and 12, not {order}")
+    if args.bars is not None and not 1 <= args.bars <= 1024:
+        raise UsageError(f"--bars must be between 1 and 1024, not {args.bars}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, not {args.workers}")
     for path in (args.json,):
@@ -77,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
     if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
         raise UsageError(f"{args.plots}: --plots must be a folder, and this is a file")
 
-    from melody.evaluation.data import held_out_and_training, load_data
+    from melody.evaluation.data import check_data_paths, held_out_and_training, load_data
+
+    if args.data:
+        check_data_paths(args.data)  # before loading a model: a wrong path fails fast
+
     from melody.evaluation.evaluate import evaluate, generation_sampler, statistic_plots
     from melody.generation import resolve_model
 
@@ -107,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 raise MelodyError(f"{target}: already exists (use --force to replace it)")
 
     report = evaluate(model, real, training, sample=generation_sampler(model), num=num, temperatures=temperatures,
-                      seed=args.seed, ngram_order=order, name=model.name, data=description,
+                      seed=args.seed, ngram_order=order, bars=args.bars, name=model.name, data=description,
                       progress=say)
     print(report.format())
     written = []

@@ -40,20 +40,26 @@ def _token_cache_tokenizer(path: Path) -> str | None:
     return None
 
 
-def load_data(paths: Sequence[str | os.PathLike], tokenizer: Any, *, workers: int | None = None) -> list[Any]:
-    """The tokenized pieces of music files and folders; UsageError when there are none."""
-    from melody.corpus import build_corpus
+def check_data_paths(paths: Sequence[str | os.PathLike]) -> None:
+    """UsageError for DATA that holds no music: a token cache folder, or no music files at all."""
+    from melody.corpus import find_music_files
 
     for path in paths:
         cached = _token_cache_tokenizer(Path(path))
         if cached is not None:
-            other = "" if cached == tokenizer.name else f" of the {cached} tokenizer"
-            raise UsageError(f"{path}: a token cache{other}, not music; eval reads music files and "
-                             f"tokenizes them with the model's {tokenizer.name} tokenizer")
+            raise UsageError(f"{path}: a token cache of the {cached} tokenizer, not music; eval reads "
+                             f"music files and tokenizes them with the model's own tokenizer")
+    if not find_music_files(paths):
+        raise UsageError(f"no .abc, .mid or .midi files in {', '.join(map(str, paths))}")
+
+
+def load_data(paths: Sequence[str | os.PathLike], tokenizer: Any, *, workers: int | None = None) -> list[Any]:
+    """The tokenized pieces of music files and folders; UsageError when there are none."""
+    from melody.corpus import build_corpus
+
+    check_data_paths(paths)
     corpus = build_corpus(paths, tokenizer, workers=workers)
     if not corpus.pieces:
-        if not corpus.files:
-            raise UsageError(f"no .abc, .mid or .midi files in {', '.join(map(str, paths))}")
         reasons = "; ".join(f"{reason} ({count})" for reason, count in corpus.skip_reasons()[:2])
         raise UsageError(f"no usable pieces in {', '.join(map(str, paths))}"
                          + (f": {reasons}" if reasons else ""))

@@ -139,8 +139,12 @@ def evaluate(model: Any, real: Sequence[ScoredPiece], training: Sequence[ScoredP
              sample: Sampler | None = None, num: int = DEFAULT_NUM,
              temperatures: Sequence[float] = DEFAULT_TEMPERATURES, seed: int = 0,
              ngram_order: int = DEFAULT_ORDER, name: str = "model", data: str = "",
-             progress: Progress | None = None) -> EvalReport:
-    """Likelihood, music statistics and novelty of `model` against `real` (and `training`)."""
+             bars: int | None = None, progress: Progress | None = None) -> EvalReport:
+    """Likelihood, music statistics and novelty of `model` against `real` (and `training`).
+
+    Generated pieces are `bars` long (default: the real pieces' median, so length-bound
+    statistics such as pitch range compare like with like).
+    """
     say = progress or (lambda message: None)
     tokenizer = model.tokenizer
     say(f"likelihood of {len(real)} pieces")
@@ -156,7 +160,7 @@ def evaluate(model: Any, real: Sequence[ScoredPiece], training: Sequence[ScoredP
         say("indexing the training melodies")
         index = NoveltyIndex.build(tokenizer.decode([int(t) for t in p.ids]) for p in training)
         real_novelty = [index.check(p) for p in real_pieces]
-    bars = typical_bars(real_pieces)
+    bars = bars or typical_bars(real_pieces)
     results = []
     for temperature in (temperatures if sample is not None and num > 0 else ()):
         say(f"generating {num} pieces of {bars} bars at temperature {temperature:g}")
