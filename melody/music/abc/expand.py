@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from melody.errors import MusicError
 from melody.music.abc.fields import FREE_METER, WHOLE, KeySpec, Meter
-from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, REP_BAR, SLOT,
-                                    TEMPO, THICK_THIN, THIN_THICK, VARIANT)
+from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, PART, REP_BAR,
+                                    SLOT, TEMPO, THICK_THIN, THIN_THICK, VARIANT)
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
 
 MAX_NOTES = 1_000_000
@@ -79,13 +79,64 @@ def _start_repeat(items: list, index: int) -> None:
         items[index] = (BAR, BAR_REP)
 
 
+MAX_PARTS = 1000
+
+
+def part_order(text: str) -> str:
+    """The parts a header P: field plays, in order: 'A2B' -> 'AAB', '(AB)3' -> 'ABABAB'."""
+    order, _ = _parts(text.split("%", 1)[0], 0)
+    return order[:MAX_PARTS]
+
+
+def _parts(text: str, index: int) -> tuple[str, int]:
+    played = ""
+    while index < len(text) and len(played) <= MAX_PARTS:
+        c = text[index]
+        index += 1
+        if c == ")":
+            break
+        if c == "(":
+            group, index = _parts(text, index)
+        elif c.isalpha():
+            group = c.upper()
+        else:
+            continue  # '.', spaces and other separators
+        digits = ""
+        while index < len(text) and text[index].isdigit():
+            digits += text[index]
+            index += 1
+        played += group * min(int(digits) if digits else 1, MAX_PARTS)
+    return played, index
+
+
+def arrange_parts(items: list, order: str) -> list:
+    """Items in the order of the header's P: field, each part from its body P: marker on."""
+    sections: dict[str, list] = {}
+    intro: list = []
+    current = intro
+    for item in items:
+        if item[0] == PART:
+            current = sections.setdefault(item[1], [])
+        else:
+            current.append(item)
+    if not sections:
+        return items
+    arranged = list(intro)
+    for name in order:
+        # Each part mends its own missing '|:' as abc2midi does (it scans part by part).
+        arranged.extend(fix_repeats(sections.get(name, [])))
+    return arranged
+
+
 def _tick(units: int) -> int:
     return (units * _TICKS_PER_WHOLE + WHOLE // 2) // WHOLE
 
 
 def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: str, source: str,
-         tune: str) -> Piece:
-    """The notes of a scanned tune in playing order, as a Piece."""
+         tune: str, parts: str = "") -> Piece:
+    """The notes of a scanned tune in playing order (parts in the order `parts` names), as a Piece."""
+    if parts:
+        items = arrange_parts(items, part_order(parts))
     items = fix_repeats(items)
     count = len(items)
     # Notes as [onset_units, end_units, pitch]; `open_ties` maps a pitch to the note a tie
@@ -166,7 +217,7 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
                 # abc2midi steps past the item that ends the skipped ending.
             elif max_pass < 4:
                 max_pass = passes + 1
-        else:
+        elif kind != PART:
             events.append((time, kind, item[1]))
         j += 1
     return _piece(notes, events, time, first_bar, meter, title=title, source=source, tune=tune)

@@ -23,7 +23,7 @@ from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, par
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
 # rhythm changes the one before it after the fact.
-SLOT, BAR, VARIANT, METER, KEY, TEMPO = range(6)
+SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART = range(7)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 
@@ -92,6 +92,10 @@ class BodyScanner:
                 return rest
             elif letter == "L":
                 self.unit = parse_unit(value)
+            elif letter == "P":
+                name = value.strip()[:1].upper()
+                if name.isalpha():
+                    self.items.append((PART, name))
             elif letter == "Q":
                 qpm = parse_tempo(value, self.unit)
                 if qpm is not None:

@@ -63,6 +63,7 @@ class _Defaults:
         self.unit: int | None = None
         self.tempo: str | None = None
         self.key: KeySpec | None = None
+        self.parts = ""
 
 
 def _apply_header_field(state: _Defaults, letter: str, value: str, warn: Warn, line: int) -> None:
@@ -148,10 +149,14 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             index -= 1
             break
         letter, value = match.group(1), line[2:]
+        if value.split("%", 1)[0].rstrip().endswith("\\") and index < stop:
+            index += 1  # a field continued on the next line: the rest of a title, say
         if letter == "T" and not title:
             title = value.split("%", 1)[0].strip()
         elif letter == "V" and first_voice is None:
             first_voice = value.split()[0] if value.split() else ""
+        elif letter == "P":
+            state.parts = value
         else:
             _apply_header_field(state, letter, value, warn, index)
         if letter == "K":
@@ -203,7 +208,7 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
     kept = next((voice for voice in voices.values() if voice.has_notes()), None)
     if kept is None:
         raise MusicError("tune has no notes")
-    piece = play(kept.items, meter, key, qpm, title=title, source=source, tune=tune)
+    piece = play(kept.items, meter, key, qpm, title=title, source=source, tune=tune, parts=state.parts)
     if not piece.notes:
         raise MusicError("tune has no notes")
     return piece
