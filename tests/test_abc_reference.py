@@ -92,7 +92,8 @@ def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: st
                     onset, end = round(begin / scale), round(now / scale)
                     notes.append((onset, message.note, end - onset))
         if notes:
-            return _relative(notes)
+            # A unison in a chord ([cc]) is one sounding note on a MIDI channel; melody keeps one.
+            return _relative(sorted(set(notes)))
     return []
 
 
