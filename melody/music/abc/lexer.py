@@ -9,7 +9,7 @@ says one octave, but abc2midi 4.84 (the reference players and these tests use) a
 Choices where ABC leaves room (all as abc2midi plays with -NGRA -NGUI -NFER):
 grace notes, decorations, guitar chords, annotations and slurs are dropped; a chord lasts as
 long as its first note (times the length after the ']'). Each voice gets its own scanner; the
-reader keeps the first voice that has notes.
+reader keeps the voice whose first note comes first in the text.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ class BodyScanner:
         self.tuplet_factor = (1, 1)
         self.line = 0
 
-    def has_notes(self) -> bool:
-        return any(item[0] == SLOT and item[2] for item in self.items)
+    def first_note(self) -> tuple[int, int] | None:
+        """(line, column) of this voice's first note, None when it has none."""
+        return next(((item[4], item[5]) for item in self.items if item[0] == SLOT and item[2]), None)
 
     # -- fields --------------------------------------------------------------------------
     def field(self, letter: str, value: str, line: int, column: int) -> str:

@@ -205,9 +205,11 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             continue
         if scanner.switch is not None:
             scanner = _switch(voices, scanner, key, meter, unit, warn)
-    kept = next((voice for voice in voices.values() if voice.has_notes()), None)
-    if kept is None:
+    starts = [(voice.first_note(), order, voice) for order, voice in enumerate(voices.values())]
+    starts = [start for start in starts if start[0] is not None]
+    if not starts:
         raise MusicError("tune has no notes")
+    kept = min(starts, key=lambda start: start[:2])[2]
     piece = play(kept.items, meter, key, qpm, title=title, source=source, tune=tune, parts=state.parts)
     if not piece.notes:
         raise MusicError("tune has no notes")
