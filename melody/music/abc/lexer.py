@@ -27,7 +27,9 @@ SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART = range(7)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 
-_NOTE_RE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)([0-9]*)(/*)([0-9]*)")
+# Accidentals, microtonal ones ('^/', '_3/4') too: those sound at the natural pitch, as the MIDI
+# note abc2midi bends (a pitch bend is more than melody's notes hold).
+_NOTE_RE = re.compile(r"(\^\^|__|[\^_][0-9]*/[0-9]*|\^|_|=)?([A-Ga-g])([,']*)([0-9]*)(/*)([0-9]*)")
 _PLAIN_NOTE_RE = re.compile(r"([,']*)([0-9]*)(/*)([0-9]*)(-?)")
 _NATURALS = {letter: 60 + semitone for letter, semitone in
              zip("CDEFGAB", (0, 2, 4, 5, 7, 9, 11))} | {letter: 72 + semitone for letter, semitone in
@@ -237,7 +239,7 @@ class BodyScanner:
         if octave:
             natural += 12 * (octave.count("'") - octave.count(","))
         if accidental is not None:
-            shift = _SHIFT[accidental]
+            shift = _SHIFT.get(accidental, 0)
             self.bar_accidentals[upper] = shift
         elif natural in self.tie_carry:
             return self.tie_carry[natural], natural
