@@ -41,8 +41,24 @@ def _without_decorations(line: str) -> str:
         return line
     return _DECORATION.sub(lambda m: "" if m.group(4) else m.group(0), line)
 
-# Tunes where melody's notes differ from abc2midi's on purpose, each with its cause.
+# Tunes where melody's notes differ from abc2midi's, each with its cause. Keys are (file, X),
+# with '#index' added where irish.abc repeats an X number.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
+    ("irish.abc", "147"): "abc2midi drops the music after 'M:9/8' on a field line ('M:9/8 EDC DA,B, "
+                          "CDE|!'); melody plays it in the new meter",
+    ("irish.abc", "138#456"): "same: 'M:3/4 egdB A2| M:4/4 egdB GABd|...' is music abc2midi drops",
+    ("baym_rebin.abc", "63"): "'K: C^f^c^a': abc2midi takes the '^f' glued to the tonic for an unknown "
+                              "mode and drops it; melody applies all three accidentals",
+    ("sample.abc", "9"): "quintuplets of 1/32 notes ((5e//f//g//f//g//): notes shorter than one tick of "
+                         "melody's 24-per-quarter grid round differently",
+    ("sample3.abc", "1"): "abcm2ps-only syntax ('|1.2[M:5/4 (2/4 3/4)]', '[\"last time\"') that abc2midi "
+                          "misreads into stacked notes",
+    ("sample3.abc", "4"): "an overlay across bars ('(&Bc|de&FG|AB&)cd'): abc2midi mixes overlay notes into "
+                          "the first voice; melody keeps the first line of each bar",
+    ("sample4.abc", "2"): "slur-direction marks ('FG) and (,FG): abc2midi halves the F after (' and "
+                          "rejects (,",
+    ("sample5.abc", "3"): "voices interleaved line by line: abc2midi carries V:1s's '_d' into V:1's bar; "
+                          "melody keeps accidentals per voice",
 }
 
 
