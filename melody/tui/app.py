@@ -7,6 +7,7 @@ session of takes (autosaved). Quitting with takes not exported asks first.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,15 @@ def model_dirs(extra: list[Path] | None = None, *, standard: bool = True) -> lis
         if folder.resolve() not in [s.resolve() for s in seen]:
             seen.append(folder)
     return seen
+
+
+def limit_torch_threads() -> None:
+    """Leave one core to the UI: sampling one take at a time gains little from more threads,
+    and on a busy machine torch's spinning worker threads slow every token (and every key)."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
 
 
 class MelodyApp(App):
@@ -91,6 +101,7 @@ class MelodyApp(App):
         key = str(Path(folder).resolve())
         with self._model_lock:
             if key not in self._models:
+                limit_torch_threads()
                 self._models[key] = load_model(folder)
             return self._models[key]
 

@@ -510,7 +510,12 @@ class ComposeScreen(Screen):
 
 
 def _model_line(info: Any) -> str:
-    size = f"{info.parameters / 1e6:.1f}M params" if info.parameters else "? params"
+    if not info.parameters:
+        size = "? params"
+    elif info.parameters >= 1e6:
+        size = f"{info.parameters / 1e6:.1f}M params"
+    else:
+        size = f"{info.parameters / 1e3:.0f}k params"
     if info.bits_per_note is not None:
         quality = f"{info.bits_per_note:.2f} bits/note"
     elif info.bits_per_token is not None:

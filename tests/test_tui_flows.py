@@ -1,0 +1,293 @@
+"""The terminal UI driven headless with Textual's Pilot, flow by flow, on a real tiny model.
+
+Each test starts `MelodyApp` with its own state folder and a picker that lists only the
+test's model, then presses keys as a person would and checks what the screen and the disk show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from pathlib import Path
+
+import mido
+import pytest
+from textual.widgets import DataTable, Input, Select, TextArea
+
+from conftest import IRISH
+from melody.tui.app import MelodyApp
+from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
+from melody.tui.session import Session
+from melody.tui.widgets.piano_roll import PianoRoll
+from melody.tui.widgets.seed import SeedPicker
+
+
+def sync(test):
+    """Run an async test with asyncio (no async plugin needed); fixtures still arrive."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    return run
+
+
+async def wait_until(pilot, condition, timeout: float = 30.0, what: str = "") -> None:
+    """Let the app run until `condition()` holds."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            said = [n.message for n in pilot.app._notifications]
+            raise AssertionError(f"timed out waiting for {what or condition}; notifications: {said}")
+        await pilot.pause(0.05)
+    print(f"{what}: {time.monotonic() - start:.2f} s")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A freshly initialised (untrained) one-layer LSTM over the REMI tokenizer, saved as a model folder."""
+    from melody.models import save_model
+    from melody.nn import build_model
+    from melody.tokenizers import get_tokenizer
+
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = get_tokenizer("remi")
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "dropout": 0.0}
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    save_model(folder, build_model("lstm", sizes), tokenizer,
+               {"family": "lstm", "model": sizes, "tokenizer": {"name": tokenizer.name, "config": tokenizer.config}})
+    return folder
+
+
+def make_app(tmp_path: Path, model: Path | None, monkeypatch) -> MelodyApp:
+    monkeypatch.setenv("MELODY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)  # exports go to ./melody-out, new models to the picker's first folder
+    return MelodyApp(models=[model.parent] if model else [tmp_path / "models"], standard_models=False,
+                     offer_restore=False, session=Session(tmp_path / "state" / "sessions" / "now"))
+
+
+async def set_input(pilot, selector: str, value: str) -> None:
+    widget = pilot.app.screen.query_one(selector, Input)
+    widget.value = value
+    await pilot.pause()
+
+
+async def generate(pilot, takes_before: int) -> None:
+    app = pilot.app
+    await pilot.press("ctrl+g")
+    await wait_until(pilot, lambda: len(app.session.takes) > takes_before or not app.screen.generating,
+                     60, "the take")
+    assert len(app.session.takes) == takes_before + 1, app.screen.query_one("#roll-status").content
+
+
+@sync
+async def test_compose_generate_cancel_keep_continue_export_and_quit(tmp_path, tiny_model, monkeypatch):
+    app = make_app(tmp_path, tiny_model, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        # The picker lists the model, preselected.
+        assert screen.query_one("#model", Select).value == str(tiny_model)
+        # Seed from the corpus: search a tune by name and take it.
+        screen.query_one("#seed-kind", Select).value = "corpus"
+        picker = screen.query_one("#seed", SeedPicker)
+        await wait_until(pilot, lambda: picker.tunes is not None, 30, "the corpus")
+        picker.select_tune("Belfast")
+        await pilot.pause()
+        assert picker.chosen_tune().title == "Belfast"
+        await set_input(pilot, "#prime-bars", "2")
+        await set_input(pilot, "#bars", "1")
+        await set_input(pilot, "#random-seed", "11")
+
+        # Generate: the take joins the list, with the prime shaded apart in the roll.
+        await generate(pilot, 0)
+        first = app.session.takes[0]
+        assert first.seed == 11 and first.prime_end > 0
+        roll = screen.query_one(PianoRoll)
+        assert roll.prime_end == first.prime_end and len(roll.notes) == len(first.piece.notes)
+        assert "X:" in screen.query_one("#take-abc", TextArea).text
+
+        # Cancel a long one: nothing is kept.
+        await set_input(pilot, "#bars", "2000")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: screen.generating and len(roll.notes) > 0, 30, "streamed notes")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating, 30, "the cancel")
+        assert len(app.session.takes) == 1
+        assert "cancelled" in str(screen.query_one("#roll-status").content)
+
+        # A second take, then continue the first one.
+        await set_input(pilot, "#bars", "1")
+        await set_input(pilot, "#random-seed", "12")
+        await generate(pilot, 1)
+        table = screen.query_one("#takes", DataTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.pause()
+        await pilot.press("c")
+        await wait_until(pilot, lambda: len(app.session.takes) == 3, 60, "the continued take")
+        continued = app.session.takes[2]
+        assert continued.name == "take 1 +"
+        assert continued.prime_end >= first.piece.end_tick - 96  # the whole first take is its prime
+        assert continued.piece.notes[:len(first.piece.notes) // 2] == first.piece.notes[:len(first.piece.notes) // 2]
+
+        # Mark the first two and export both.
+        table.move_cursor(row=0)
+        await pilot.press("space")
+        table.move_cursor(row=1)
+        await pilot.press("space")
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ExportScreen)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.session.takes[1].exported, 10, "the export")
+        out = tmp_path / "melody-out"
+        names = sorted(p.name for p in out.iterdir())
+        assert names == ["takes-1.abc", "takes-1.json", "takes-1.mid", "takes-2.abc", "takes-2.json", "takes-2.mid"]
+        for midi in out.glob("*.mid"):
+            assert len(mido.MidiFile(midi).tracks) >= 1
+
+        # Export again to the same names: asks before replacing.
+        await pilot.press("ctrl+s")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+
+        # Quit with the continued take not exported: a confirmation appears, "Stay" keeps the app.
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "1 take(s) not exported" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.return_code == 0
+    # The un-exported take stays autosaved for the next start.
+    assert (tmp_path / "state" / "sessions" / "now" / "take-3.mid").is_file()
+
+
+@sync
+async def test_vary_rename_and_delete_a_take(tmp_path, tiny_model, monkeypatch):
+    app = make_app(tmp_path, tiny_model, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        # Seed with two bars of ABC, then one new bar: a three-bar take.
+        screen.query_one("#seed-kind", Select).value = "abc"
+        await pilot.pause()
+        screen.query_one("#abc-editor", TextArea).load_text("X:1\nT:seed\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|e2d2 c2B2|\n")
+        await set_input(pilot, "#bars", "1")
+        await set_input(pilot, "#random-seed", "5")
+        await generate(pilot, 0)
+        table = screen.query_one("#takes", DataTable)
+        table.focus()
+        await pilot.press("v")
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one(Input).value = "2"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.session.takes) == 2, 60, "the variation")
+        original, variation = app.session.takes
+        bar_two = original.piece.bar_starts()[2]
+        assert variation.name == "take 1 var 2" and variation.prime_end == bar_two
+        kept = [n for n in original.piece.notes if n.end <= bar_two]
+        assert kept and set(kept) <= set(variation.piece.notes)  # the first two bars are its prime
+
+        table.move_cursor(row=1)
+        await pilot.press("r")
+        app.screen.query_one(Input).value = "keeper"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.session.takes[1].name == "keeper"
+        table.move_cursor(row=0)
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert [item.name for item in app.session.takes] == ["keeper"]
+        assert not (app.session.folder / "take-1.mid").exists()
+
+
+@sync
+async def test_abc_seed_shows_parse_errors_at_line_and_column(tmp_path, tiny_model, monkeypatch):
+    app = make_app(tmp_path, tiny_model, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        screen.query_one("#seed-kind", Select).value = "abc"
+        await pilot.pause()
+        editor = screen.query_one("#abc-editor", TextArea)
+        editor.load_text("X:1\nT:test\nM:6/8\nL:1/8\nK:G\nGAB c2d|e3 d2B|\n")
+        picker = screen.query_one("#seed", SeedPicker)
+        picker.check_abc()
+        assert picker.abc_error is None
+        assert "ok: 1 tune" in str(screen.query_one("#abc-status").content)
+        editor.load_text("X:1\nT:test\nM:6/8\nL:1/8\nK:G\nGAB c2d|e3 d2B|c9999999999\n")
+        picker.check_abc()
+        assert picker.abc_error is not None and picker.abc_error.startswith("6:16:"), picker.abc_error
+        assert "impossible note length" in str(screen.query_one("#abc-status").content)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert not screen.generating  # a seed that does not parse is refused up front
+
+
+@sync
+async def test_a_crashed_sessions_takes_are_offered_and_restored(tmp_path, tiny_model, monkeypatch):
+    from melody.generation import generate as sample
+
+    monkeypatch.setenv("MELODY_STATE_DIR", str(tmp_path / "state"))
+    earlier = Session(tmp_path / "state" / "sessions" / "20260101-000000")
+    earlier.add(sample(tiny_model, bars=2, seed=3)[0], name="from before")
+    app = MelodyApp(models=[tiny_model.parent], standard_models=False,
+                    session=Session(tmp_path / "state" / "sessions" / "20260102-000000"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the offer")
+        await pilot.press("y")
+        await pilot.pause()
+        assert [item.name for item in app.session.takes] == ["from before"]
+        assert app.screen.query_one("#takes", DataTable).row_count == 1
+        assert not earlier.folder.exists()
+
+
+@pytest.mark.slow
+@sync
+async def test_train_screen_scans_trains_stops_and_lists_the_new_model(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    tunes = [t.strip() + "\n" for t in IRISH.read_text(encoding="utf-8").split("\n\n") if t.strip()][:6]
+    for index, tune in enumerate(tunes):
+        (corpus / f"tune{index}.abc").write_text(tune, encoding="utf-8")
+    (corpus / "broken.abc").write_text("this is not music\n", encoding="utf-8")
+    app = make_app(tmp_path, None, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        await set_input(pilot, "#corpus", str(corpus))
+        await pilot.press("ctrl+f")
+        table = screen.query_one("#reports", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 7, 60, "the corpus report")
+        statuses = {table.get_row_at(i)[0]: table.get_row_at(i)[1] for i in range(table.row_count)}
+        assert statuses["broken.abc"] == "skipped" and statuses["tune0.abc"] in ("kept", "cached")
+
+        await set_input(pilot, "#model-name", "fresh")
+        await set_input(pilot, "#steps", "100000")  # long enough to need the stop button
+        await pilot.press("ctrl+g")
+        chart = screen.query_one("#chart")
+        await wait_until(pilot, lambda: len(chart.train) >= 3 and chart.validation, 120, "training and a validation")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.training, 60, "the stop")
+        assert "stopped" in str(screen.query_one("#train-status").content)
+        assert (tmp_path / "models" / "fresh" / "model.safetensors").is_file()
+        await pilot.press("f2")
+        await pilot.pause()
+        assert [info.name for info in app.model_infos] == ["fresh"]
+        assert app.screen.query_one("#model", Select).value == str(tmp_path / "models" / "fresh")
+
+
+def test_tunes_listed_in_the_seed_picker_come_from_the_shipped_corpus():
+    from melody.tui.widgets.seed import SHIPPED_CORPUS
+
+    assert SHIPPED_CORPUS == IRISH
