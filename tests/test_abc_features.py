@@ -250,3 +250,41 @@ def test_a_file_with_no_tunes_raises() -> None:
 def test_repeated_x_numbers_fall_back_to_the_tune_index() -> None:
     pieces = parse_abc("X:1\nK:C\nC\n\nX:1\nK:C\nD\n\nX:5\nK:C\nE\n")
     assert [p.tune for p in pieces] == ["1", "2", "5"]
+
+
+# -- a real file through melody.music.io ------------------------------------------------------
+def test_fixture_file_reads_through_the_io_door() -> None:
+    from conftest import DATA
+    from melody.music import io
+
+    pieces = io.read(DATA / "set.abc")
+    assert [(p.tune, p.title) for p in pieces] == [
+        ("1", "First, with a pickup"), ("2", "Second, in parts"), ("3", "Third, two voices")]
+    first, second, third = pieces
+    assert first.qpm == pytest.approx(150.0)  # 3/8=100 is 150 quarters a minute
+    assert (first.key.tonic, first.key.mode) == (4, "dorian")
+    assert first.notes[0].onset == 60  # the pickup B ends bar 0 of 6/8 (72 ticks)
+    assert [n.pitch for n in first.notes][:4] == [71, 64, 71, 71]
+    # parts A, B, A: B is in D major; A sounds as written (in G) both times.
+    assert [n.pitch for n in second.notes] == [67, 69, 71, 72, 74, 66, 67, 69, 71, 73, 67, 69, 71, 72, 74]
+    assert [n.pitch for n in third.notes] == [60, 62, 64, 65, 67, 69]
+    assert third.time_signature.numerator == 3
+
+
+def test_octave_clefs_shift_notes_as_abc2midi_does() -> None:
+    assert pitches("C [K:treble+8] C [K:clef=treble] C [K:bass-8] C", "L:1/4\nK:C treble-8") == [48, 72, 72, 48]
+
+
+def test_microtonal_accidentals_sound_at_the_natural_pitch() -> None:
+    assert pitches("^c ^/c ^3/4c _/d d") == [73, 72, 72, 74, 74]
+
+
+def test_text_blocks_and_continued_header_fields_are_not_music() -> None:
+    text = "X:1\nT:A long \\\ntitle\nK:C\n%%begintext\nThese words are not notes.\n%%endtext\nCDE|\n"
+    piece = parse_abc(text)[0]
+    assert piece.title == "A long title"
+    assert [n.pitch for n in piece.notes] == [60, 62, 64]
+
+
+def test_header_key_applies_when_a_body_key_field_only_names_a_clef() -> None:
+    assert pitches("F [K:clef=bass] F", "L:1/4\nK:G") == [66, 66]

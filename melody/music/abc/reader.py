@@ -150,7 +150,9 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             break
         letter, value = match.group(1), line[2:]
         if value.split("%", 1)[0].rstrip().endswith("\\") and index < stop:
-            index += 1  # a field continued on the next line: the rest of a title, say
+            # A field continued on the next line: the rest of a title, say.
+            value = value.split("%", 1)[0].rstrip()[:-1].rstrip() + " " + lines[index].strip()
+            index += 1
         if letter == "T" and not title:
             title = value.split("%", 1)[0].strip()
         elif letter == "V" and first_voice is None:
