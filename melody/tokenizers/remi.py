@@ -80,7 +80,8 @@ class REMI(Tokenizer):
         self.value = [0] * 3  # the number a token stands for, by id
         self.first: dict[int, int] = {}  # kind -> id of its first token
         for kind, tokens in groups:
-            self.first[kind] = 3 + len(vocab)
+            if tokens:  # a group switched off by the config has no first id
+                self.first[kind] = 3 + len(vocab)
             vocab += tokens
             self.kind += [kind] * len(tokens)
             self.value += list(range(len(tokens)))
@@ -99,7 +100,7 @@ class REMI(Tokenizer):
         bar_id, position0, pitch0, drum0 = first[BAR], first[POSITION], first[PITCH], first[DRUM]
         duration0 = first[DURATION] - 1  # Duration_d is duration0 + d
         program0 = first.get(PROGRAM)
-        velocity0 = first[VELOCITY]
+        velocity0 = first.get(VELOCITY, 0)
         velocities = self.velocities
         max_duration, longest = self.max_duration, self.max_duration * self.max_duration_tokens
         notes = piece.notes
