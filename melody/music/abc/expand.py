@@ -13,6 +13,9 @@ first full bar starts on a bar line: the pickup sits at the end of bar 0.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 from melody.errors import MusicError
 from melody.music.abc.fields import FREE_METER, WHOLE, KeySpec, Meter
 from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, PART, REP_BAR,
@@ -128,6 +131,39 @@ def arrange_parts(items: list, order: str) -> list:
     return arranged
 
 
+def _note_maker() -> Callable[[int, int, int], Note]:
+    """A maker of Note(onset, pitch, duration, VELOCITY), twice as fast as calling Note.
+
+    Note is a frozen dataclass whose generated __init__ costs more than the rest of reading a
+    note; setting its slots directly makes the same object. Checked here against Note itself,
+    and Note is used as it is if its fields ever change.
+    """
+    names = [field.name for field in dataclasses.fields(Note)]
+    if names != ["onset", "pitch", "duration", "velocity", "program", "is_drum"]:
+        return lambda onset, pitch, duration: Note(onset, pitch, duration, VELOCITY)
+    new = object.__new__
+    set_onset, set_pitch, set_duration, set_velocity, set_program, set_drum = (
+        getattr(Note, name).__set__ for name in names)
+
+    def make(onset: int, pitch: int, duration: int) -> Note:
+        note = new(Note)
+        set_onset(note, onset)
+        set_pitch(note, pitch)
+        set_duration(note, duration)
+        set_velocity(note, VELOCITY)
+        set_program(note, 0)
+        set_drum(note, False)
+        return note
+
+    sample = make(1, 60, 12)
+    if sample != Note(1, 60, 12, VELOCITY) or hash(sample) != hash(Note(1, 60, 12, VELOCITY)):
+        return lambda onset, pitch, duration: Note(onset, pitch, duration, VELOCITY)
+    return make
+
+
+_make_note = _note_maker()
+
+
 def _tick(units: int) -> int:
     return (units * _TICKS_PER_WHOLE + WHOLE // 2) // WHOLE
 
@@ -234,6 +270,7 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
     previous = -1
     ordered = True
     append = result.append
+    make = _make_note
     for onset, stop, pitch in notes:
         start = ((onset + shift) * _TICKS_PER_WHOLE + half) // WHOLE
         duration = ((stop + shift) * _TICKS_PER_WHOLE + half) // WHOLE - start
@@ -241,7 +278,7 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
         if order <= previous:
             ordered = False
         previous = order
-        append(Note(start, pitch, duration if duration > 0 else 1, VELOCITY))
+        append(make(start, pitch, duration if duration > 0 else 1))
     if not ordered:  # a chord written top down, or notes tied over each other
         result.sort()
     signatures: list[TimeSignature] = []
