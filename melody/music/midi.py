@@ -120,8 +120,7 @@ class _Reader:
     def track(self, position: int, end: int, number: int, tick: int) -> int:
         """Read one MTrk chunk; returns its end tick (in MIDI ticks)."""
         data = self.data
-        notes = self.notes
-        grid = self.grid
+        raw: list[tuple[int, int, int, int, int, int]] = []  # MIDI ticks: onset, end, pitch, ...
         sounding: dict[int, deque[tuple[int, int, int]]] = {}  # channel<<7|pitch -> onsets
         programs = [0] * 16
         status = 0  # the running status: the last channel-message status byte
@@ -175,7 +174,7 @@ class _Reader:
                     queue = sounding.get(slot)
                     if queue:  # a note-off with nothing sounding is ignored
                         onset, velocity, program = queue.popleft()
-                        self.add(onset, tick, pitch, velocity, program, channel)
+                        raw.append((onset, tick, pitch, velocity, program, channel))
             elif kind == 0xC0:
                 programs[status & 0x0F] = data[position] & 0x7F
                 position += 1
@@ -185,8 +184,9 @@ class _Reader:
                 position += 2
         for slot, queue in sounding.items():  # close what still sounds at the track's end
             for onset, velocity, program in queue:
-                self.add(onset, tick, slot & 0x7F, velocity, program, slot >> 7)
-        self.end = max(self.end, grid(tick))
+                raw.append((onset, tick, slot & 0x7F, velocity, program, slot >> 7))
+        self.end = max(self.end, self.grid(tick))  # also checks the length limit for every tick here
+        self.add(raw)
         return tick
 
     def varlen(self, position: int) -> tuple[int, int]:
@@ -199,13 +199,18 @@ class _Reader:
                 return position, value
         raise self.fail("broken MIDI file: a length longer than four bytes")
 
-    def add(self, onset: int, end: int, pitch: int, velocity: int, program: int, channel: int) -> None:
-        start = self.grid(onset)
-        drum = channel == DRUM_CHANNEL
-        self.notes.append(Note(start, pitch, max(1, self.grid(end) - start), velocity,
-                               0 if drum else program, drum))
-        if len(self.notes) > MAX_NOTES:
+    def add(self, raw: list[tuple[int, int, int, int, int, int]]) -> None:
+        """Notes in MIDI ticks onto the grid (onset and end rounded apart), as `Note`s."""
+        if len(self.notes) + len(raw) > MAX_NOTES:
             raise self.fail(f"more than {MAX_NOTES} notes; melody does not read files this large")
+        twice, division = 2 * self.division, self.division
+        scale = 2 * TICKS_PER_QUARTER
+        for onset, end, pitch, velocity, program, channel in raw:
+            start = (onset * scale + division) // twice
+            stop = (end * scale + division) // twice
+            drum = channel == DRUM_CHANNEL
+            self.notes.append(Note(start, pitch, stop - start if stop > start else 1, velocity,
+                                   0 if drum else program, drum))
 
     def meta(self, meta: int, payload: bytes, tick: int) -> None:
         self.order += 1
@@ -240,7 +245,7 @@ class _Reader:
                 key = Key(tick, *named)
             named_keys.append((tick, (key.tonic, key.mode)))
         keys = [Key(tick, *value) for tick, value in _changes(named_keys)]
-        last_note = max(n.end for n in self.notes)
+        last_note = max([n.onset + n.duration for n in self.notes])
         return Piece(
             notes=self.notes,
             tempos=[Tempo(tick, qpm) for tick, qpm in tempos],
