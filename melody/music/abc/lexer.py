@@ -26,6 +26,7 @@ from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, par
 SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART = range(7)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
+_SINGLE_BAR_ITEM = (BAR, SINGLE_BAR)
 
 # Accidentals, microtonal ones ('^/', '_3/4') too: those sound at the natural pitch, as the MIDI
 # note abc2midi bends (a pitch bend is more than melody's notes hold).
@@ -45,6 +46,7 @@ _BARE_FIELD_RE = re.compile(r"([KLMQ]):(\S*)")
 _SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHIFT = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 _DECORATION_CHARS = frozenset("~.HLMOPSTuvJR")
+_BAR_FOLLOWERS = frozenset("|:[]0123456789")
 _SKIP_CHARS = frozenset(" \t)y`$*\\;#@?")
 _MAX_BROKEN = 3
 
@@ -144,6 +146,10 @@ class BodyScanner:
                 i = match.end()
             elif c in "ABCDEFGabcdefg^_=":
                 i = self._note(text, i, offset)
+            elif c == "|" and (i + 1 == n or text[i + 1] not in _BAR_FOLLOWERS):
+                self.bar_accidentals = {}  # a plain '|', the most common bar line
+                items.append(_SINGLE_BAR_ITEM)
+                i += 1
             elif c == "|" or c == ":":
                 i = self._bar(text, i, offset)
             elif c in _SKIP_CHARS:
