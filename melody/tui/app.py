@@ -55,6 +55,8 @@ class MelodyApp(App):
     CSS_PATH = "app.tcss"
     MODES = {"compose": ComposeScreen, "train": TrainScreen}
     DEFAULT_MODE = "compose"
+    # A class on the app by terminal width, so app.tcss can give small terminals a narrower form.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),

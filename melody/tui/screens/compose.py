@@ -68,7 +68,7 @@ class ComposeScreen(Screen):
         Binding("ctrl+s", "export", "Export"),
         Binding("ctrl+l", "listen", "Listen"),
         Binding("ctrl+r", "dice", "New seed"),
-        Binding("ctrl+t", "focus_takes", "Takes"),
+        Binding("ctrl+t", "focus_takes", "Takes", show=False),
     ]
 
     def __init__(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ class TrainScreen(Screen):
         self.training = False
         self.out: Path | None = None
         self._last_redraw = 0.0
+        self._latest: dict[str, Any] = {}  # the newest value of each field the events carry
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -183,6 +185,7 @@ class TrainScreen(Screen):
         self.stop_event = threading.Event()
         self._set_training(True)
         self.query_one("#chart", LossChart).reset()
+        self._latest = {}
         self.query_one("#train-status", Static).update("preparing the corpus…")
         self.run_training(paths, out, str(self.query_one("#family", Select).value),
                           str(self.query_one("#tokenizer", Select).value), overrides, self.stop_event)
@@ -208,11 +211,13 @@ class TrainScreen(Screen):
         step = int(getattr(event, "step", 0) or 0)
         chart.add(step, getattr(event, "train_loss", None), getattr(event, "validation_loss", None),
                   getattr(event, "max_steps", None))
+        # An eval event has no training loss and a step event no validation loss: show the latest of each.
+        self._latest.update({key: value for key, value in getattr(event, "__dict__", {}).items() if value is not None})
         now = time.monotonic()
         if now - self._last_redraw < REDRAW_SECONDS and getattr(event, "phase", "") == "step":
             return
         self._last_redraw = now
-        self.query_one("#train-status", Static).update(_progress_line(event))
+        self.query_one("#train-status", Static).update(_progress_line(SimpleNamespace(**self._latest)))
 
     def on_training_ended(self, message: TrainingEnded) -> None:
         self._set_training(False)

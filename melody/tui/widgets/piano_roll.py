@@ -52,19 +52,35 @@ class PianoRoll(Widget, can_focus=True):
 
     # -- feeding it ------------------------------------------------------------------------
     def show(self, piece: Piece | None, prime_end: int = 0) -> None:
-        """Replace what is shown with a whole piece (prime = notes starting before prime_end)."""
+        """Show a whole piece from its start, zoomed to fit where it can (prime = before prime_end)."""
         self.notes = list(piece.notes) if piece else []
         self.prime_end = prime_end
         if piece is not None and piece.time_signatures:
             self.signatures = list(piece.time_signatures)
-        self.follow = True
+        self.follow = False
+        self.first_column = 0
+        self.fit()
         self._changed()
 
+    def fit(self) -> None:
+        """The finest zoom, from a sixteenth to a quarter note per column, that shows all the notes."""
+        visible = self.size.width - GUTTER
+        if visible <= 0:
+            return
+        for per in ZOOMS[ZOOMS.index(TICKS_PER_QUARTER // 4):ZOOMS.index(TICKS_PER_QUARTER) + 1]:
+            self.ticks_per_column = per
+            if -(-self.end_tick // per) <= visible:
+                break
+
     def start(self, prime: Piece | None, signatures: list[TimeSignature] | None = None) -> None:
-        """Begin a streamed take: the prime (possibly empty) is shown, new notes follow."""
-        self.show(prime, prime.end_tick if prime else 0)
-        if signatures:
-            self.signatures = list(signatures)
+        """Begin a streamed take: a sixteenth note per column, following the newest note."""
+        self.notes = list(prime.notes) if prime else []
+        self.prime_end = prime.end_tick if prime else 0
+        if signatures or (prime is not None and prime.time_signatures):
+            self.signatures = list(signatures or prime.time_signatures)
+        self.ticks_per_column = TICKS_PER_QUARTER // 4
+        self.follow = True
+        self._changed()
 
     def add_notes(self, notes: list[Note]) -> None:
         """Append streamed notes."""

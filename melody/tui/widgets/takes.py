@@ -1,4 +1,4 @@
-"""The session's takes as a table: name, seed, temperature, bars, marked, exported."""
+"""The session's takes as a table: marked (●), name, seed, temperature, bars, exported (✓)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class TakesTable(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("", "name", "seed", "temp", "bars", "saved")
+        self.add_columns("", "name", "seed", "temp", "bars", "out")
 
     def show_takes(self, takes: list[SessionTake], select: SessionTake | None = None) -> None:
         """Redraw from the session's list, keeping the cursor on `select` (or where it was)."""
@@ -32,7 +32,7 @@ class TakesTable(DataTable):
         for item in takes:
             temperature = "-" if item.temperature is None else f"{item.temperature:g}"
             self.add_row("●" if item.marked else " ", item.name, "-" if item.seed is None else str(item.seed),
-                         temperature, str(item.bars), "yes" if item.exported else "no", key=str(item.number))
+                         temperature, str(item.bars), "✓" if item.exported else "", key=str(item.number))
         wanted = select.number if select is not None else current
         for row, item in enumerate(takes):
             if item.number == wanted:
