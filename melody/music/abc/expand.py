@@ -271,9 +271,11 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
     ordered = True
     append = result.append
     make = _make_note
+    # Rounding (units * 96 + WHOLE/2) // WHOLE, with the pickup shift folded into the offset.
+    base = shift * _TICKS_PER_WHOLE + half
     for onset, stop, pitch in notes:
-        start = ((onset + shift) * _TICKS_PER_WHOLE + half) // WHOLE
-        duration = ((stop + shift) * _TICKS_PER_WHOLE + half) // WHOLE - start
+        start = (onset * _TICKS_PER_WHOLE + base) // WHOLE
+        duration = (stop * _TICKS_PER_WHOLE + base) // WHOLE - start
         order = start * 128 + pitch
         if order <= previous:
             ordered = False
