@@ -52,7 +52,7 @@ class REMI(Tokenizer):
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
-        return {"max_bar_ticks": 2 * WHOLE, "max_duration": WHOLE, "max_duration_tokens": 16,
+        return {"max_bar_ticks": 4 * WHOLE, "max_duration": WHOLE, "max_duration_tokens": 16,
                 "velocities": list(DYNAMICS), "programs": True}
 
     def build_vocab(self) -> list[str]:
