@@ -156,6 +156,8 @@ HEADER = b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0"
     (HEADER + b"MTrk\x00\x00\x00\x40\x00\x90\x3c", "truncated"),
     (HEADER + b"MTrk\x00\x00\x00\x04\x00\x3c\x40\x00", "no status"),
     (HEADER + b"MTrk\x00\x00\x00\x03\x00\x90\x3c", "truncated"),
+    (HEADER + b"MTrk\x00\x00\x00\x09\xff\xff\xff\xff\xff\x90\x3c\x40\x00", "longer than four bytes"),
+    (HEADER + b"MTrk\x00\x00\x00\x04\x00\xf3\x01\x00", "no place in a MIDI file"),
 ])
 def test_broken_files_raise_music_error_naming_the_file(data, message):
     with pytest.raises(MusicError) as error:

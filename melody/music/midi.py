@@ -121,18 +121,18 @@ class _Reader:
         """Read one MTrk chunk; returns its end tick (in MIDI ticks)."""
         data = self.data
         raw: list[tuple[int, int, int, int, int, int]] = []  # MIDI ticks: onset, end, pitch, ...
-        sounding: dict[int, deque[tuple[int, int, int]]] = {}  # channel<<7|pitch -> onsets
+        sounding: dict[int, deque[tuple[int, int, int]]] = {}
+        started, limit = 0, MAX_NOTES - len(self.notes)  # channel<<7|pitch -> onsets
         programs = [0] * 16
         status = 0  # the running status: the last channel-message status byte
         while position < end:
-            delta = 0
-            while True:  # variable-length delta time
-                byte = data[position]
+            byte = data[position]
+            if byte < 0x80:  # most delta times fit one byte
                 position += 1
-                delta = (delta << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
-            tick += delta
+                tick += byte
+            else:
+                position, delta = self.varlen(position)
+                tick += delta
             byte = data[position]
             if byte >= 0xF0:  # meta and sysex events leave the running status alone
                 position += 1
@@ -170,6 +170,9 @@ class _Reader:
                 slot = channel << 7 | pitch
                 if kind == 0x90 and velocity:
                     sounding.setdefault(slot, deque()).append((tick, velocity, programs[channel]))
+                    started += 1
+                    if started > limit:
+                        raise self.fail(f"more than {MAX_NOTES} notes; melody does not read files this large")
                 else:
                     queue = sounding.get(slot)
                     if queue:  # a note-off with nothing sounding is ignored
@@ -214,6 +217,8 @@ class _Reader:
 
     def meta(self, meta: int, payload: bytes, tick: int) -> None:
         self.order += 1
+        if self.order > MAX_NOTES:
+            raise self.fail(f"more than {MAX_NOTES} meta events; melody does not read files this large")
         if meta == 0x51 and len(payload) >= 3:
             microseconds = int.from_bytes(payload[:3], "big")
             if microseconds:
