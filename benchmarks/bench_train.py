@@ -1,0 +1,142 @@
+"""Training throughput: melody's real loop beside a bare PyTorch loop, same model, same shapes.
+
+melody's side is `melody.training.train` on assets/irish.abc with remi tokens: the corpus
+cache, length-weighted random windows, transposition augmentation, LR schedule, gradient
+clipping, logging every 10 steps and the progress events. The bare side steps the same
+model (same sizes, same optimizer) on random token tensors of the same [batch, window] shape,
+in the same process. The two alternate for a few rounds and each side keeps its best round:
+on a shared machine, other people's jobs only ever slow a round down, so the best round is
+the closest to what the code itself costs.
+
+Both sides time the same steps: from the end of step 10 to the end of the last step, so
+start-up (corpus, model build, first-step allocation) is outside the figure; the validation
+pass at the end is outside too.
+
+    python benchmarks/bench_train.py            # default sizes, 40 timed steps per side
+    python benchmarks/bench_train.py --quick    # smaller models, 20 steps (a minute or two)
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from melody.nn import build_model  # noqa: E402
+from melody.tokenizers import PAD, get_tokenizer  # noqa: E402
+from melody.train_config import default_settings, model_config  # noqa: E402
+from melody.train_loop import make_optimizer  # noqa: E402
+from melody.training import TrainEvent, train  # noqa: E402
+
+WARMUP = 10  # steps before the clock starts (log_every is 10: melody reports at step 10)
+
+
+def bare_loop(family: str, overrides: dict, steps: int, device: torch.device) -> float:
+    """Tokens per second of the same model stepped by a plain loop on random tokens."""
+    settings = default_settings()
+    for name, value in overrides.items():
+        section, key = name.split(".")
+        settings[section][key] = value
+    settings["model"]["family"] = family
+    training = settings["training"]
+    vocab = get_tokenizer("remi").vocab_size
+    torch.manual_seed(0)
+    net = build_model(family, model_config(settings, vocab)).to(device).train()
+    optimizer = make_optimizer(net, training)
+    batch, window = training["batch_size"], training["window"]
+    started = 0.0
+    for step in range(WARMUP + steps):
+        if step == WARMUP:
+            started = time.perf_counter()
+        tokens = torch.randint(3, vocab, (batch, window + 1), device=device)
+        logits = net(tokens[:, :-1])
+        loss = F.cross_entropy(logits.float().view(-1, vocab), tokens[:, 1:].reshape(-1), ignore_index=PAD)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), training["clip"])
+        optimizer.step()
+    loss.item()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch * window / (time.perf_counter() - started)
+
+
+def melody_loop(family: str, overrides: dict, steps: int, device: str, corpus: Path, cache: Path) -> float:
+    """Tokens per second (the same B x window tokens per step) through melody.training.train."""
+    times: dict[int, float] = {}
+
+    def clock(event: TrainEvent) -> None:
+        if event.phase == "step":
+            times[event.step] = time.perf_counter()
+
+    settings = dict(overrides) | {"training.max_steps": WARMUP + steps, "training.eval_every": 10_000,
+                                  "training.checkpoint_every": 10_000, "training.log_every": 10,
+                                  "training.augment_transpose": 5}
+    with tempfile.TemporaryDirectory() as scratch:
+        train([corpus], model=family, tokenizer="remi", out=Path(scratch) / "m", overrides=settings,
+              device=device, on_event=clock, cache_dir=cache)
+    batch, window = overrides["training.batch_size"], overrides["training.window"]
+    return steps * batch * window / (times[WARMUP + steps] - times[WARMUP])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller models and fewer steps")
+    parser.add_argument("--steps", type=int, help="timed steps per side (default 40, quick 20)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds per side (default 3, quick 2)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    args = parser.parse_args()
+    steps = args.steps or (20 if args.quick else 40)
+    rounds = args.rounds or (2 if args.quick else 3)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          args.device if args.device != "auto" else "cpu")
+    if device.type == "cpu":
+        from melody.train_runtime import cpu_threads
+
+        torch.set_num_threads(cpu_threads())
+    sizes = {
+        "lstm": {"model.d_model": 256, "model.layers": 2},
+        "transformer": {"model.d_model": 256, "model.layers": 4, "model.heads": 4, "model.context": 256},
+    }
+    shape = {"training.batch_size": 32, "training.window": 256, "model.dropout": 0.1}
+    if args.quick:
+        sizes = {"lstm": {"model.d_model": 128, "model.layers": 2},
+                 "transformer": {"model.d_model": 128, "model.layers": 2, "model.heads": 4, "model.context": 128}}
+        shape = {"training.batch_size": 16, "training.window": 128, "model.dropout": 0.1}
+    corpus = ROOT / "assets" / "irish.abc"
+    print(f"training throughput on {device} ({torch.get_num_threads()} threads), remi tokens from "
+          f"{corpus.name}, {steps} timed steps after {WARMUP} warm-up steps, batch "
+          f"{shape['training.batch_size']} x window {shape['training.window']}")
+    print(f"{'model':<34} {'bare tok/s':>11} {'melody tok/s':>13} {'overhead':>9}")
+    with tempfile.TemporaryDirectory() as cache:
+        for family, size in sizes.items():
+            overrides = size | shape
+            bare_runs, melody_runs = [], []
+            for _ in range(rounds):
+                bare_runs.append(bare_loop(family, overrides, steps, device))
+                melody_runs.append(melody_loop(family, overrides, steps, str(device), corpus, Path(cache)))
+            bare, ours = max(bare_runs), max(melody_runs)
+            overhead = (bare / ours - 1) * 100
+            label = f"{family} d_model={size['model.d_model']} layers={size['model.layers']}"
+            print(f"{label:<34} {bare:>11,.0f} {ours:>13,.0f} {overhead:>8.1f}%   (rounds: bare "
+                  f"{', '.join(f'{r:,.0f}' for r in bare_runs)}; melody {', '.join(f'{r:,.0f}' for r in melody_runs)})",
+                  flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"peak memory: {peak:,.0f} MiB resident (ru_maxrss)")
+    if device.type == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB allocated")
+    print("overhead = bare tok/s / melody tok/s - 1 (aim: at most 15%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
