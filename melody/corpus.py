@@ -340,14 +340,17 @@ def _tokenize_file(path: str | os.PathLike, data: bytes, tokenizer: Tokenizer) -
 
 
 def _tokenize_and_store(path: str, data: bytes, digest: str, tokenizer: Tokenizer,
-                        store: _Store) -> _Outcome:
+                        store: _Store, writer: futures.Executor | None = None) -> _Outcome:
     try:
         outcome = _tokenize_file(path, data, tokenizer)
     except Exception as error:  # noqa: BLE001 - a bug must not end a run over 10,000 files
         return _skipped(f"internal error in melody (please report it): "
                         f"{type(error).__name__}: {error}", cacheable=False)
     if outcome.cacheable:
-        store.save(digest, outcome)
+        if writer is not None:
+            writer.submit(store.save, digest, outcome)
+        else:
+            store.save(digest, outcome)
     return outcome
 
 
@@ -401,8 +404,12 @@ def build_corpus(
 
     jobs = _scan(files, store, finish)
     if workers == 1:
-        for index, path, data, digest in jobs:
-            finish(index, _tokenize_and_store(str(path), data, digest, tokenizer, store), False)
+        # Cache writes wait on the disk (milliseconds each on a busy one): a thread does them
+        # while this one parses the next file.
+        with futures.ThreadPoolExecutor(1, thread_name_prefix="melody-cache") as writer:
+            for index, path, data, digest in jobs:
+                finish(index, _tokenize_and_store(str(path), data, digest, tokenizer, store, writer),
+                       False)
     else:
         _run_pool(jobs, workers, tokenizer, store, finish)
 
