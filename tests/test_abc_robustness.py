@@ -88,13 +88,14 @@ def test_an_unusable_tune_is_skipped_with_a_warning_when_others_are_usable() -> 
     assert any("tune skipped" in str(w) and "(tune 1)" in str(w) for w in warnings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body", [
     "|:" * 1_000_000,
     ":|" * 1_000_000,
     "::" * 500_000 + "C",
     "C|" * 200_000,
     "|:" + "C" * 10 + ":|" + "[1C:|" * 100_000,
-])
+], ids=["open-repeats", "close-repeats", "double-repeats", "bars", "endings"])
 def test_a_million_repeat_marks_finish_quickly(body: str) -> None:
     started = time.perf_counter()
     try:
@@ -104,6 +105,7 @@ def test_a_million_repeat_marks_finish_quickly(body: str) -> None:
     assert time.perf_counter() - started < 10
 
 
+@pytest.mark.slow
 def test_expansion_beyond_the_note_cap_is_an_error() -> None:
     line = "|:" + "C" * 1000 + ":|"
     with pytest.raises(MusicError, match="more than"):

@@ -21,6 +21,7 @@ def irish_pieces() -> list[Piece]:
     return parse_abc(IRISH.read_text(encoding="utf-8"), source=str(IRISH))
 
 
+@pytest.mark.slow
 def test_every_irish_tune_survives_abc_round_trip(irish_pieces: list[Piece]) -> None:
     changed = []
     for piece in irish_pieces:
