@@ -25,7 +25,7 @@ def _parse_or_music_error(text: str) -> None:
         assert str(error)
     else:
         assert pieces and all(piece.notes for piece in pieces)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 5.0  # generous: CI machines are shared
 
 
 @st.composite
