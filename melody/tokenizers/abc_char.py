@@ -25,6 +25,7 @@ import numpy as np
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Piece
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
+from melody.tokenizers.common import SlotState
 
 CHARACTERS = "\n" + "".join(chr(code) for code in range(32, 127))
 _BAR_CHARACTERS = frozenset("|:[]")
@@ -87,7 +88,7 @@ class ABCChar(Tokenizer):
         return ABCCharGrammar(self, constraints)
 
 
-class ABCCharState:
+class ABCCharState(SlotState):
     """Line and bar-line bookkeeping for one character sequence."""
 
     __slots__ = ("line_start", "field_line", "quoted", "comment", "in_bar", "bars", "target", "ended",
@@ -103,12 +104,6 @@ class ABCCharState:
         self.bars = 0
         self.target: int | None = None
         self.ended = False
-
-    def copy(self) -> ABCCharState:
-        state = ABCCharState.__new__(ABCCharState)
-        for name in ABCCharState.__slots__:
-            setattr(state, name, getattr(self, name))
-        return state
 
 
 class ABCCharGrammar(Grammar):

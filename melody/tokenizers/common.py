@@ -86,3 +86,35 @@ def pitch_mask(scale: frozenset[int] | None, pitch_range: tuple[int, int] | None
         low, high = pitch_range
         allowed &= (np.arange(128) >= low) & (np.arange(128) <= high)
     return allowed
+
+
+def index_groups(groups: Sequence[tuple[int, list[str]]], counts_from_one: Sequence[int] = ()
+                 ) -> tuple[list[str], list[int], list[int], dict[int, int]]:
+    """A scheme's vocabulary from (kind, tokens) groups, after the three special ids.
+
+    Returns the tokens, the kind of every id, the number every id stands for (its index in
+    its group; from 1 for kinds in `counts_from_one`), and the first id of each non-empty group.
+    """
+    vocab: list[str] = []
+    kinds, values = [0] * 3, [0] * 3  # ids 0..2 are the special tokens (kind 0)
+    first: dict[int, int] = {}
+    for kind, tokens in groups:
+        if tokens:  # a group switched off by the config has no first id
+            first[kind] = 3 + len(vocab)
+        vocab += tokens
+        kinds += [kind] * len(tokens)
+        start = 1 if kind in counts_from_one else 0
+        values += range(start, start + len(tokens))
+    return vocab, kinds, values, first
+
+
+class SlotState:
+    """Base of the grammars' state objects: plain slots, and a cheap copy for `advance`."""
+
+    __slots__ = ()
+
+    def copy(self):
+        state = self.__class__.__new__(self.__class__)
+        for name in self.__slots__:
+            setattr(state, name, getattr(self, name))
+        return state

@@ -32,7 +32,8 @@ import numpy as np
 from melody.errors import MusicError
 from melody.music.notes import Note, Piece
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import DEFAULT_VELOCITY, WHOLE, even_levels, nearest
+from melody.tokenizers.common import (DEFAULT_VELOCITY, WHOLE, SlotState, even_levels, index_groups,
+                                      nearest)
 
 MAX_TICKS = 2**20
 MAX_SOUNDING = 64  # the grammar's polyphony limit (General MIDI asks synths for 24)
@@ -64,15 +65,7 @@ class Performance(Tokenizer):
             (VELOCITY, [f"Velocity_{v}" for v in self.velocities]),
             (PROGRAM, [f"Program_{p}" for p in range(128)] if self.config["programs"] else []),
         ]
-        vocab: list[str] = []
-        self.kind, self.value = [SPECIAL] * 3, [0] * 3
-        self.first: dict[int, int] = {}
-        for kind, tokens in groups:
-            if tokens:  # a group switched off by the config has no first id
-                self.first[kind] = 3 + len(vocab)
-            vocab += tokens
-            self.kind += [kind] * len(tokens)
-            self.value += [index + (1 if kind == SHIFT else 0) for index in range(len(tokens))]
+        vocab, self.kind, self.value, self.first = index_groups(groups, counts_from_one=(SHIFT,))
         self.default_level = nearest(self.velocities, DEFAULT_VELOCITY)
         return vocab
 
@@ -177,7 +170,7 @@ class Performance(Tokenizer):
         return table
 
 
-class PerformanceState:
+class PerformanceState(SlotState):
     """Where a performance sequence stands: time, program, velocity, and what is sounding."""
 
     __slots__ = ("time", "program", "level", "sounding", "previous", "target", "ended")
@@ -190,12 +183,6 @@ class PerformanceState:
         self.previous = SPECIAL
         self.target: int | None = None  # the tick to end on, fixed at the first allowed()
         self.ended = False
-
-    def copy(self) -> PerformanceState:
-        state = PerformanceState.__new__(PerformanceState)
-        for name in PerformanceState.__slots__:
-            setattr(state, name, getattr(self, name))
-        return state
 
 
 class PerformanceGrammar(Grammar):

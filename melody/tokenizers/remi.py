@@ -35,8 +35,9 @@ import numpy as np
 from melody.errors import MusicError
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE, key_index,
-                                      key_of_token, key_tokens, meters, nearest, nearest_log)
+from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE, index_groups,
+                                      key_index, key_of_token, key_tokens, meters, nearest,
+                                      nearest_log)
 
 MAX_TICKS = 2**20  # the longest piece remi writes (~6 hours at 120 qpm), as for MIDI
 
@@ -75,21 +76,7 @@ class REMI(Tokenizer):
             (VELOCITY, [f"Velocity_{v}" for v in self.velocities]),
             (DURATION, [f"Duration_{d}" for d in range(1, self.max_duration + 1)]),
         ]
-        vocab: list[str] = []
-        self.kind = [SPECIAL] * 3  # ids 0..2 are the special tokens
-        self.value = [0] * 3  # the number a token stands for, by id
-        self.first: dict[int, int] = {}  # kind -> id of its first token
-        for kind, tokens in groups:
-            if tokens:  # a group switched off by the config has no first id
-                self.first[kind] = 3 + len(vocab)
-            vocab += tokens
-            self.kind += [kind] * len(tokens)
-            self.value += list(range(len(tokens)))
-        for kind, offset in ((DURATION, 1),):  # durations count from 1
-            start = self.first[kind]
-            for index in range(start, len(self.kind)):
-                if self.kind[index] == kind:
-                    self.value[index] += offset
+        vocab, self.kind, self.value, self.first = index_groups(groups, counts_from_one=(DURATION,))
         self.meter_index = {meter: index for index, meter in enumerate(self.meters)}
         return vocab
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from melody.music.notes import Key
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar
-from melody.tokenizers.common import DEFAULT_VELOCITY, key_of_token, nearest, pitch_mask
+from melody.tokenizers.common import DEFAULT_VELOCITY, SlotState, key_of_token, nearest, pitch_mask
 from melody.tokenizers.remi import (BAR, DRUM, DURATION, KEY, PITCH, POSITION, PROGRAM, SPECIAL,
                                     TEMPO, TIMESIG, VELOCITY, REMI)
 
@@ -34,7 +34,7 @@ START, AFTER_BAR, AFTER_METER, AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_PROGRA
 UNLIMITED = 1 << 40
 
 
-class RemiState:
+class RemiState(SlotState):
     """Where a remi sequence stands; `advance` returns a new one."""
 
     __slots__ = ("phase", "bars", "target", "bar_start", "bar_length", "position", "program",
@@ -55,12 +55,6 @@ class RemiState:
         self.full = False  # its last Duration was a full-length one
         self.max_end = 0  # the latest end of any note so far
         self.notes_in_bar = False
-
-    def copy(self) -> RemiState:
-        state = RemiState.__new__(RemiState)
-        for name in RemiState.__slots__:
-            setattr(state, name, getattr(self, name))
-        return state
 
 
 class REMIGrammar(Grammar):
