@@ -14,7 +14,6 @@ first full bar starts on a bar line: the pickup sits at the end of bar 0.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
 
 from melody.errors import MusicError
 from melody.music.abc.fields import FREE_METER, WHOLE, KeySpec, Meter
@@ -131,37 +130,62 @@ def arrange_parts(items: list, order: str) -> list:
     return arranged
 
 
-def _note_maker() -> Callable[[int, int, int], Note]:
-    """A maker of Note(onset, pitch, duration, VELOCITY), twice as fast as calling Note.
+def _note_setters() -> tuple | None:
+    """The slot setters of Note, to build Notes twice as fast as calling Note; None if unsafe.
 
     Note is a frozen dataclass whose generated __init__ costs more than the rest of reading a
     note; setting its slots directly makes the same object. Checked here against Note itself,
-    and Note is used as it is if its fields ever change.
+    and Note is called as usual if its fields ever change.
     """
     names = [field.name for field in dataclasses.fields(Note)]
     if names != ["onset", "pitch", "duration", "velocity", "program", "is_drum"]:
-        return lambda onset, pitch, duration: Note(onset, pitch, duration, VELOCITY)
-    new = object.__new__
-    set_onset, set_pitch, set_duration, set_velocity, set_program, set_drum = (
-        getattr(Note, name).__set__ for name in names)
+        return None
+    setters = tuple(getattr(Note, name).__set__ for name in names)
+    sample = object.__new__(Note)
+    for setter, value in zip(setters, (1, 60, 12, VELOCITY, 0, False)):
+        setter(sample, value)
+    expected = Note(1, 60, 12, VELOCITY)
+    if sample != expected or hash(sample) != hash(expected) or repr(sample) != repr(expected):
+        return None
+    return setters
 
-    def make(onset: int, pitch: int, duration: int) -> Note:
+
+_NOTE_SETTERS = _note_setters()
+
+
+def _notes(notes: list[list[int]], base: int) -> list[Note]:
+    """Notes from [onset, end, pitch] in units, rounded to ticks with `base` added, in order."""
+    result: list[Note] = []
+    append = result.append
+    previous = -1
+    ordered = True
+    if _NOTE_SETTERS is None:
+        for onset, stop, pitch in notes:
+            start = (onset * _TICKS_PER_WHOLE + base) // WHOLE
+            duration = (stop * _TICKS_PER_WHOLE + base) // WHOLE - start
+            append(Note(start, pitch, duration if duration > 0 else 1, VELOCITY))
+        result.sort()
+        return result
+    new = object.__new__
+    set_onset, set_pitch, set_duration, set_velocity, set_program, set_drum = _NOTE_SETTERS
+    for onset, stop, pitch in notes:
+        start = (onset * _TICKS_PER_WHOLE + base) // WHOLE
+        duration = (stop * _TICKS_PER_WHOLE + base) // WHOLE - start
+        order = start * 128 + pitch
+        if order <= previous:
+            ordered = False
+        previous = order
         note = new(Note)
-        set_onset(note, onset)
+        set_onset(note, start)
         set_pitch(note, pitch)
-        set_duration(note, duration)
+        set_duration(note, duration if duration > 0 else 1)
         set_velocity(note, VELOCITY)
         set_program(note, 0)
         set_drum(note, False)
-        return note
-
-    sample = make(1, 60, 12)
-    if sample != Note(1, 60, 12, VELOCITY) or hash(sample) != hash(Note(1, 60, 12, VELOCITY)):
-        return lambda onset, pitch, duration: Note(onset, pitch, duration, VELOCITY)
-    return make
-
-
-_make_note = _note_maker()
+        append(note)
+    if not ordered:  # a chord written top down, or notes tied over each other
+        result.sort()
+    return result
 
 
 def _tick(units: int) -> int:
@@ -265,24 +289,8 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
     shift = 0
     if first_bar is not None and first_bar < end and not meter.free and 0 < first_bar < meter.bar_units:
         shift = meter.bar_units - first_bar
-    half = WHOLE // 2
-    result = []
-    previous = -1
-    ordered = True
-    append = result.append
-    make = _make_note
-    # Rounding (units * 96 + WHOLE/2) // WHOLE, with the pickup shift folded into the offset.
-    base = shift * _TICKS_PER_WHOLE + half
-    for onset, stop, pitch in notes:
-        start = (onset * _TICKS_PER_WHOLE + base) // WHOLE
-        duration = (stop * _TICKS_PER_WHOLE + base) // WHOLE - start
-        order = start * 128 + pitch
-        if order <= previous:
-            ordered = False
-        previous = order
-        append(make(start, pitch, duration if duration > 0 else 1))
-    if not ordered:  # a chord written top down, or notes tied over each other
-        result.sort()
+    # Rounding is (units * 96 + WHOLE/2) // WHOLE, with the pickup shift folded into the offset.
+    result = _notes(notes, shift * _TICKS_PER_WHOLE + WHOLE // 2)
     signatures: list[TimeSignature] = []
     keys: list[Key] = []
     tempos: list[Tempo] = []
