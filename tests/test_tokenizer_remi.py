@@ -12,6 +12,7 @@ from melody.music.midi import parse_midi
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
 from melody.tokenizers import EOS, Constraints, get_tokenizer
 from melody.tokenizers.common import DYNAMICS, METRONOME, nearest, nearest_log
+from test_tokenizers import sample
 
 REMI = get_tokenizer("remi")
 MIDI_FIXTURES = sorted(DATA.glob("*.mid"))
@@ -99,24 +100,12 @@ def test_transposition_table_moves_pitches_and_keys_not_drums():
     assert REMI.pitch_range == (0, 127)
 
 
-def sample(grammar, rng, limit=60000):
-    """A sequence drawn uniformly from the grammar's masks."""
-    state, ids = grammar.start(), [1]
-    for _ in range(limit):
-        token = int(rng.choice(np.flatnonzero(grammar.allowed(state))))
-        ids.append(token)
-        state = grammar.advance(state, token)
-        if token == EOS:
-            break
-    return ids
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_grammar_samples_decode_in_scale_range_and_exact_bars(seed):
     rng = np.random.default_rng(seed)
     scale = Key(0, 9, "minor").scale
     bars = 1 + seed % 3
-    ids = sample(REMI.grammar(Constraints(scale=scale, pitch_range=(57, 81), bars=bars)), rng)
+    ids = sample(REMI.grammar(Constraints(scale=scale, pitch_range=(57, 81), bars=bars)), rng, limit=60000)
     assert ids[-1] == EOS
     piece = REMI.decode(ids)
     assert len(piece.bar_starts()) == bars
@@ -133,31 +122,13 @@ def test_grammar_counts_bars_after_the_prime():
     tune = read(DATA / "abc2midi_alexanders.mid")[0]
     prime = REMI.encode(tune)[:-1]
     grammar = REMI.grammar(Constraints(bars=2))
-    state = grammar.start()
-    for token in prime[1:]:
-        state = grammar.advance(state, token)
     rng = np.random.default_rng(1)
-    ids = list(prime)
-    while True:
-        token = int(rng.choice(np.flatnonzero(grammar.allowed(state))))
-        ids.append(token)
-        state = grammar.advance(state, token)
-        if token == EOS:
-            break
+    ids = sample(grammar, rng, prime=prime)
     assert len(REMI.decode(ids).bar_starts()) == len(REMI.decode(prime).bar_starts()) + 2
     # A header prime (bar, meter, key, no notes): its open bar is the first new one.
     header = REMI.encode(Piece(keys=[Key(0, 2)], time_signatures=[TimeSignature(0, 6, 8)], end=0))[:-1]
-    state = grammar.start()
-    for token in header[1:]:
-        state = grammar.advance(state, token)
-    ids = list(header)
-    while True:
-        token = int(rng.choice(np.flatnonzero(grammar.allowed(state))))
-        ids.append(token)
-        state = grammar.advance(state, token)
-        if token == EOS:
-            break
-    assert len(REMI.decode(ids).bar_starts()) == 2
+    assert REMI.tokens(header) == ["<bos>", "Bar", "TimeSig_6/8", "Position_0", "Key_D_major"]
+    assert len(REMI.decode(sample(grammar, rng, prime=header)).bar_starts()) == 2
 
 
 @pytest.mark.parametrize("path", MIDI_FIXTURES[:4], ids=lambda p: p.name)
