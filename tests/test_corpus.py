@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import IRISH, ROOT, require_program
-from melody import corpus as corpus_module
-from melody.corpus import FileReport, build_corpus, default_cache_dir, find_music_files
+from melody.corpus import Corpus, FileReport, build_corpus, default_cache_dir, find_music_files
+from melody.corpus import build as corpus_build
 from melody.errors import UsageError
 from melody.music import io as music_io
 from melody.tokenizers import BOS, EOS, get_tokenizer
@@ -205,7 +205,7 @@ def test_a_run_where_nothing_is_kept_still_reports(tmp_path: Path, remi):
 
 
 def test_summary_groups_reasons_and_the_report_is_json_lines(tmp_path: Path, remi):
-    corpus = corpus_module.Corpus(remi, [], [
+    corpus = Corpus(remi, [], [
         FileReport("a.abc", "skipped", "3:1: (tune 2) unknown field"),
         FileReport("b.abc", "skipped", "7:2: (tune 4) unknown field"),
         FileReport("c.mid", "skipped", "file is empty"),
@@ -265,7 +265,7 @@ def test_a_worker_that_dies_costs_only_the_files_in_flight(folder: Path, tmp_pat
     (folder / "crash.abc").write_bytes(b"crash")
     monkeypatch.setattr(music_io, "parse_bytes", parse_or_die)
     # fork, so the workers inherit the patched reader.
-    monkeypatch.setattr(corpus_module, "_pool_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(corpus_build, "_pool_context", lambda: multiprocessing.get_context("fork"))
     corpus = build_corpus([folder], remi, cache_dir=tmp_path / "cache", workers=2)
     died = [Path(r.path).name for r in corpus.reports if "worker process died" in r.reason]
     assert "crash.abc" in died and len(died) <= 4  # at most the files in flight with it
