@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -18,6 +19,12 @@ from melody.tokenizers import EOS, SCHEMES, Constraints, get_tokenizer, load_tok
 from melody.tokenizers.common import nearest
 
 TOKENIZERS = {name: get_tokenizer(name) for name in SCHEMES}
+
+
+@functools.lru_cache(maxsize=1)
+def irish() -> list[Piece]:
+    """The shipped corpus, read once for the whole module."""
+    return read(IRISH)
 MIDI_FIXTURES = sorted(DATA.glob("*.mid"))
 
 
@@ -95,7 +102,7 @@ def test_performance_round_trip_within_the_grid(path):
 
 
 def test_performance_round_trips_irish_tunes_and_keeps_a_final_silence():
-    for piece in read(IRISH)[:100]:
+    for piece in irish()[:100]:
         back = PERFORMANCE.decode(PERFORMANCE.encode(piece))
         assert back.notes == on_levels(piece), piece.title
         assert back.end_tick == piece.end_tick
@@ -161,7 +168,7 @@ def test_abc_char_vocabulary_is_fixed_printable_ascii_and_newline():
 
 
 def test_abc_char_round_trips_irish_tunes_through_the_abc_writer_and_reader():
-    for piece in read(IRISH)[:60]:
+    for piece in irish()[:60]:
         back = ABC.decode(ABC.encode(piece))
         assert back.notes == piece.notes, piece.title
 
@@ -193,3 +200,17 @@ def test_abc_char_grammar_ends_only_at_a_line_start_after_the_bars():
 def test_abc_char_refuses_constraints_it_cannot_enforce():
     with pytest.raises(UsageError, match="key lock"):
         ABC.grammar(Constraints(scale=frozenset({0, 2, 4})))
+
+
+@pytest.mark.parametrize("name", ["remi", "performance"])
+def test_grammar_accepts_every_token_of_encoded_real_music(name):
+    tokenizer = TOKENIZERS[name]
+    grammar = tokenizer.grammar(Constraints(end_on_bar_line=False))
+    pieces = irish()[:40] + [parse_midi(path.read_bytes(), str(path)) for path in MIDI_FIXTURES]
+    for piece in pieces:
+        ids = tokenizer.encode(piece)
+        state = grammar.start()
+        for index, token in enumerate(ids[1:]):
+            assert grammar.allowed(state)[token], (piece.source, piece.title, index, tokenizer.vocab[token])
+            state = grammar.advance(state, token)
+        assert grammar.finished(state)
