@@ -18,7 +18,7 @@ import dataclasses
 from melody.errors import MusicError
 from melody.music.abc.fields import FREE_METER, WHOLE, KeySpec, Meter
 from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, PART, REP_BAR,
-                                    SLOT, TEMPO, THICK_THIN, THIN_THICK, VARIANT)
+                                    SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
 
 MAX_NOTES = 1_000_000
@@ -202,6 +202,7 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
     # Notes as [onset_units, end_units, pitch]; `open_ties` maps a pitch to the note a tie
     # from the previous slot would extend.
     notes: list[list[int]] = []
+    append = notes.append
     open_ties: dict[int, list[int]] = {}
     events: list[tuple[int, int, object]] = [(0, METER, meter), (0, KEY, key)]
     if qpm is not None:
@@ -221,14 +222,12 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
         kind = item[0]
         if kind == SLOT:
             end = time + item[1]
-            pitches = item[2]
-            if not open_ties and len(pitches) == 1 and not item[3][0]:
-                notes.append([time, end, pitches[0]])  # the common case: one untied note
+            if item[3] is UNTIED and not open_ties:
+                append([time, end, item[2][0]])  # the common case: one untied note
                 time = end
-                if len(notes) > MAX_NOTES:
-                    raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
                 j += 1
                 continue
+            pitches = item[2]
             ties = {}
             for pitch, tie in zip(pitches, item[3]):
                 note = open_ties.get(pitch)
@@ -236,7 +235,7 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
                     note[1] = end
                 else:
                     note = [time, end, pitch]
-                    notes.append(note)
+                    append(note)
                 if tie:
                     ties[pitch] = note
             open_ties = ties
@@ -247,6 +246,8 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
             bars += 1
             if bars > MAX_BARS:
                 raise MusicError(f"tune expands to more than {MAX_BARS} bars")
+            if len(notes) > MAX_NOTES:  # checked at bar lines: a bar holds only what is written
+                raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
             if first_bar is None and time > 0:
                 first_bar = time
             bar = item[1]
@@ -280,6 +281,8 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
         elif kind != PART:
             events.append((time, kind, item[1]))
         j += 1
+    if len(notes) > MAX_NOTES:
+        raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
     return _piece(notes, events, time, first_bar, meter, title=title, source=source, tune=tune)
 
 

@@ -27,6 +27,7 @@ SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART = range(7)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 _SINGLE_BAR_ITEM = (BAR, SINGLE_BAR)
+UNTIED = (False,)  # the ties of a one-note slot with no tie: shared, so a player can test `is`
 
 # Accidentals, microtonal ones ('^/', '_3/4') too: those sound at the natural pitch, as the MIDI
 # note abc2midi bends (a pitch bend is more than melody's notes hold).
@@ -135,7 +136,7 @@ class BodyScanner:
                 pitch = natural + (self.signature.get(upper, 0) if shift is None else shift)
                 units = self._length_of(digits, slashes, denominator, i, offset) if digits or slashes else self.unit
                 if 0 <= pitch <= 127:
-                    slot = [SLOT, units, (pitch,), (bool(tie),), line, i + offset + 1]
+                    slot = [SLOT, units, (pitch,), (True,) if tie else UNTIED, line, i + offset + 1]
                     if tie:
                         self.tie_carry = {natural: pitch}
                 else:
@@ -272,7 +273,7 @@ class BodyScanner:
             self._warn("note outside the MIDI pitch range dropped", i + offset)
             self._slot(units, (), (), i + offset)
         else:
-            self._slot(units, (pitch,), (tie,), i + offset, (natural,))
+            self._slot(units, (pitch,), (True,) if tie else UNTIED, i + offset, (natural,))
         return end + 1 if tie else end
 
     def _slot(self, units: int, pitches: tuple, ties: tuple, column: int,
