@@ -113,9 +113,7 @@ def test_grammar_samples_decode_in_scale_range_and_exact_bars(seed):
     pitched = [n for n in piece.notes if not n.is_drum]
     assert all(n.pitch % 12 in scale and 57 <= n.pitch <= 81 for n in pitched)
     assert all(n.duration > 0 for n in piece.notes)
-    again = REMI.decode(REMI.encode(piece))  # and the piece survives its own round trip
-    assert (again.notes, again.keys, again.tempos, again.time_signatures) == (
-        piece.notes, piece.keys, piece.tempos, piece.time_signatures)
+    assert REMI.encode(piece) == ids  # a grammatical sequence is the one encoding of its piece
 
 
 def test_grammar_counts_bars_after_the_prime():

@@ -6,6 +6,9 @@ It follows the grammar in `melody.tokenizers.remi`'s docstring and adds what sam
 - Pitch (or Drum), then an optional Velocity, then Duration; a full-length Duration may be
   followed by more (they add up), a shorter one ends the note;
 - tokens that would change nothing (the program or velocity already in force) are masked;
+- notes at one position come in the encoder's order (programs rising, then pitches strictly
+  rising, drums last), so a sampled sequence is the one encoding of the piece it decodes
+  to, and never doubles a note;
 - `scale` and `pitch_range` mask Pitch tokens (drums are exempt); with a scale, Key tokens
   are limited to keys with exactly that scale;
 - `bars`: exactly that many bars after the prime. The prime is everything fed through
@@ -38,7 +41,7 @@ class RemiState(SlotState):
     """Where a remi sequence stands; `advance` returns a new one."""
 
     __slots__ = ("phase", "bars", "target", "bar_start", "bar_length", "position", "program",
-                 "velocity", "onset", "duration", "count", "full", "max_end", "notes_in_bar")
+                 "velocity", "onset", "duration", "count", "full", "max_end", "notes_in_bar", "last")
 
     def __init__(self) -> None:
         self.phase = START
@@ -55,6 +58,7 @@ class RemiState(SlotState):
         self.full = False  # its last Duration was a full-length one
         self.max_end = 0  # the latest end of any note so far
         self.notes_in_bar = False
+        self.last: tuple[bool, int, int] | None = None  # (drum, program, pitch) of the last note here
 
 
 class REMIGrammar(Grammar):
@@ -122,6 +126,8 @@ class REMIGrammar(Grammar):
             if state.full and state.count < self.max_count:
                 self._durations(state, mask)
             mask |= self.note_starts
+        if state.last is not None and phase in (AFTER_DURATION, AFTER_PROGRAM):
+            self._chord_order(state, mask)
         if phase == AFTER_PITCH and state.velocity >= 0:
             mask[first[VELOCITY] + state.velocity] = False  # already in force
         if phase in (AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_DURATION) and first.get(PROGRAM) is not None:
@@ -195,6 +201,7 @@ class REMIGrammar(Grammar):
         elif kind == POSITION:
             if state.bar_start >= 0 and state.position < value < state.bar_length:
                 state.position = value
+                state.last = None
                 state.phase = AT_POSITION
         elif kind == PROGRAM:
             state.program = value
@@ -206,6 +213,7 @@ class REMIGrammar(Grammar):
             state.duration = state.count = 0
             state.full = False
             state.notes_in_bar = True
+            state.last = (kind == DRUM, 0 if kind == DRUM else state.program, value)
             state.phase = AFTER_PITCH
         elif kind == KEY:
             state.phase = AFTER_KEY
@@ -217,6 +225,21 @@ class REMIGrammar(Grammar):
     def _bar_limited(self, state: RemiState) -> bool:
         """True when notes must fit before the final bar line (a bar count is set)."""
         return state.target is not None
+
+    def _chord_order(self, state: RemiState, mask: np.ndarray) -> None:
+        """Notes at one position in the encoder's order: programs rising, pitches rising, drums last."""
+        first = self.first
+        drum, program, pitch = state.last
+        if drum:
+            mask[first[PITCH]:first[PITCH] + 128] = False
+            if PROGRAM in first:
+                mask[first[PROGRAM]:first[PROGRAM] + 128] = False
+            mask[first[DRUM]:first[DRUM] + pitch + 1] = False
+            return
+        if PROGRAM in first:
+            mask[first[PROGRAM]:first[PROGRAM] + program + 1] = False
+        if state.program == program:
+            mask[first[PITCH]:first[PITCH] + pitch + 1] = False
 
     def _may_end(self, state: RemiState) -> bool:
         if state.target is not None and state.bars != state.target:
