@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from melody.errors import MusicError
-from melody.music.abc.fields import FREE_METER, WHOLE, KeySpec, Meter
+from melody.music.abc.fields import WHOLE, KeySpec, Meter
 from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, PART, REP_BAR,
                                     SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
@@ -320,6 +320,3 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
     # Already in order: Piece's own sort compares Notes field by field, slowly.
     piece.notes = result
     return piece
-
-
-__all__ = ["play", "fix_repeats", "FREE_METER", "VELOCITY"]

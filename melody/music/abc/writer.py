@@ -12,7 +12,7 @@ from __future__ import annotations
 from math import gcd
 
 from melody.music.abc.fields import parse_key
-from melody.music.notes import PITCH_CLASS_NAMES, TICKS_PER_QUARTER, Piece
+from melody.music.notes import TICKS_PER_QUARTER, Piece
 
 _UNIT = TICKS_PER_QUARTER // 2  # L:1/8 in ticks
 _MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
