@@ -84,6 +84,14 @@ def test_long_notes_and_empty_pieces():
     assert capped.notes == [Note(0, 60, longest)]  # stated: longer notes are cut to the longest
 
 
+def test_decoded_pieces_stay_within_the_length_remi_can_encode_again():
+    ids = [REMI.token_to_id["Bar"], REMI.token_to_id["TimeSig_16/4"]] + [REMI.token_to_id["Bar"]] * 5000
+    piece = REMI.decode([1, *ids, REMI.token_to_id["Position_0"], REMI.token_to_id["Pitch_60"],
+                         REMI.token_to_id["Duration_4"], EOS])
+    assert piece.end_tick <= 2**20 and len(piece.notes) == 1
+    assert REMI.decode(REMI.encode(piece)).notes == piece.notes
+
+
 def test_a_meter_remi_cannot_write_is_a_music_error():
     with pytest.raises(MusicError, match="17/16"):
         REMI.encode(Piece(notes=[Note(0, 60, 6)], time_signatures=[TimeSignature(0, 17, 16)]))

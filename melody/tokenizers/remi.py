@@ -228,8 +228,9 @@ class REMI(Tokenizer):
                     notes.append(Note(onset, pitch, duration, note_velocity, note_program, drum))
                 pending = None
             if kind == BAR:
-                bar_start = 0 if bar_start < 0 else bar_start + bar_length
-                position = -1
+                if bar_start + bar_length < MAX_TICKS:  # past that, more bars are skipped
+                    bar_start = 0 if bar_start < 0 else bar_start + bar_length
+                    position = -1
             elif kind == TIMESIG:
                 if previous == BAR or (previous == POSITION and position > 0):
                     if previous == POSITION:  # a meter change in mid-bar cuts the bar here
