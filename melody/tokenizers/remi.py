@@ -228,14 +228,16 @@ class REMI(Tokenizer):
                     notes.append(Note(onset, pitch, duration, note_velocity, note_program, drum))
                 pending = None
             if kind == BAR:
-                if bar_start + bar_length < MAX_TICKS:  # past that, more bars are skipped
+                if bar_start + 2 * bar_length <= MAX_TICKS:  # past that, more bars are skipped
                     bar_start = 0 if bar_start < 0 else bar_start + bar_length
                     position = -1
             elif kind == TIMESIG:
-                if previous == BAR or (previous == POSITION and position > 0):
+                numerator, denominator = self.meters[value]
+                if bar_start + max(position, 0) + numerator * WHOLE // denominator > MAX_TICKS:
+                    pass  # a bar that would end past the encodable length: skipped
+                elif previous == BAR or (previous == POSITION and position > 0):
                     if previous == POSITION:  # a meter change in mid-bar cuts the bar here
                         bar_start, position = bar_start + position, -1
-                    numerator, denominator = self.meters[value]
                     meters[bar_start] = TimeSignature(bar_start, numerator, denominator)
                     bar_length = numerator * WHOLE // denominator
             elif kind == POSITION:
