@@ -225,7 +225,7 @@ class REMI(Tokenizer):
             if pending is not None:  # any other token completes the note (dropped without a duration)
                 if duration:
                     onset, pitch, drum, note_program, note_velocity = pending
-                    notes.append(Note(onset, pitch, duration, note_velocity, note_program, drum))
+                    notes.append(Note(onset, pitch, min(duration, MAX_TICKS - onset), note_velocity, note_program, drum))
                 pending = None
             if kind == BAR:
                 if bar_start + 2 * bar_length <= MAX_TICKS:  # past that, more bars are skipped
@@ -264,7 +264,7 @@ class REMI(Tokenizer):
                 break
         if pending is not None and duration:
             onset, pitch, drum, note_program, note_velocity = pending
-            notes.append(Note(onset, pitch, duration, note_velocity, note_program, drum))
+            notes.append(Note(onset, pitch, min(duration, MAX_TICKS - onset), note_velocity, note_program, drum))
         return Piece(notes=notes, tempos=list(tempos.values()), time_signatures=list(meters.values()),
                      keys=list(keys.values()), end=bar_start + bar_length if bar_start >= 0 else None)
 
