@@ -74,6 +74,21 @@ def test_huge_lengths_are_errors(body: str, message: str) -> None:
         parse_abc(f"X:1\nK:C\n{body}\n")
 
 
+@pytest.mark.parametrize("text", [
+    "X:1\nK:C\nA" + "9" * 5000 + "|\n", "X:1\nK:C\nA/" + "9" * 5000 + "|\n",
+    "X:1\nK:C\nC|" + "1" * 5000 + " A|\n", "X:1\nK:C\n(" + "3" * 5000 + "ABC|\n",
+    "X:1\nL:1/" + "9" * 5000 + "\nK:C\nC|\n", "X:1\nQ:" + "9" * 5000 + "\nK:C\nC|\n",
+    "X:1\nP:A" + "9" * 5000 + "\nK:C\nP:A\nC|\n",
+], ids=["length", "divisor", "ending", "tuplet", "unit", "tempo", "parts"])
+def test_thousands_of_digits_are_music_errors_with_short_messages(text: str) -> None:
+    warnings: list[MusicError] = []
+    try:
+        parse_abc(text, on_warning=warnings.append)
+    except MusicError as error:
+        warnings.append(error)
+    assert all(len(str(w)) < 200 for w in warnings)
+
+
 @pytest.mark.parametrize("header", ["L:0/0", "M:0/4", "L:1/0"])
 def test_impossible_unit_or_meter_makes_the_tune_unusable(header: str) -> None:
     with pytest.raises(MusicError, match="impossible"):

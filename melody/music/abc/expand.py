@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from melody.errors import MusicError
-from melody.music.abc.fields import WHOLE, KeySpec, Meter
+from melody.music.abc.fields import WHOLE, KeySpec, Meter, number
 from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, PART, REP_BAR,
                                     SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
@@ -107,7 +107,7 @@ def _parts(text: str, index: int) -> tuple[str, int]:
         while index < len(text) and text[index].isdigit():
             digits += text[index]
             index += 1
-        played += group * min(int(digits) if digits else 1, MAX_PARTS)
+        played += group * min(number(digits) if digits else 1, MAX_PARTS)
     return played, index
 
 

@@ -28,6 +28,17 @@ _KEY_RE = re.compile(r"\s*(?:(HP|Hp)|([A-Ga-g])([#b]?))\s*")
 _KEY_ACCIDENTAL_RE = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 
 
+def shown(text: str) -> str:
+    """`text` short enough for a one-line message."""
+    return text if len(text) <= 24 else text[:20] + "..."
+
+
+def number(digits: str) -> int:
+    """The integer a run of digits writes, capped at 10**9: ABC never needs more digits, and
+    Python refuses to convert thousands of them."""
+    return int(digits) if len(digits) <= 9 else 10**9
+
+
 class FieldError(ValueError):
     """A field value that cannot be read; the reader adds the position.
 
@@ -63,7 +74,7 @@ def _octave(words: list[str]) -> int | None:
         lowered = word.lower()
         if lowered.startswith("octave="):
             try:
-                octave = max(-4, min(4, int(lowered[7:])))
+                octave = max(-4, min(4, number(lowered[7:])))
             except ValueError:
                 pass
             continue
@@ -88,7 +99,7 @@ def parse_key(value: str) -> KeySpec:
         return KeySpec(_explicit({}, words[1:]), None, octave=octave)
     match = _KEY_RE.match(text)
     if match is None or match.end() == 0:
-        raise FieldError(f"unknown key {text!r}")
+        raise FieldError(f"unknown key {shown(text)!r}")
     if match.group(1):  # highland pipes: F# and C#, G natural (A mixolydian)
         return KeySpec(_explicit({"F": 1, "C": 1}, text[match.end():].split()), 9, "mixolydian", octave)
     letter, accidental = match.group(2).upper(), match.group(3)
@@ -163,7 +174,7 @@ def parse_meter(value: str) -> tuple[Meter, str]:
     if match is None:
         if not text.strip():
             return FREE_METER, ""
-        raise FieldError(f"unknown meter {text.strip()!r}")
+        raise FieldError(f"unknown meter {shown(text.strip())!r}")
     token = match.group(1).replace(" ", "")
     rest = text[match.end():]
     if token == "none":
@@ -173,17 +184,17 @@ def parse_meter(value: str) -> tuple[Meter, str]:
     if token == "C|":
         return Meter(2, 2), rest
     if "/" not in token:
-        raise FieldError(f"meter {token!r} has no denominator")
+        raise FieldError(f"meter {shown(token)!r} has no denominator")
     top, bottom = token.split("/")
     try:
-        numerator = sum(int(part) for part in top.strip("()").split("+"))
-        denominator = int(bottom)
+        numerator = sum(number(part) for part in top.strip("()").split("+"))
+        denominator = number(bottom)
     except ValueError:
-        raise FieldError(f"unknown meter {token!r}") from None
+        raise FieldError(f"unknown meter {shown(token)!r}") from None
     if numerator <= 0 or denominator <= 0:
-        raise FieldError(f"impossible meter {token!r}", fatal=True)
+        raise FieldError(f"impossible meter {shown(token)!r}", fatal=True)
     if numerator > MAX_NUMBER or denominator > MAX_NUMBER:
-        raise FieldError(f"meter {token!r} is too large", fatal=True)
+        raise FieldError(f"meter {shown(token)!r} is too large", fatal=True)
     return Meter(numerator, denominator), rest
 
 
@@ -202,15 +213,15 @@ def parse_fraction(text: str, what: str) -> tuple[int, int]:
     match = _FRACTION_RE.match(text)
     if match is None:
         if text.strip().isdigit():
-            numerator, denominator = int(text.strip()), 1
+            numerator, denominator = number(text.strip()), 1
         else:
-            raise FieldError(f"unknown {what} {text.strip()!r}")
+            raise FieldError(f"unknown {what} {shown(text.strip())!r}")
     else:
-        numerator, denominator = int(match.group(1)), int(match.group(2))
+        numerator, denominator = number(match.group(1)), number(match.group(2))
     if numerator <= 0 or denominator <= 0:
-        raise FieldError(f"impossible {what} {text.strip()!r}", fatal=True)
+        raise FieldError(f"impossible {what} {shown(text.strip())!r}", fatal=True)
     if numerator > MAX_NUMBER or denominator > MAX_NUMBER:
-        raise FieldError(f"{what} {text.strip()!r} is too large", fatal=True)
+        raise FieldError(f"{what} {shown(text.strip())!r} is too large", fatal=True)
     return numerator, denominator
 
 
@@ -237,20 +248,20 @@ def parse_tempo(value: str, unit: int) -> float | None:
         beat = 0.0
         for part in match.group(1).split():
             top, bottom = part.split("/")
-            if int(bottom) == 0:
-                raise FieldError(f"impossible tempo {value.strip()!r}")
-            beat += int(top) / int(bottom)
+            if number(bottom) == 0:
+                raise FieldError(f"impossible tempo {shown(value.strip())!r}")
+            beat += number(top) / number(bottom)
         per_minute = float(match.group(2))
         qpm = per_minute * beat * 4
     else:
         old = _TEMPO_OLD_RE.search(text)
         try:
             if old:  # Q:C=120 or Q:C2=60: beats of the unit length (times a factor)
-                qpm = float(old.group(2)) * (int(old.group(1) or 1) * unit / WHOLE) * 4
+                qpm = float(old.group(2)) * (number(old.group(1) or "1") * unit / WHOLE) * 4
             else:  # Q:120: unit lengths per minute (ABC 1.6)
                 qpm = float(text.split()[0]) * unit / WHOLE * 4
         except ValueError:
-            raise FieldError(f"unknown tempo {value.strip()!r}") from None
+            raise FieldError(f"unknown tempo {shown(value.strip())!r}") from None
     if not 1 <= qpm <= 10000:
-        raise FieldError(f"tempo {value.strip()!r} is out of range")
+        raise FieldError(f"tempo {shown(value.strip())!r} is out of range")
     return qpm

@@ -18,8 +18,8 @@ import re
 from typing import Callable
 
 from melody.errors import MusicError
-from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, parse_key, parse_meter,
-                                     parse_tempo, parse_unit)
+from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, number, parse_key,
+                                     parse_meter, parse_tempo, parse_unit, shown)
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
 # rhythm changes the one before it after the fact.
@@ -194,7 +194,7 @@ class BodyScanner:
                 i += 1
             elif c in "ZX":
                 match = _LENGTH_RE.match(text, i + 1)
-                bars = int(match.group(1)) if match.group(1) else 1
+                bars = number(match.group(1)) if match.group(1) else 1
                 if bars > MAX_NUMBER:
                     raise MusicError(f"multi-bar rest of {bars} bars is too long", line=line, column=i + offset + 1)
                 if not self.meter.free:
@@ -224,17 +224,17 @@ class BodyScanner:
         if not slashes:
             if not digits:
                 return self.unit
-            top, bottom = int(digits), 1
+            top, bottom = number(digits), 1
         else:
-            top = int(digits) if digits else 1
+            top = number(digits) if digits else 1
             if len(slashes) > 12:
                 bottom = 0
             elif denominator:
-                bottom = int(denominator) << (len(slashes) - 1)
+                bottom = number(denominator) << (len(slashes) - 1)
             else:
                 bottom = 1 << len(slashes)
         if top > MAX_NUMBER or bottom > MAX_NUMBER or top == 0 or bottom == 0:
-            raise MusicError(f"impossible note length {digits + slashes + denominator!r}",
+            raise MusicError(f"impossible note length {shown(digits + slashes + denominator)!r}",
                              line=self.line, column=index + offset + 1)
         return self.unit * top // bottom
 
@@ -306,7 +306,7 @@ class BodyScanner:
             token, end = token[:cut + 1], i + cut + 1
         kind = _bar_kind(token)
         if kind is None:
-            self._warn(f"unknown bar line {token!r} ignored", i + offset)
+            self._warn(f"unknown bar line {shown(token)!r} ignored", i + offset)
             return end
         self.bar_accidentals = {}
         self.items.append((BAR, kind))
@@ -321,10 +321,10 @@ class BodyScanner:
         for part in numbers.split(","):
             if "-" in part:
                 low, _, high = part.partition("-")
-                if low and high and int(high) - int(low) < 64:
-                    passes.update(range(int(low), int(high) + 1))
+                if low and high and number(high) - number(low) < 64:
+                    passes.update(range(number(low), number(high) + 1))
             elif part:
-                passes.add(int(part))
+                passes.add(number(part))
         self.items.append((VARIANT, frozenset(passes)))
 
     def _bracket(self, text: str, i: int, offset: int) -> int:
@@ -339,7 +339,7 @@ class BodyScanner:
             match = _INLINE_FIELD_RE.match(text, i)
             rest = self.field(match.group(1), match.group(2), self.line, i + offset + 1)
             if rest.strip():
-                self._warn(f"unexpected text {rest.strip()!r} in inline field", i + offset)
+                self._warn(f"unexpected text {shown(rest.strip())!r} in inline field", i + offset)
             return match.end()
         return self._chord(text, i, offset)
 
@@ -402,7 +402,7 @@ class BodyScanner:
         while i + count < len(text) and text[i + count] == c:
             count += 1
         if self.last_slot is None or count > _MAX_BROKEN:
-            self._warn(f"broken rhythm {c * count!r} ignored", i + offset)
+            self._warn(f"broken rhythm {shown(c * count)!r} ignored", i + offset)
             return i + count
         power = 1 << count
         longer, shorter = (2 * power - 1, power), (1, power)
@@ -415,11 +415,11 @@ class BodyScanner:
         match = _TUPLET_RE.match(text, i)
         if match is None:
             return i + 1  # a slur
-        p = int(match.group(1))
-        q = int(match.group(2)) if match.group(2) else 0
-        r = int(match.group(3)) if match.group(3) else p
+        p = number(match.group(1))
+        q = number(match.group(2)) if match.group(2) else 0
+        r = number(match.group(3)) if match.group(3) else p
         if not (2 <= p <= 64 and 0 <= q <= 64 and 1 <= r <= 64):
-            self._warn(f"tuplet {match.group(0)!r} ignored", i + offset)
+            self._warn(f"tuplet {shown(match.group(0))!r} ignored", i + offset)
             return match.end()
         if q == 0:
             q = 3 if p in (2, 4, 8) else 2 if p in (3, 6) else (3 if self.meter.compound else 2)
