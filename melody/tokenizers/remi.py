@@ -224,8 +224,7 @@ class REMI(Tokenizer):
                 continue
             if pending is not None:  # any other token completes the note (dropped without a duration)
                 if duration:
-                    onset, pitch, drum, note_program, note_velocity = pending
-                    notes.append(Note(onset, pitch, min(duration, MAX_TICKS - onset), note_velocity, note_program, drum))
+                    notes.append(_note(pending, duration))
                 pending = None
             if kind == BAR:
                 if bar_start + 2 * bar_length <= MAX_TICKS:  # past that, more bars are skipped
@@ -263,8 +262,7 @@ class REMI(Tokenizer):
             if token == EOS:
                 break
         if pending is not None and duration:
-            onset, pitch, drum, note_program, note_velocity = pending
-            notes.append(Note(onset, pitch, min(duration, MAX_TICKS - onset), note_velocity, note_program, drum))
+            notes.append(_note(pending, duration))
         return Piece(notes=notes, tempos=list(tempos.values()), time_signatures=list(meters.values()),
                      keys=list(keys.values()), end=bar_start + bar_length if bar_start >= 0 else None)
 
@@ -293,6 +291,12 @@ class REMI(Tokenizer):
             tonic, mode = key_of_token(index)
             table[keys + index] = keys + key_index(Key(0, (tonic + semitones) % 12, mode))
         return table
+
+
+def _note(pending: tuple[int, int, bool, int, int], duration: int) -> Note:
+    """The decoded note: (onset, pitch, drum, program, velocity), ending by the encodable length."""
+    onset, pitch, drum, program, velocity = pending
+    return Note(onset, pitch, min(duration, MAX_TICKS - onset), velocity, program, drum)
 
 
 def _note_order(note: Note) -> tuple[int, int, int, int, int]:
