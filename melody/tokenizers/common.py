@@ -8,7 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from melody.music.notes import MODES, PITCH_CLASS_NAMES, Key, TICKS_PER_QUARTER
+from melody.music.midi import MAX_TICKS  # noqa: F401 - the longest piece any scheme writes, as MIDI reads
+from melody.music.notes import MODES, PITCH_CLASS_NAMES, TICKS_PER_QUARTER, Key
 
 # The eight dynamics marks as MIDI velocities (ppp .. fff): ABC's !p!..!fff! land on them,
 # and the Note default (80, mf) is one of them, so unaccented music keeps its velocity exactly.

@@ -32,10 +32,9 @@ import numpy as np
 from melody.errors import MusicError
 from melody.music.notes import Note, Piece
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import (DEFAULT_VELOCITY, WHOLE, SlotState, even_levels, index_groups,
-                                      nearest)
+from melody.tokenizers.common import (DEFAULT_VELOCITY, MAX_TICKS, WHOLE, SlotState, even_levels,
+                                      index_groups, nearest)
 
-MAX_TICKS = 2**20
 MAX_SOUNDING = 64  # the grammar's polyphony limit (General MIDI asks synths for 24)
 
 (SPECIAL, NOTE_ON, NOTE_OFF, DRUM_ON, DRUM_OFF, SHIFT, VELOCITY, PROGRAM) = range(8)

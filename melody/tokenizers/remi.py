@@ -13,9 +13,12 @@ Token grammar (EBNF; `p` is a position in grid ticks from the bar line, 0 <= p <
   starts a new one (MIDI allows it; melody's own music never does it).
 - `TimeSig_n/d` and `Key_<tonic>_<mode>`, `Tempo_<qpm>` are written where the piece has such an
   event, and only there: a piece without a time signature has no TimeSig token (4/4 is assumed).
-- Program, Velocity and the current dynamics carry over until changed, like a player's
-  instrument and a score's dynamics marks: the first note plays program 0 (piano) at
-  velocity 80 (mf), and a token is written only where they change.
+- Program and Velocity carry over until changed, like a player's instrument and a score's
+  dynamics marks: the first note plays program 0 (piano) at velocity 80 (mf), and a token is
+  written only where they change.
+- TimeSig tokens cover every n/d with n up to 16 and d in 1, 2, 4, ..., 32 whose bar fits in
+  `max_bar_ticks` (four whole notes by default); a piece in another meter is a MusicError
+  (the corpus reports and skips it) rather than a silently different piece.
 - Pitch is a pitched note (0..127, transposable); Drum is a drum note on channel 10 (its
   pitch names the instrument, so transposition leaves it alone).
 - Duration tokens count grid ticks 1..`max_duration`; consecutive ones add up, so any
@@ -35,11 +38,10 @@ import numpy as np
 from melody.errors import MusicError
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE, index_groups,
-                                      key_index, key_of_token, key_tokens, meters, nearest,
-                                      nearest_log)
+from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, MAX_TICKS, METRONOME, WHOLE,
+                                      index_groups, key_index, key_of_token, key_tokens, meters,
+                                      nearest, nearest_log)
 
-MAX_TICKS = 2**20  # the longest piece remi writes (~6 hours at 120 qpm), as for MIDI
 
 # Token classes: the kind of every id, for the decoder and the grammar.
 (SPECIAL, BAR, TIMESIG, POSITION, KEY, TEMPO, PROGRAM, PITCH, DRUM, VELOCITY, DURATION) = range(11)
