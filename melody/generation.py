@@ -15,24 +15,21 @@ thing that changes, and it stays out of the music files).
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import secrets
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator
 
-from melody import __version__
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Key, Note, Piece
-from melody.prime import (Prime, check_expressible, first_bars, header_tokens, key_name,
-                          load_prime_piece, parse_key, parse_meter, parse_tempo)
+from melody.prime import (Prime, check_expressible, first_bars, header_tokens, load_prime_piece,
+                          parse_key, parse_meter, parse_tempo)
+from melody.takes import FORMATS, Take, write_take
 
 DEFAULT_BARS = 16
 MAX_NUM = 1024
 TOKENS_PER_BAR_CAP = 256  # a safety net only: the grammar ends a piece at its bar count
-FORMATS = ("mid", "abc")
 
 
 @dataclass
@@ -117,52 +114,6 @@ def _pitch_range(value: Any) -> tuple[int, int]:
         return int(low), int(high)
     except (TypeError, ValueError):
         raise UsageError(f"pitch range must be two MIDI pitches (low, high), not {value!r}") from None
-
-
-@dataclass
-class Take:
-    """One generated piece, the prime included, and everything needed to make it again."""
-
-    piece: Piece
-    prime_end: int  # tick where the new music starts
-    tokens: list[int]
-    seed: int  # this piece's own seed: `--seed <it> --num 1` samples it again
-    settings: GenerationSettings
-    model_name: str
-    model_sha256: str
-    index: int = 0  # its place in the batch
-    run_seed: int | None = None  # the seed of the run (seed - index)
-    model_folder: str = ""
-    tokenizer: dict[str, Any] = field(default_factory=dict)  # name and config
-    prime: dict[str, Any] | None = None  # source (path, "abc", "piece"), text, bars
-    complete: bool = True  # False when the run was stopped before the piece ended
-    novelty: dict[str, Any] | None = None  # the near-copy check, with --reject-copies
-    attempts: int = 1  # pieces drawn until one passed the near-copy check
-
-    def sidecar(self) -> dict[str, Any]:
-        """The JSON sidecar: model, tokenizer, options, seeds, prime, version, time."""
-        return {
-            "melody_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": {"name": self.model_name, "folder": self.model_folder,
-                      "weights_sha256": self.model_sha256},
-            "tokenizer": self.tokenizer,
-            "settings": self.settings.to_dict(),
-            "seed": self.seed,
-            "run_seed": self.run_seed,
-            "index": self.index,
-            "prime": self.prime,
-            "prime_end": self.prime_end,
-            "complete": self.complete,
-            "attempts": self.attempts,
-            "novelty": self.novelty,
-            "piece": {"title": self.piece.title, "notes": len(self.piece.notes),
-                      "bars": len(self.piece.bar_starts()), "end_tick": self.piece.end_tick,
-                      "key": key_name(self.piece.key) if self.piece.key else None,
-                      "meter": f"{self.piece.time_signature.numerator}/{self.piece.time_signature.denominator}",
-                      "qpm": self.piece.qpm},
-            "tokens": self.tokens,
-        }
 
 
 @dataclass(frozen=True)
@@ -366,40 +317,5 @@ class _NoteTracker:
             yield NoteEvent(index, note)
 
 
-def _free_stem(out_dir: Path, stem: str, suffixes: list[str]) -> str:
-    """`stem`, or the first `stem-2`, `stem-3`, ... for which no output file exists yet."""
-    candidate, number = stem, 2
-    while any((out_dir / f"{candidate}.{suffix}").exists() for suffix in suffixes):
-        candidate, number = f"{stem}-{number}", number + 1
-    return candidate
-
-
-def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | list[str] = FORMATS,
-               stem: str | None = None, force: bool = False) -> list[Path]:
-    """Write a take as MIDI and/or ABC plus its .json sidecar, atomically; the paths written.
-
-    Without `force` an existing name is never replaced: the next free stem is used instead.
-    """
-    from melody.music.io import render, write_bytes_atomic
-
-    formats = list(dict.fromkeys(formats))
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise UsageError(f"unknown output format(s) {', '.join(unknown) or '(none)'} (choose from mid, abc)")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: exists and is not a folder")
-    stem = stem or f"{take.model_name}-{take.run_seed if take.run_seed is not None else take.seed}-{take.index + 1}"
-    suffixes = [*formats, "json"]
-    if not force:
-        stem = _free_stem(out_dir, stem, suffixes)
-    # Render everything first: a failure leaves no file behind.
-    payloads = [(out_dir / f"{stem}.{kind}", render(take.piece, kind)) for kind in formats]
-    sidecar = take.sidecar()
-    sidecar["files"] = [path.name for path, _ in payloads]
-    payloads.append((out_dir / f"{stem}.json", (json.dumps(sidecar, indent=1) + "\n").encode("utf-8")))
-    written = []
-    for path, data in payloads:
-        write_bytes_atomic(path, data, overwrite=force)
-        written.append(path)
-    return written
+__all__ = ["BarEvent", "DoneEvent", "FORMATS", "GenerationSettings", "NoteEvent", "StreamEvent", "Take",
+           "generate", "resolve_model", "stream", "write_take"]

