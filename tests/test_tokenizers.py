@@ -148,11 +148,24 @@ def test_performance_grammar_samples_respect_scale_range_and_bars(seed):
     assert_valid(piece)
     assert piece.end_tick == bars * 96  # bars of 4/4: performance tokens carry no meter
     assert all(n.pitch % 12 in scale and 50 <= n.pitch <= 90 for n in piece.notes if not n.is_drum)
+    # Events at each tick come in the encoder's order: re-encoding gives the same tokens, but
+    # for the note-offs of notes still sounding at EOS, which the encoder writes out.
+    assert without_closing_offs(PERFORMANCE.encode(piece)) == without_closing_offs(ids)
+
+
+def without_closing_offs(ids: list[int]) -> list[int]:
+    """`ids` without EOS and the note-offs (and their program changes) just before it."""
+    ids = ids[:-1]
+    while ids and PERFORMANCE.vocab[ids[-1]].startswith(("NoteOff", "DrumOff", "Program")):
+        ids = ids[:-1]
+    return ids
 
 
 def test_performance_grammar_offers_note_offs_only_for_sounding_notes():
     grammar = PERFORMANCE.grammar()
     state = grammar.advance(grammar.start(), PERFORMANCE.token_to_id["NoteOn_60"])
+    assert not grammar.allowed(state)[PERFORMANCE.token_to_id["NoteOff_60"]]  # not in the same tick
+    state = grammar.advance(state, PERFORMANCE.token_to_id["TimeShift_12"])
     mask = grammar.allowed(state)
     offs = [token for token in np.flatnonzero(mask) if PERFORMANCE.vocab[token].startswith("NoteOff")]
     assert [PERFORMANCE.vocab[t] for t in offs] == ["NoteOff_60"]

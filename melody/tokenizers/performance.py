@@ -172,7 +172,8 @@ class Performance(Tokenizer):
 class PerformanceState(SlotState):
     """Where a performance sequence stands: time, program, velocity, and what is sounding."""
 
-    __slots__ = ("time", "program", "level", "sounding", "previous", "target", "ended")
+    __slots__ = ("time", "program", "level", "sounding", "previous", "target", "ended", "last", "short",
+                 "pitched")
 
     def __init__(self, level: int) -> None:
         self.time = 0
@@ -182,12 +183,19 @@ class PerformanceState(SlotState):
         self.previous = SPECIAL
         self.target: int | None = None  # the tick to end on, fixed at the first allowed()
         self.ended = False
+        self.last: tuple[bool, bool, int, int] | None = None  # (on, drum, program, pitch) at this tick
+        self.short = False  # the last token was a TimeShift shorter than the longest
+        self.pitched = False  # a Program (and maybe a Velocity) is waiting for its pitched note
 
 
 class PerformanceGrammar(Grammar):
     """Masks for performance tokens: note-offs only for sounding notes; scale and range on note-ons.
 
-    At most MAX_SOUNDING notes sound at once.
+    At most MAX_SOUNDING notes sound at once. Events at one tick come in the encoder's order
+    (note-offs, then note-ons; programs and pitches rising, drums last; no doubled notes), a
+    velocity or program change only where it changes something and is followed by its note,
+    and a TimeShift shorter than the longest ends its run; so a sampled sequence is the
+    encoding of the piece it decodes to, but for the note-offs of notes still sounding at EOS.
 
     `bars` counts 4/4 bars of 96 ticks (performance events carry no meter): from the first
     bar line at or after the prime, exactly that many bars of time, then EOS (notes still
@@ -208,6 +216,7 @@ class PerformanceGrammar(Grammar):
         self.drum_ons = kinds == DRUM_ON
         self.velocities = kinds == VELOCITY
         self.programs = kinds == PROGRAM
+        self.ons = self.note_ons | self.drum_ons
 
     def start(self) -> PerformanceState:
         return PerformanceState(self.tokenizer.default_level)
@@ -224,32 +233,56 @@ class PerformanceGrammar(Grammar):
         open_time = state.target is None or state.time < state.target
         may_start = open_time and len(state.sounding) < MAX_SOUNDING
         previous = state.previous
-        for drum, program, pitch in state.sounding:  # note-offs for what sounds now
-            if drum:
-                if previous != PROGRAM and previous != VELOCITY:
-                    mask[first[DRUM_OFF] + pitch] = True
-            elif program == state.program and previous != VELOCITY:
-                mask[first[NOTE_OFF] + pitch] = True
+        last = state.last
+        after_on = last is not None and last[0]
+        if previous != VELOCITY and not after_on:
+            self._note_offs(state, mask)
         if may_start:
-            mask |= self.note_ons
-            if previous != PROGRAM:
-                mask |= self.drum_ons
-            if previous != VELOCITY:
-                mask |= self.velocities
-                mask[first[VELOCITY] + state.level] = False
-            if previous != PROGRAM and previous != VELOCITY and PROGRAM in first:
-                mask |= self.programs
-                mask[first[PROGRAM] + state.program] = False
+            self._note_ons(state, mask)
         if previous != PROGRAM and previous != VELOCITY:
             room = self.tokenizer.max_shift if state.target is None else min(
                 self.tokenizer.max_shift, state.target - state.time)
-            if room > 0:
+            if room > 0 and not state.short:  # a short shift is the last of its run
                 mask[first[SHIFT]:first[SHIFT] + room] = True
             if self._may_end(state):
                 mask[EOS] = True
         if not mask.any():
             mask[EOS] = True
         return mask
+
+    def _note_offs(self, state: PerformanceState, mask: np.ndarray) -> None:
+        """Note-offs for what sounds, in the encoder's order at one tick: pitched by program and
+        pitch, then drums."""
+        first, last, previous = self.first, state.last, state.previous
+        for drum, program, pitch in state.sounding:
+            if drum:
+                if not state.pitched and (last is None or not last[1] or pitch > last[3]):
+                    mask[first[DRUM_OFF] + pitch] = True
+            elif program == state.program and (last is None or (not last[1] and (
+                    program > last[2] or (program == last[2] and pitch > last[3])))):
+                mask[first[NOTE_OFF] + pitch] = True
+
+    def _note_ons(self, state: PerformanceState, mask: np.ndarray) -> None:
+        """Note-ons (scale and range applied), velocity and program changes, in the encoder's order."""
+        first, last, previous = self.first, state.last, state.previous
+        after_on = last is not None and last[0]
+        after_drum_on = after_on and last[1]
+        if not after_drum_on and not (after_on and state.program < last[2]):
+            mask |= self.note_ons
+            if after_on and state.program == last[2]:
+                mask[first[NOTE_ON]:first[NOTE_ON] + last[3] + 1] = False  # pitches rise in a chord
+        if not state.pitched:
+            mask |= self.drum_ons
+            if after_drum_on:
+                mask[first[DRUM_ON]:first[DRUM_ON] + last[3] + 1] = False
+        if previous != VELOCITY and (mask & self.ons).any():  # a velocity change needs a note-on to follow
+            mask |= self.velocities
+            mask[first[VELOCITY] + state.level] = False
+        if previous != PROGRAM and previous != VELOCITY and PROGRAM in first and not after_drum_on:
+            mask |= self.programs
+            if after_on:  # a chord goes through its programs in rising order
+                mask[first[PROGRAM]:first[PROGRAM] + last[2] + 1] = False
+            mask[first[PROGRAM] + state.program] = False
 
     def _may_end(self, state: PerformanceState) -> bool:
         if state.target is not None:
@@ -266,17 +299,23 @@ class PerformanceGrammar(Grammar):
         if not 0 <= token < self.size or state.ended:
             return state
         kind, value = self.kinds[token], self.values[token]
+        state.short = False
+        state.pitched = kind == PROGRAM or (kind == VELOCITY and state.pitched)
         if kind == SHIFT:
             state.time = min(MAX_TICKS, state.time + value)
+            state.last = None
+            state.short = value < self.tokenizer.max_shift
         elif kind == NOTE_ON or kind == DRUM_ON:
             drum = kind == DRUM_ON
             state.sounding = state.sounding + ((drum, 0 if drum else state.program, value),)
+            state.last = (True, drum, 0 if drum else state.program, value)
         elif kind == NOTE_OFF or kind == DRUM_OFF:
             drum = kind == DRUM_OFF
             key = (drum, 0 if drum else state.program, value)
             if key in state.sounding:
                 index = state.sounding.index(key)
                 state.sounding = state.sounding[:index] + state.sounding[index + 1:]
+            state.last = (False, drum, key[1], value)
         elif kind == VELOCITY:
             state.level = value
         elif kind == PROGRAM:
