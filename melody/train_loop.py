@@ -89,8 +89,9 @@ class Trainer:
     # -- reporting ---------------------------------------------------------------------------
     def emit(self, phase: str, **fields: Any) -> None:
         if self._on_event is not None and self.runtime.is_main:
-            self._on_event(TrainEvent(phase=phase, step=self.step, max_steps=self.training["max_steps"],
-                                      best_validation_loss=self.best_loss, **fields))
+            fields = {"step": self.step, "max_steps": self.training["max_steps"],
+                      "best_validation_loss": self.best_loss} | fields
+            self._on_event(TrainEvent(phase=phase, **fields))
 
     # -- setting up ----------------------------------------------------------------------------
     def _tokenizer(self):
@@ -107,7 +108,8 @@ class Trainer:
         from melody.corpus import build_corpus
 
         def progress(done: int, total: int, path: str) -> None:
-            self.emit("corpus", message=f"tokenizing {done}/{total} files")
+            # During the corpus phase, step / max_steps count files.
+            self.emit("corpus", step=done, max_steps=total, message=f"tokenizing {path}")
 
         # Rank 0 tokenizes first; the others then find every file in the cache.
         corpus = None

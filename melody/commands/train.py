@@ -59,26 +59,30 @@ class ProgressPrinter:
         self.validation: float | None = None
 
     def __call__(self, event: Any) -> None:
-        from melody.progress import Progress, format_duration
+        from melody.progress import Progress
 
         if event.phase == "corpus":
-            if not event.message.startswith("tokenizing"):
-                self.print(event.message)
-        elif event.phase == "start":
+            if event.message.startswith("tokenizing "):
+                if self.bar is None:
+                    self.bar = Progress(event.max_steps, label="tokenize", unit="files", stream=self.stream)
+                self.bar.update(event.step, text=event.message[len("tokenizing "):])
+                return
+            self.close()
             self.print(event.message)
-        elif event.phase == "step":
-            if self.bar is None:
-                self.first_step = event.step - 1
-                self.bar = Progress(event.max_steps - self.first_step, label="train", unit="steps",
-                                    stream=self.stream)
-            parts = [f"step {event.step}/{event.max_steps}", f"loss {event.train_loss:.3f}"]
+        elif event.phase == "start":
+            self.close()
+            self.print(event.message)
+            # The bar counts this session's steps (a resumed run starts past 0), so its rate and ETA are right.
+            self.first_step = event.step
+            self.bar = Progress(event.max_steps - event.step, label="train", unit="steps", stream=self.stream)
+        elif event.phase == "step" and self.bar is not None:
+            parts = [f"step {event.step}"] if self.first_step else []
+            parts.append(f"loss {event.train_loss:.3f}")
             if self.validation is not None:
                 parts.append(f"val {self.validation:.3f}")
             if event.tokens_per_second:
                 parts.append(f"{event.tokens_per_second:,.0f} tok/s")
-            if event.eta_seconds is not None and event.step < event.max_steps:
-                parts.append(f"ETA {format_duration(event.eta_seconds)}")
-            self.bar.update(event.step - self.first_step, text="  ".join(parts))
+            self.bar.update(event.step - (self.first_step or 0), text="  ".join(parts))
         elif event.phase == "eval":
             self.validation = event.validation_loss
             if self.bar is None or not self.bar.interactive:
