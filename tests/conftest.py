@@ -27,3 +27,11 @@ def require_program(name: str) -> str:
 @pytest.fixture(scope="session")
 def irish_path() -> Path:
     return IRISH
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_token_cache(tmp_path_factory):
+    """Every test (and every process it starts) keeps tokens out of the user's own cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MELODY_CACHE", str(tmp_path_factory.mktemp("token-cache")))
+        yield
