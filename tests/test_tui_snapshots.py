@@ -54,6 +54,8 @@ def test_compose_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size): 
         table.move_cursor(row=0)
         screen.show_take(pilot.app.session.takes[0])
         screen.query_one("#model").focus()
+        while not pilot.app.is_loaded(tiny_model):  # "loading…" turns to "ready"
+            await pilot.pause(0.05)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=show_a_take)
@@ -76,6 +78,8 @@ def test_train_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):  #
     app = _app(tmp_path, tiny_model, monkeypatch)
 
     async def show_a_run(pilot) -> None:
+        while not pilot.app.is_loaded(tiny_model):
+            await pilot.pause(0.05)
         await pilot.press("f3")
         await pilot.pause()
         screen = pilot.app.screen

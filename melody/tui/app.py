@@ -74,6 +74,8 @@ class MelodyApp(App):
         self.model_infos: list[Any] = []
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
+        self._painted = False  # no torch import until the first frame is on screen
+        self._preload_waiting: Path | None = None
         self.refresh_models(wait=True)
 
     # -- models ------------------------------------------------------------------------------
@@ -112,15 +114,34 @@ class MelodyApp(App):
         with self._model_lock:
             self._models.pop(str(Path(folder).resolve()), None)
 
-    @work(thread=True, exclusive=True, group="preload", exit_on_error=False)
     def preload_model(self, folder: Path) -> None:
-        """Load the picked model in the background so Generate starts at once."""
+        """Load the picked model in the background so Generate starts at once (after the first frame)."""
+        if self._painted:
+            self._preload(folder)
+        else:
+            self._preload_waiting = folder
+
+    def _first_frame(self) -> None:
+        self._painted = True
+        if self._preload_waiting is not None:
+            self._preload(self._preload_waiting)
+
+    @work(thread=True, exclusive=True, group="preload", exit_on_error=False)
+    def _preload(self, folder: Path) -> None:
         try:
             self.model_for(folder)
+            self.call_from_thread(self._model_ready, folder)
         except MelodyError as error:
             self.call_from_thread(self.notify, str(error), severity="error")
         except Exception as error:  # noqa: BLE001 - reported, never a traceback
             self.call_from_thread(self.notify, f"cannot load {folder}: {error}", severity="error")
+
+    def is_loaded(self, folder: Path) -> bool:
+        return str(Path(folder).resolve()) in self._models
+
+    def _model_ready(self, folder: Path) -> None:
+        for screen in self._compose_screens():
+            screen.model_loaded(folder)
 
     def _compose_screens(self) -> list[ComposeScreen]:
         return [screen for stack in self._screen_stacks.values() for screen in stack
@@ -128,7 +149,9 @@ class MelodyApp(App):
 
     # -- start and end -------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self.theme = self.theme or "textual-dark"
+        # Importing torch holds the interpreter for a second or more: start it once the first
+        # frame is drawn, so the screen appears at once.
+        self.call_after_refresh(lambda: self.set_timer(0.1, self._first_frame))
         if self.offer_restore:
             self.call_after_refresh(self._offer_restore)
 

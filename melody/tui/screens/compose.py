@@ -29,7 +29,7 @@ from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.seed import SeedPicker
 from melody.tui.widgets.takes import TakesTable
 
-FLUSH_SECONDS = 0.05  # stream notes to the UI in batches at most this often (20 per second)
+FLUSH_SECONDS = 0.1  # stream notes to the UI in batches at most this often (10 per second)
 EXPORT_DIR = Path("melody-out")
 
 
@@ -136,10 +136,19 @@ class ComposeScreen(Screen):
     @on(Select.Changed, "#model")
     def _describe_model(self) -> None:
         info = self.selected_model()
-        text = "no model: train one on the Train screen (F3)" if info is None else _model_line(info)
-        self.query_one("#model-info", Static).update(text)
-        if info is not None:
+        if info is None:
+            self.query_one("#model-info", Static).update("no model: train one on the Train screen (F3)")
+            return
+        loaded = self.app.is_loaded(info.folder)
+        self.query_one("#model-info", Static).update(f"{_model_line(info)} · {'ready' if loaded else 'loading…'}")
+        if not loaded:
             self.app.preload_model(info.folder)
+
+    def model_loaded(self, folder: Path) -> None:
+        """The app finished loading a model: say so if it is the one picked."""
+        info = self.selected_model()
+        if info is not None and Path(info.folder).resolve() == Path(folder).resolve():
+            self.query_one("#model-info", Static).update(f"{_model_line(info)} · ready")
 
     def selected_model(self) -> Any:
         value = self.query_one("#model", Select).value
@@ -252,6 +261,8 @@ class ComposeScreen(Screen):
                 if pending and time.monotonic() - flushed >= FLUSH_SECONDS:
                     self.post_message(NotesArrived(pending, bar))
                     pending, flushed = [], time.monotonic()
+                # Hand the interpreter to the UI thread between tokens: keys stay quick while sampling.
+                time.sleep(0)
             self.post_message(GenerationEnded(error="the generation ended without a result"))
         except MelodyError as error:
             self.post_message(GenerationEnded(error=str(error)))
@@ -259,10 +270,7 @@ class ComposeScreen(Screen):
             self.post_message(GenerationEnded(error=f"generation failed: {type(error).__name__}: {error}"))
 
     def on_generation_started(self, message: GenerationStarted) -> None:
-        roll = self.query_one("#roll", PianoRoll)
-        roll.prime_end = message.prime_end
-        if message.signatures:
-            roll.signatures = message.signatures
+        self.query_one("#roll", PianoRoll).set_opening(message.prime_end, message.signatures)
         self.query_one("#roll-status", Static).update("generating… (escape cancels)")
 
     def on_notes_arrived(self, message: NotesArrived) -> None:

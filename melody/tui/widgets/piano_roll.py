@@ -49,6 +49,9 @@ class PianoRoll(Widget, can_focus=True):
         self.follow = True
         self.first_column = 0
         self._grid: dict[int, bytearray] | None = None
+        # Drawn lines, kept until something changes: a repaint while notes stream costs no drawing.
+        self._strips: dict[tuple[int, int, int], Strip] = {}
+        self._bar_columns: tuple[tuple[int, int, int], set[int]] | None = None
 
     # -- feeding it ------------------------------------------------------------------------
     def show(self, piece: Piece | None, prime_end: int = 0) -> None:
@@ -87,20 +90,35 @@ class PianoRoll(Widget, can_focus=True):
         self.notes.extend(notes)
         self._changed()
 
+    def set_opening(self, prime_end: int, signatures: list[TimeSignature]) -> None:
+        """Where the prime ends and the meter, once the generation knows them."""
+        self.prime_end = prime_end
+        if signatures:
+            self.signatures = list(signatures)
+        self._changed()
+
     def _changed(self) -> None:
         self._grid = None
+        self._bar_columns = None
         self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._grid = None  # a new theme: redraw with its colours
+
+    def on_resize(self) -> None:
+        self._grid = None
 
     # -- keys --------------------------------------------------------------------------------
     def action_pan(self, direction: int) -> None:
         self.follow = False
         step = max(1, (self.size.width - GUTTER) // 2)
         self.first_column = max(0, self._start_column() + direction * step)
-        self.refresh()
+        self._changed()
 
     def action_follow(self) -> None:
         self.follow = True
-        self.refresh()
+        self._changed()
 
     def action_zoom(self, direction: int) -> None:
         index = ZOOMS.index(self.ticks_per_column) if self.ticks_per_column in ZOOMS else 3
@@ -150,6 +168,23 @@ class PianoRoll(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         if self._grid is None:
             self._grid = self._build()
+            self._strips.clear()
+        key = (y, self.size.width, self.size.height)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._draw_line(y)
+        return strip
+
+    def _bars_in_view(self, start: int, per: int, width: int) -> set[int]:
+        """Columns holding a bar line, computed once per view."""
+        view = (start, per, width)
+        if self._bar_columns is None or self._bar_columns[0] != view:
+            until = (start + width) * per
+            starts = Piece(time_signatures=list(self.signatures)).bar_starts(until)
+            self._bar_columns = (view, {tick // per for tick in starts})
+        return self._bar_columns[1]
+
+    def _draw_line(self, y: int) -> Strip:
         width = self.size.width
         base = self.rich_style
         prime_color = self.get_component_rich_style("piano-roll--prime").color
@@ -170,8 +205,7 @@ class PianoRoll(Widget, can_focus=True):
         per = self.ticks_per_column
         start = self._start_column()
         prime_column = -(-self.prime_end // per)
-        until = (start + width) * per
-        bar_columns = {tick // per for tick in Piece(time_signatures=list(self.signatures)).bar_starts(until)}
+        bar_columns = self._bars_in_view(start, per, width)
         empty = bytearray()
         top_row = self._grid.get(upper, empty)
         bottom_row = self._grid.get(lower, empty)
