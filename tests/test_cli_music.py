@@ -273,6 +273,12 @@ def test_inspect_json_gives_one_object_per_tune(three, capsys):
     assert all(first["tokens"][name] > first["notes"] for name in ("remi", "performance", "abc-char"))
 
 
+def test_inspect_keeps_the_order_files_were_named_in(three, one, capsys):
+    assert main(["inspect", "--json", str(three), str(one), str(three)]) == 0
+    files = [json.loads(line)["file"] for line in capsys.readouterr().out.splitlines()]
+    assert files == [str(three)] * 3 + [str(one)]  # each file once, as named (not sorted)
+
+
 def test_inspect_duration_follows_tempo_changes(tmp_path, capsys):
     from melody.commands.inspect import seconds
     from melody.music.notes import Tempo

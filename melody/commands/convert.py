@@ -43,12 +43,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from melody.corpus import find_music_files
     from melody.errors import MelodyError, MusicError, UsageError
     from melody.music import io as music_io
 
     targets = _plan_form(args)
-    sources = find_music_files(targets["inputs"])
+    sources = files_in_order(targets["inputs"])
     if not sources:
         raise UsageError(f"no .abc, .mid or .midi files in {', '.join(map(str, targets['inputs']))}")
 
@@ -102,6 +101,20 @@ def run(args: argparse.Namespace) -> int:
             raise MelodyError(f"{path}: cannot write: {error.strerror or error}") from None
     _say_written([path for path, _ in outputs], targets["out_dir"])
     return 0
+
+
+def files_in_order(paths: list) -> list[Path]:
+    """Music files in the order the user named them (a folder's files sorted), each once."""
+    from melody.corpus import find_music_files
+
+    seen: set[Path] = set()
+    files: list[Path] = []
+    for given in paths:
+        for path in find_music_files([given]):
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                files.append(path)
+    return files
 
 
 def read_with_warnings(path: Path) -> tuple[list, list]:

@@ -23,11 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from melody.commands.convert import read_with_warnings
-    from melody.corpus import find_music_files
+    from melody.commands.convert import files_in_order, read_with_warnings
     from melody.errors import MelodyError, UsageError
 
-    files = find_music_files(args.files)
+    files = files_in_order(args.files)
     if not files:
         raise UsageError(f"no .abc, .mid or .midi files in {', '.join(args.files)}")
     tokenizers = _tokenizers()
