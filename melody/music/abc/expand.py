@@ -84,13 +84,16 @@ def _start_repeat(items: list, index: int) -> None:
 MAX_PARTS = 1000
 
 
+MAX_PART_NESTING = 8
+
+
 def part_order(text: str) -> str:
     """The parts a header P: field plays, in order: 'A2B' -> 'AAB', '(AB)3' -> 'ABABAB'."""
-    order, _ = _parts(text.split("%", 1)[0], 0)
+    order, _ = _parts(text.split("%", 1)[0], 0, 0)
     return order[:MAX_PARTS]
 
 
-def _parts(text: str, index: int) -> tuple[str, int]:
+def _parts(text: str, index: int, depth: int) -> tuple[str, int]:
     played = ""
     while index < len(text) and len(played) <= MAX_PARTS:
         c = text[index]
@@ -98,7 +101,9 @@ def _parts(text: str, index: int) -> tuple[str, int]:
         if c == ")":
             break
         if c == "(":
-            group, index = _parts(text, index)
+            if depth >= MAX_PART_NESTING:
+                continue  # deeper brackets than any tune needs: read as if flat
+            group, index = _parts(text, index, depth + 1)
         elif c.isalpha():
             group = c.upper()
         else:

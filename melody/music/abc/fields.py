@@ -164,7 +164,7 @@ class Meter:
 
 
 FREE_METER = Meter(4, 4, free=True)
-_METER_RE = re.compile(r"\s*(C\|?|none|\(?[0-9+ ]+\)?\s*/\s*[0-9]+|[0-9]+)")
+_METER_RE = re.compile(r"\s*(C\|?|none|\(?[0-9+]{1,40}\)?/[0-9]{1,12}|[0-9]{1,12})")
 
 
 def parse_meter(value: str) -> tuple[Meter, str]:
@@ -231,8 +231,8 @@ def parse_unit(value: str) -> int:
     return max(1, WHOLE * numerator // denominator)
 
 
-_TEMPO_BEAT_RE = re.compile(r"([0-9]+\s*/\s*[0-9]+(?:\s+[0-9]+\s*/\s*[0-9]+)*)\s*=\s*([0-9.]+)")
-_TEMPO_OLD_RE = re.compile(r"C([0-9]*)\s*=\s*([0-9.]+)")
+_BEAT_RE = re.compile(r"([0-9]{1,9})/([0-9]{1,9})$")
+_OLD_BEAT_RE = re.compile(r"C([0-9]{0,9})$")
 
 
 def parse_tempo(value: str, unit: int) -> float | None:
@@ -243,25 +243,24 @@ def parse_tempo(value: str, unit: int) -> float | None:
     text = re.sub(r'"[^"]*"', " ", value.split("%", 1)[0]).strip()
     if not text:
         return None
-    match = _TEMPO_BEAT_RE.search(text)
-    if match:
-        beat = 0.0
-        for part in match.group(1).split():
-            top, bottom = part.split("/")
-            if number(bottom) == 0:
-                raise FieldError(f"impossible tempo {shown(value.strip())!r}")
-            beat += number(top) / number(bottom)
-        per_minute = float(match.group(2))
-        qpm = per_minute * beat * 4
-    else:
-        old = _TEMPO_OLD_RE.search(text)
-        try:
+    beats, equals, speed = text.partition("=")
+    words = beats.replace(" /", "/").replace("/ ", "/").split()
+    try:
+        if not equals:  # Q:120: unit lengths per minute (ABC 1.6)
+            qpm = float(words[0]) * unit / WHOLE * 4
+        else:
+            per_minute = float(speed.split()[0])
+            old = _OLD_BEAT_RE.match(words[-1]) if words else None
             if old:  # Q:C=120 or Q:C2=60: beats of the unit length (times a factor)
-                qpm = float(old.group(2)) * (number(old.group(1) or "1") * unit / WHOLE) * 4
-            else:  # Q:120: unit lengths per minute (ABC 1.6)
-                qpm = float(text.split()[0]) * unit / WHOLE * 4
-        except ValueError:
-            raise FieldError(f"unknown tempo {shown(value.strip())!r}") from None
+                beat = number(old.group(1) or "1") * unit / WHOLE
+            else:  # Q:1/4=120, Q:1/8 3/8=40: the beat is the sum of the fractions
+                fractions = [_BEAT_RE.match(word) for word in words]
+                if not fractions or None in fractions or any(m.group(2) == "0" for m in fractions):
+                    raise ValueError
+                beat = sum(number(m.group(1)) / number(m.group(2)) for m in fractions)
+            qpm = per_minute * beat * 4
+    except (ValueError, IndexError):
+        raise FieldError(f"unknown tempo {shown(value.strip())!r}") from None
     if not 1 <= qpm <= 10000:
         raise FieldError(f"tempo {shown(value.strip())!r} is out of range")
     return qpm

@@ -38,7 +38,9 @@ _NATURALS = {letter: 60 + semitone for letter, semitone in
                                                           zip("cdefgab", (0, 2, 4, 5, 7, 9, 11))}
 _UPPER = {letter: letter.upper() for letter in "ABCDEFGabcdefg"}
 _LENGTH_RE = re.compile(r"([0-9]*)(/*)([0-9]*)")
-_BAR_RE = re.compile(r"[|:\[\]]*")
+# A bar line: '|', '||', '|]', '[|', ':|', '|:', '::', ':|]', '[|:'... (short: longer runs of
+# '|' and ':' are read as several bar lines, which keeps hostile input linear).
+_BAR_RE = re.compile(r"\[?[|:]{1,8}\]?")
 _VARIANT_RE = re.compile(r"\[?([0-9]+(?:[,\-][0-9]+)*)")
 _TUPLET_RE = re.compile(r"\(([0-9]+)(?::([0-9]*))?(?::([0-9]*))?")
 _DECORATION_RE = re.compile(r"!([^!\s|\"]{1,40})!|\+([^+\s|\"]{1,40})\+")
@@ -297,13 +299,6 @@ class BodyScanner:
         match = _BAR_RE.match(text, i)
         token = match.group(0)
         end = match.end()
-        # A '[' or ']' inside the run belongs to the bar only as '[|', '|]' or before a number.
-        cut = token.find("[", 1)
-        if cut > 0 and not (cut + 1 < len(token) and token[cut + 1] == "|"):
-            token, end = token[:cut], i + cut
-        if "]" in token.rstrip("]") or token.count("]") > 1:
-            cut = token.find("]")
-            token, end = token[:cut + 1], i + cut + 1
         kind = _bar_kind(token)
         if kind is None:
             self._warn(f"unknown bar line {shown(token)!r} ignored", i + offset)
