@@ -125,3 +125,22 @@ def test_expansion_beyond_the_note_cap_is_an_error() -> None:
     line = "|:" + "C" * 1000 + ":|"
     with pytest.raises(MusicError, match="more than"):
         parse_abc("X:1\nK:C\n" + "\n".join([line] * 600) + "\n")
+
+
+@pytest.mark.parametrize("text", [
+    "X:1\nP:" + "(" * 5000 + "\nK:C\nC|\n",
+    "X:1\nQ:" + "1/2 " * 50000 + "\nK:C\nC|\n",
+    "X:1\nM:" + "1 " * 50000 + "\nK:C\nC|\n",
+    "X:1\nK:C\n" + "|[|]" * 50000 + "C\n",
+    "X:1\nK:C\n" + "[K:" * 50000 + "\n",
+    "X:1\nK:C\n" + "!a" * 50000 + "\n",
+    "X:1\nK:C\n" + "(3:" * 50000 + "C\n",
+    "X:1\nK:C\n" + "".join(f"[V:{i}]C" for i in range(5000)) + "\n",
+], ids=["part-nesting", "tempo", "meter", "bar-runs", "inline-fields", "decorations", "tuplets", "voices"])
+def test_hostile_runs_stay_linear(text: str) -> None:
+    started = time.perf_counter()
+    try:
+        parse_abc(text)
+    except MusicError:
+        pass
+    assert time.perf_counter() - started < 5
