@@ -8,7 +8,7 @@ import subprocess
 import mido
 import pretty_midi
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA, require_program
@@ -216,3 +216,45 @@ def test_arbitrary_bytes_raise_only_music_error(data):
         parse_midi(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x00\x60" + data)
     except MusicError:
         pass
+
+
+def fifo_consistent(notes: list[Note]) -> bool:
+    """True when overlapping notes of one pitch and instrument end in the order they start
+    (the only order MIDI's note-on/note-off pairs can say)."""
+    groups: dict[tuple, list[Note]] = {}
+    for note in sorted(notes):
+        groups.setdefault((note.is_drum, note.program, note.pitch), []).append(note)
+    return all(a.end <= b.end for group in groups.values() for a, b in zip(group, group[1:]))
+
+
+notes_strategy = st.lists(st.builds(
+    lambda onset, pitch, duration, velocity, program, drum: Note(onset, pitch, duration, velocity,
+                                                                 0 if drum else program, drum),
+    st.integers(0, 3000), st.integers(0, 127), st.integers(1, 400), st.integers(1, 127),
+    st.sampled_from([0, 1, 24, 40, 73, 127]), st.booleans()), min_size=1, max_size=40)
+
+
+def changes(values):
+    """Events at distinct rising ticks, each changing the value in force."""
+    return st.lists(st.tuples(st.integers(0, 4000), values), max_size=4).map(
+        lambda pairs: [(tick, value) for index, (tick, value) in enumerate(sorted(dict(pairs).items()))
+                       if index == 0 or value != sorted(dict(pairs).items())[index - 1][1]])
+
+
+@settings(max_examples=80, deadline=None)
+@given(notes=notes_strategy,
+       tempos=changes(st.sampled_from([40.0, 96.5, 120.0, 133.33, 200.0])),
+       meters=changes(st.sampled_from([(2, 4), (3, 4), (4, 4), (6, 8), (5, 16), (3, 2)])),
+       keys=changes(st.tuples(st.integers(0, 11), st.sampled_from(["major", "minor", "dorian", "lydian"]))),
+       title=st.text(max_size=20).map(str.strip))
+def test_any_piece_midi_can_say_reads_back_identical(notes, tempos, meters, keys, title):
+    assume(fifo_consistent(notes))
+    piece = Piece(notes=notes, tempos=[Tempo(t, q) for t, q in tempos],
+                  time_signatures=[TimeSignature(t, *m) for t, m in meters],
+                  keys=[Key(t, *k) for t, k in keys], title=title)
+    again = parse_midi(midi_bytes(piece))
+    assert again.notes == piece.notes
+    assert again.tempos == piece.tempos
+    assert again.time_signatures == piece.time_signatures
+    assert again.keys == piece.keys
+    assert again.title == title
