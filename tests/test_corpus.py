@@ -362,3 +362,13 @@ def test_a_fifo_named_like_music_is_skipped_without_hanging(tmp_path: Path, remi
     by_name = {Path(r.path).name: r for r in corpus.reports}
     assert by_name["pipe.mid"].status == "skipped" and "not a regular file" in by_name["pipe.mid"].reason
     assert by_name["good.abc"].status == "kept"
+
+
+def test_a_second_copy_of_a_file_is_skipped_so_it_cannot_straddle_the_split(folder: Path,
+                                                                            tmp_path: Path, remi):
+    (folder / "zz-copy.abc").write_bytes((folder / "one.abc").read_bytes())
+    corpus = build_corpus([folder], remi, cache_dir=tmp_path / "cache", workers=2)
+    copy = corpus.reports[-1]
+    assert copy.status == "skipped" and copy.reason == f"same bytes as an earlier file ({folder / 'one.abc'})"
+    assert [Path(p.source).name for p in corpus.pieces].count("one.abc") == 1
+    assert "skipped: same bytes as an earlier file (1)" in corpus.summary()

@@ -181,6 +181,7 @@ _DIED = "a worker process died while this file was in flight (out of memory?)"
 def _scan(files: list[Path], store: TokenStore,
           finish: Callable[[int, Outcome, bool], None]) -> Iterator[Job]:
     """Files whose outcome is not cached, as jobs; read lazily so a huge corpus is never all in memory."""
+    first_with: dict[str, Path] = {}
     for index, path in enumerate(files):
         try:
             data = music_io.read_bytes(path)
@@ -189,6 +190,13 @@ def _scan(files: list[Path], store: TokenStore,
             finish(index, skipped(_located(error), cacheable=False), False)
             continue
         digest = hashlib.sha256(data).hexdigest()
+        if digest in first_with:
+            # A second copy of a file would put the same pieces on both sides of the
+            # train/validation split: keep the first only.
+            finish(index, skipped(f"same bytes as an earlier file ({first_with[digest]})",
+                                  cacheable=False), False)
+            continue
+        first_with[digest] = path
         cached = store.load(digest)
         if cached is not None:
             finish(index, cached, True)

@@ -114,7 +114,9 @@ class Corpus:
 
 
 def _reason_kind(reason: str) -> str:
-    # "12:3: (tune 5) unknown field" and "4:1: (tune 2) unknown field" are the same kind.
-    return re.sub(r"^(\d+(:\d+)?: ?)?(\(tune [^)]*\) ?|tune \S+: )?", "", reason) or reason
+    # "12:3: (tune 5) unknown field" and "4:1: (tune 2) unknown field" are the same kind, and
+    # so are "same bytes as an earlier file (a.abc)" and "... (b.abc)".
+    kind = re.sub(r"^(\d+(:\d+)?: ?)?(\(tune [^)]*\) ?|tune \S+: )?", "", reason)
+    return re.sub(r" \([^()]*\)$", "", kind) or reason
 
 
