@@ -3,7 +3,8 @@
 `build_corpus(paths, tokenizer)` finds every .abc/.mid/.midi file under `paths`, reads and
 tokenizes each (in worker processes), and returns the pieces plus one `FileReport` per file:
 kept, cached (kept, read from the cache) or skipped with the reason. A bad file never stops
-the run.
+the run; a second copy of a file (the same bytes) is skipped, so no piece can land on both
+sides of the train/validation split.
 
 The cache holds one small `.tok` file per (file content, tokenizer): the key is the sha256 of the
 file's bytes, under a folder named by the tokenizer's identity (name, config, vocabulary,
