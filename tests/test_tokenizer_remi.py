@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DATA, IRISH
 from melody.errors import MusicError
@@ -146,3 +148,31 @@ def test_grammar_accepts_every_encoded_piece(path):
         assert grammar.allowed(state)[token], REMI.tokens([token])
         state = grammar.advance(state, token)
     assert grammar.finished(state)
+
+
+@settings(max_examples=80, deadline=None)
+@given(notes=st.lists(st.builds(
+           lambda onset, pitch, duration, velocity, program, drum: Note(onset, pitch, duration, velocity,
+                                                                        0 if drum else program, drum),
+           st.integers(0, 2000), st.integers(0, 127), st.integers(1, 700), st.integers(1, 127),
+           st.sampled_from([0, 5, 40, 127]), st.booleans()), max_size=40),
+       meters=st.dictionaries(st.integers(0, 2000), st.sampled_from([(4, 4), (3, 8), (7, 8), (6, 4), (1, 32)]),
+                              max_size=3),
+       keys=st.dictionaries(st.integers(0, 2000), st.tuples(st.integers(0, 11), st.sampled_from(["major", "locrian"])),
+                            max_size=3),
+       tempos=st.dictionaries(st.integers(0, 2000), st.floats(20, 400), max_size=3),
+       end=st.none() | st.integers(0, 2500))
+def test_any_piece_round_trips_on_the_grid(notes, meters, keys, tempos, end):
+    """Meter changes anywhere (cutting bars), keys and tempos at any tick, chords, drums, long notes."""
+    piece = Piece(notes=notes, time_signatures=[TimeSignature(t, *m) for t, m in meters.items()],
+                  keys=[Key(t, *k) for t, k in keys.items()], tempos=[Tempo(t, q) for t, q in tempos.items()],
+                  end=end)
+    ids = REMI.encode(piece)
+    back = REMI.decode(ids)
+    expected_notes, expected_tempos = binned(piece)
+    assert back.notes == expected_notes
+    assert back.tempos == expected_tempos
+    assert back.keys == piece.keys
+    assert back.time_signatures == piece.time_signatures
+    assert back.end_tick >= piece.end_tick
+    assert REMI.encode(back) == ids
