@@ -19,7 +19,7 @@ import secrets
 import threading
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Key, Note, Piece
@@ -266,11 +266,14 @@ class _Run:
                     tokenizer={"name": self.tokenizer.name, "config": self.tokenizer.config},
                     prime=prime, complete=complete)
 
-    def events(self, stop: threading.Event | None, note_events: bool) -> Iterator[StreamEvent]:
+    def events(self, stop: threading.Event | None, note_events: bool, seeds: list[int] | None = None,
+               indices: list[int] | None = None) -> Iterator[StreamEvent]:
+        """The run's events; `seeds` and `indices` draw chosen pieces again (--reject-copies)."""
         from melody.tokenizers.base import EOS
 
-        size = self.settings.num
-        seeds = [self.run_seed + i for i in range(size)]
+        seeds = seeds if seeds is not None else [self.run_seed + i for i in range(self.settings.num)]
+        indices = indices if indices is not None else list(range(len(seeds)))
+        size = len(seeds)
         sampler = self._sampler(seeds)
         tracker = _NoteTracker(self.tokenizer, size) if note_events else None
         if tracker is not None:
@@ -288,8 +291,62 @@ class _Run:
         if stop is not None and stop.is_set() and not sampler.done:
             cancelled = True
         results = sampler.results()
-        takes = [self.take(i, seeds[i], results[i], complete=sampler.finished[i]) for i in range(size)]
+        takes = [self.take(indices[i], seeds[i], results[i], complete=sampler.finished[i]) for i in range(size)]
         yield DoneEvent(takes, cancelled=cancelled)
+
+
+def new_music(take: Take) -> Piece:
+    """The part of a take after its prime: what a near-copy check should look at."""
+    return take.piece.replace(notes=[n for n in take.piece.notes if n.onset >= take.prime_end])
+
+
+def reject_copies(model: Any, settings: GenerationSettings, takes: list[Take], *,
+                  prime: Piece | str | Path | None = None, prime_abc: str | None = None,
+                  attempts: int = 8, index: Any = None,
+                  on_retry: Callable[[str], None] | None = None) -> list[Take]:
+    """`takes` with every near-copy of a training piece drawn again, up to `attempts` draws each.
+
+    Uses melody.evaluation.novelty's check against the model's own training pieces (rebuilt
+    from the files config.json names). Redraws are seeded `run_seed + attempt * num + index`,
+    so the same command gives the same pieces; a piece still flagged after the last draw is
+    kept, with its novelty result in the sidecar.
+    """
+    if index is None:
+        from melody.evaluation.novelty import index_for_model
+
+        model = resolve_model(model)
+        index = index_for_model(model)
+        if index is None:
+            raise MelodyError("--reject-copies: the files this model was trained on are not available "
+                              "(config.json names them), so copies cannot be checked")
+    say = on_retry or (lambda line: None)
+    if not takes:
+        return takes
+    run_seed = takes[0].run_seed if takes[0].run_seed is not None else takes[0].seed
+    run = _Run(model, settings.replace(seed=run_seed), prime, prime_abc)
+    kept = list(takes)
+    draws = {take.index: 1 for take in kept}
+    for attempt in range(1, attempts + 1):
+        results = {take.index: index.check(new_music(take)) for take in kept}
+        for take in kept:
+            take.novelty = results[take.index].to_dict()
+            take.attempts = draws[take.index]
+        flagged = [take.index for take in kept if results[take.index].is_copy]
+        if not flagged or attempt == attempts:
+            for number in flagged:
+                say(f"piece {number + 1}: still a near-copy after {attempts} draws; kept (see its sidecar)")
+            return kept
+        for number in flagged:
+            result = results[number]
+            say(f"piece {number + 1}: near-copy of a training tune (shares a run of {result.longest_run} "
+                f"notes, {result.ngram_share:.0%} of its 8-note phrases); drawing again")
+        seeds = [run_seed + attempt * settings.num + number for number in flagged]
+        for event in run.events(None, False, seeds=seeds, indices=flagged):
+            if isinstance(event, DoneEvent):
+                for take in event.takes:
+                    kept[take.index] = take
+                    draws[take.index] += 1
+    return kept
 
 
 class _NoteTracker:
@@ -318,4 +375,4 @@ class _NoteTracker:
 
 
 __all__ = ["BarEvent", "DoneEvent", "FORMATS", "GenerationSettings", "NoteEvent", "StreamEvent", "Take",
-           "generate", "resolve_model", "stream", "write_take"]
+           "generate", "reject_copies", "resolve_model", "stream", "write_take"]

@@ -204,3 +204,23 @@ def test_a_missing_or_incomplete_model_folder_is_refused(tmp_path):
                                                    '"family": "lstm", "model": {}}')
     with pytest.raises(MelodyError):
         generate(tmp_path / "half")
+
+
+def test_reject_copies_draws_a_flagged_piece_again_with_a_recorded_seed(lstm_folder):
+    from melody.evaluation.novelty import NoveltyIndex
+    from melody.generation import new_music, reject_copies
+
+    settings = GenerationSettings(num=2, bars=4, seed=20, temperature=1.5, key="D", meter="6/8")
+    takes = generate(lstm_folder, settings)
+    assert len(takes[0].piece.notes) >= 5
+    # An index holding piece 0's own music flags piece 0 (and only it) as a near-copy.
+    index = NoveltyIndex.build([new_music(takes[0])], max_run=3, max_share=0.5)
+    lines: list[str] = []
+    kept = reject_copies(lstm_folder, settings, list(takes), index=index, on_retry=lines.append)
+    assert kept[1].tokens == takes[1].tokens and kept[1].attempts == 1
+    assert kept[0].tokens != takes[0].tokens and kept[0].attempts >= 2
+    assert kept[0].seed == 20 + (kept[0].attempts - 1) * 2 + 0  # run seed + attempt * num + index
+    assert kept[0].novelty is not None and not kept[0].novelty["is_copy"]
+    assert lines and lines[0].startswith("piece 1: near-copy")
+    again = reject_copies(lstm_folder, settings, generate(lstm_folder, settings), index=index)
+    assert [t.tokens for t in again] == [t.tokens for t in kept]  # the same command, the same pieces

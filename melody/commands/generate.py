@@ -102,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     takes = generate_takes(model, settings, prime=args.prime, prime_abc=args.prime_abc)
     if args.reject_copies:
-        from melody.novelty_check import replace_copies
+        from melody.generation import reject_copies
 
-        takes = replace_copies(model, settings, takes, prime=args.prime, prime_abc=args.prime_abc,
-                               attempts=MAX_COPY_ATTEMPTS, report=lambda line: print(line, file=sys.stderr))
+        takes = reject_copies(model, settings, takes, prime=args.prime, prime_abc=args.prime_abc,
+                              attempts=MAX_COPY_ATTEMPTS,
+                              on_retry=lambda line: print(f"melody generate: {line}", file=sys.stderr))
     for take in takes:
         for path in write_take(take, out, formats=formats, force=args.force):
             print(path)
