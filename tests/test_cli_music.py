@@ -100,6 +100,15 @@ def test_convert_via_remi_keeps_the_notes_remi_can_hold(one, tmp_path, capsys):
     assert music_io.read(via)[0].title == music_io.read(one)[0].title
 
 
+def test_convert_via_performance_loses_what_performance_tokens_cannot_say(one, tmp_path):
+    via = tmp_path / "via.mid"
+    assert main(["convert", str(one), str(via), "--via", "performance"]) == 0
+    source, heard = music_io.read(one)[0], music_io.read(via)[0]
+    assert source.keys and source.time_signatures
+    assert heard.keys == [] and heard.time_signatures == []  # no key or meter tokens
+    assert [(n.pitch, n.duration) for n in heard.notes] == [(n.pitch, n.duration) for n in source.notes]
+
+
 def test_convert_via_an_unknown_tokenizer_is_one_line(one, tmp_path, capsys):
     assert main(["convert", str(one), str(tmp_path / "x.mid"), "--via", "nope"]) != 0
     assert "unknown tokenizer 'nope'" in one_error_line(capsys)
