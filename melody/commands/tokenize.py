@@ -43,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{cache}: --out must be a folder, and this is a file")
 
     with Progress(label=f"tokenize ({tokenizer.name})", unit="files") as progress:
+        # The file name, not its path: the end of a long path is what a narrow line would cut.
         corpus = build_corpus(args.paths, tokenizer, cache_dir=cache, workers=args.workers,
-                              progress=progress)
+                              progress=lambda done, total, path: progress(done, total, Path(path).name))
     if not corpus.files:
         raise UsageError(f"no .abc, .mid or .midi files in {', '.join(args.paths)}")
     try:
