@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from melody.music.abc import parse_abc, piece_to_abc
 from melody.music.notes import Key, Note, Piece, TimeSignature
@@ -84,3 +86,28 @@ def test_meter_changes_are_written_inline() -> None:
 def test_empty_piece_writes_a_readable_tune() -> None:
     text = piece_to_abc(Piece())
     assert text.startswith("X:1\nT:Untitled\n")
+
+
+@st.composite
+def melodies(draw: st.DrawFn) -> Piece:
+    """Monophonic pieces with any onsets and lengths on the tick grid, in a random meter and key."""
+    numerator, denominator = draw(st.sampled_from([(4, 4), (3, 4), (6, 8), (2, 2), (5, 8), (7, 4)]))
+    notes, time = [], draw(st.integers(0, 200))
+    for _ in range(draw(st.integers(1, 25))):
+        duration = draw(st.integers(1, 150))
+        notes.append(Note(time, draw(st.integers(21, 108)), duration))
+        time += duration + draw(st.sampled_from([0, 0, 0, 1, 5, 12, 40]))
+    key = Key(0, draw(st.integers(0, 11)), draw(st.sampled_from(["major", "minor", "dorian", "lydian"])))
+    return Piece(notes=notes, time_signatures=[TimeSignature(0, numerator, denominator)], keys=[key])
+
+
+@settings(max_examples=150, deadline=None)
+@given(melodies())
+def test_any_melody_round_trips_through_abc(piece: Piece) -> None:
+    again = parse_abc(piece_to_abc(piece))[0]
+    assert _notes(again) == _notes(piece)
+
+
+def test_silence_before_the_only_bar_line_is_not_taken_for_a_pickup() -> None:
+    piece = Piece(notes=[Note(10, 60, 5), Note(20, 62, 76)], time_signatures=[TimeSignature(0, 4, 4)])
+    assert _notes(parse_abc(piece_to_abc(piece))[0]) == [(10, 60, 5), (20, 62, 76)]

@@ -2,7 +2,8 @@
 
 Polyphonic music is reduced to one line: notes that start together with the same length
 become a chord; otherwise the highest note at each onset is kept, and a note is cut where the
-next onset starts. Notes that cross a bar line are split and tied. Pitches are spelled against
+next onset starts. Notes that cross a bar line are split and tied. Meter changes are written
+inline; the first key and tempo stand for the whole tune (later changes are not written). Pitches are spelled against
 the tune's key signature, with explicit accidentals wherever the key and the bar's earlier
 accidentals would not give the pitch, so reading the text back gives the same pitches.
 """
@@ -134,8 +135,11 @@ def piece_to_abc(piece: Piece) -> str:
     bar_starts = piece.bar_starts(max(piece.end_tick, events[-1][0] + events[-1][1]) + 1)
     meter_at = {s.tick: s for s in piece.time_signatures}
     first_bar = bar_starts[1] if len(bar_starts) > 1 else None
-    # A pickup: begin at the first note, so the reader shifts it back to the same place.
-    time = events[0][0] if first_bar is not None and 0 < events[0][0] < first_bar else 0
+    # A pickup (music before the first bar line, and more after it): begin at the first note,
+    # so the reader shifts it back to the same place.
+    last_end = events[-1][0] + events[-1][1]
+    pickup = first_bar is not None and 0 < events[0][0] < first_bar < last_end
+    time = events[0][0] if pickup else 0
     boundaries = [tick for tick in bar_starts if tick > time]
     body: list[str] = []
     line: list[str] = []
