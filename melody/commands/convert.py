@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "mid->mid. `melody convert IN OUT` converts one file; "
                     "`melody convert IN... --out DIR --to mid|abc` writes one file per tune.")
     parser.add_argument("inputs", nargs="+", metavar="IN",
-                        help="input .abc/.mid/.midi files or folders (and OUT in the two-file form)")
+                        help="input .abc/.mid/.midi files or folders (and OUT in the "
+                             "two-file form)")
     parser.add_argument("--out", metavar="DIR", type=Path, help="folder for one output per tune")
     parser.add_argument("--to", choices=("mid", "abc"), help="output format with --out")
     parser.add_argument("--tune", metavar="X",
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     targets = _plan_form(args)
     sources = files_in_order(targets["inputs"])
     if not sources:
-        raise UsageError(f"no .abc, .mid or .midi files in {', '.join(map(str, targets['inputs']))}")
+        named = ", ".join(map(str, targets["inputs"]))
+        raise UsageError(f"no .abc, .mid or .midi files in {named}")
 
     tokenizer = None
     if args.via:
@@ -77,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
             if not piece.notes:
                 raise MusicError("no notes to write", file=str(source),
                                  tune=piece.tune if len(pieces) > 1 else None)
-            path = targets["out_file"] or _output_name(targets["out_dir"], source, piece.tune, number,
-                                                       len(pieces), targets["kind"], taken)
+            path = targets["out_file"] or _output_name(
+                targets["out_dir"], source, piece.tune, number, len(pieces), targets["kind"], taken)
             taken.add(path)
             outputs.append((path, music_io.render(piece, targets["kind"])))
 

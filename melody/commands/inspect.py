@@ -91,7 +91,8 @@ def describe(piece: Any, tokenizers: dict[str, Any]) -> dict[str, Any]:
     return {
         "tune": piece.tune,
         "title": piece.title,
-        "meter": f"{signature.numerator}/{signature.denominator}" + ("+" if len(meters) > 1 else ""),
+        # A "+" says the meter changes later in the piece.
+        "meter": f"{signature.numerator}/{signature.denominator}{'+' if len(meters) > 1 else ''}",
         "key": piece.key.name if piece.key else None,
         "tempo": round(piece.qpm, 1),
         "bars": len(piece.bar_starts()) if piece.notes else 0,

@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
     with Progress(label=f"tokenize ({tokenizer.name})", unit="files") as progress:
         # The file name, not its path: the end of a long path is what a narrow line would cut.
+        def show(done: int, total: int, path: str) -> None:
+            progress(done, total, Path(path).name)
+
         corpus = build_corpus(args.paths, tokenizer, cache_dir=cache, workers=args.workers,
-                              progress=lambda done, total, path: progress(done, total, Path(path).name))
+                              progress=show)
     if not corpus.files:
         raise UsageError(f"no .abc, .mid or .midi files in {', '.join(args.paths)}")
     try:

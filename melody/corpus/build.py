@@ -53,7 +53,7 @@ def _located(error: MusicError) -> str:
 
 
 def _tokenize_file(path: str | os.PathLike, data: bytes, tokenizer: Tokenizer) -> Outcome:
-    """Parse one file's bytes and encode every piece with notes; skips, never raises for bad input."""
+    """Parse one file's bytes and encode each piece with notes; bad input skips, never raises."""
     warnings: list[str] = []
     try:
         pieces = music_io.parse_bytes(data, path, on_warning=lambda w: warnings.append(_located(w)))
@@ -80,7 +80,8 @@ def _tokenize_file(path: str | os.PathLike, data: bytes, tokenizer: Tokenizer) -
         meta.append({"tune": piece.tune, "title": piece.title, "notes": len(piece.notes)})
         arrays.append(ids)
     if not meta:
-        reason = "no notes" if pieces and all(not p.notes for p in pieces) else "no piece could be tokenized"
+        no_notes = pieces and all(not p.notes for p in pieces)
+        reason = "no notes" if no_notes else "no piece could be tokenized"
         return skipped(reason, warnings)
     offsets = np.zeros(len(arrays) + 1, np.int64)
     np.cumsum([len(a) for a in arrays], out=offsets[1:])
@@ -156,8 +157,8 @@ def build_corpus(
         # while this one parses the next file.
         with futures.ThreadPoolExecutor(1, thread_name_prefix="melody-cache") as writer:
             for index, path, data, digest in jobs:
-                finish(index, _tokenize_and_store(str(path), data, digest, tokenizer, store, writer),
-                       False)
+                outcome = _tokenize_and_store(str(path), data, digest, tokenizer, store, writer)
+                finish(index, outcome, False)
     else:
         _run_pool(jobs, workers, tokenizer, store, finish)
 
@@ -167,7 +168,8 @@ def build_corpus(
         outcome, cached = outcomes[index]
         for number, meta in enumerate(outcome.meta):
             ids = outcome.ids[outcome.offsets[number]:outcome.offsets[number + 1]]
-            pieces.append(TokenizedPiece(str(path), meta["tune"], meta["title"], ids, meta["notes"]))
+            pieces.append(TokenizedPiece(str(path), meta["tune"], meta["title"], ids,
+                                         meta["notes"]))
         status = outcome.status if outcome.status == "skipped" or not cached else "cached"
         reports.append(FileReport(str(path), status, outcome.reason, len(outcome.meta),
                                   int(outcome.offsets[-1]), outcome.warnings, cached))
@@ -180,7 +182,7 @@ _DIED = "a worker process died while this file was in flight (out of memory?)"
 
 def _scan(files: list[Path], store: TokenStore,
           finish: Callable[[int, Outcome, bool], None]) -> Iterator[Job]:
-    """Files whose outcome is not cached, as jobs; read lazily so a huge corpus is never all in memory."""
+    """Files not in the cache, as jobs; read lazily, so a huge corpus is never all in memory."""
     first_with: dict[str, Path] = {}
     for index, path in enumerate(files):
         try:

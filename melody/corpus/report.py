@@ -90,8 +90,8 @@ class Corpus:
     def summary(self, top: int = 3) -> str:
         """A few lines for people: counts kept and skipped, the top reasons, warnings."""
         files = f"{self.files} file{'s' if self.files != 1 else ''}"
-        kept = (f"{self.kept} kept ({len(self.pieces):,} piece{'s' if len(self.pieces) != 1 else ''}, "
-                f"{self.tokens:,} tokens)")
+        pieces = f"{len(self.pieces):,} piece{'s' if len(self.pieces) != 1 else ''}"
+        kept = f"{self.kept} kept ({pieces}, {self.tokens:,} tokens)"
         cached = f"; {self.cached} from the cache" if self.cached else ""
         lines = [f"{files}: {kept}, {self.skipped} skipped{cached}"]
         reasons = self.skip_reasons()
