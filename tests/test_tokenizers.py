@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA, IRISH
@@ -17,6 +17,7 @@ from melody.music.midi import parse_midi
 from melody.music.notes import Key, Note, Piece
 from melody.tokenizers import EOS, SCHEMES, Constraints, get_tokenizer, load_tokenizer
 from melody.tokenizers.common import nearest
+from test_midi import fifo_consistent
 
 TOKENIZERS = {name: get_tokenizer(name) for name in SCHEMES}
 
@@ -227,3 +228,19 @@ def test_grammar_accepts_every_token_of_encoded_real_music(name):
             assert grammar.allowed(state)[token], (piece.source, piece.title, index, tokenizer.vocab[token])
             state = grammar.advance(state, token)
         assert grammar.finished(state)
+
+
+@settings(max_examples=80, deadline=None)
+@given(notes=st.lists(st.builds(
+    lambda onset, pitch, duration, velocity, program, drum: Note(onset, pitch, duration, velocity,
+                                                                 0 if drum else program, drum),
+    st.integers(0, 1500), st.integers(0, 127), st.integers(1, 500), st.integers(1, 127),
+    st.sampled_from([0, 5, 127]), st.booleans()), max_size=40), end=st.none() | st.integers(0, 2500))
+def test_performance_round_trips_any_piece_midi_could_say(notes, end):
+    assume(fifo_consistent(notes))
+    piece = Piece(notes=notes, end=end)
+    ids = PERFORMANCE.encode(piece)
+    back = PERFORMANCE.decode(ids)
+    assert back.notes == on_levels(piece)
+    assert back.end_tick == piece.end_tick
+    assert PERFORMANCE.encode(back) == ids
