@@ -288,3 +288,9 @@ def test_text_blocks_and_continued_header_fields_are_not_music() -> None:
 
 def test_header_key_applies_when_a_body_key_field_only_names_a_clef() -> None:
     assert pitches("F [K:clef=bass] F", "L:1/4\nK:G") == [66, 66]
+
+
+def test_every_block_before_the_first_tune_is_file_header() -> None:
+    piece = parse_abc("%abc-2.1\n%%pagewidth 21cm\n\nM:6/8\nL:1/8\n\nX:1\nK:G\nGAB|\n")[0]
+    assert piece.time_signature.numerator == 6
+    assert [n.duration for n in piece.notes] == [12, 12, 12]

@@ -49,10 +49,10 @@ def _split(lines: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
             if body:
                 tunes.append((start, index))
                 seen_tune = True
-            elif not seen_tune and not header:
-                header = list(range(start, index))
-        elif not seen_tune and not header:
-            header = list(range(start, index))
+            elif not seen_tune:
+                header.extend(range(start, index))
+        elif not seen_tune:
+            header.extend(range(start, index))  # every block before the first tune
     return header, tunes
 
 
