@@ -121,8 +121,8 @@ class _Reader:
         """Read one MTrk chunk; returns its end tick (in MIDI ticks)."""
         data = self.data
         raw: list[tuple[int, int, int, int, int, int]] = []  # MIDI ticks: onset, end, pitch, ...
-        sounding: dict[int, deque[tuple[int, int, int]]] = {}
-        started, limit = 0, MAX_NOTES - len(self.notes)  # channel<<7|pitch -> onsets
+        sounding: dict[int, deque[tuple[int, int, int]]] = {}  # channel<<7|pitch -> onsets
+        started, limit = 0, MAX_NOTES - len(self.notes)
         programs = [0] * 16
         status = 0  # the running status: the last channel-message status byte
         while position < end:
@@ -185,6 +185,8 @@ class _Reader:
                 position += 1
             else:  # 0xA0 aftertouch, 0xB0 controller, 0xE0 pitch bend: two data bytes
                 position += 2
+        if position > end:
+            raise self.fail(f"broken MIDI track {number + 1}: its last event runs past the track's end")
         for slot, queue in sounding.items():  # close what still sounds at the track's end
             for onset, velocity, program in queue:
                 raw.append((onset, tick, slot & 0x7F, velocity, program, slot >> 7))
