@@ -9,15 +9,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from melody import __version__
 from melody.checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
 from melody.errors import MelodyError, ModelError, UsageError
-from melody.models import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE, TOKENIZER_FILE, config_bytes,
-                           save_model, write_file_atomic)
+from melody.models import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE,
+                           TOKENIZER_FILE, config_bytes, save_model, write_file_atomic)
 from melody.nn import SequenceModel, build_model
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
 from melody.train_config import Settings, model_config
@@ -85,6 +84,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.stopped = "max_steps"
         self.metrics: list[dict[str, Any]] = []
+        self.paused = 0.0  # seconds of evaluation and saving since the last log line
 
     # -- reporting ---------------------------------------------------------------------------
     def emit(self, phase: str, **fields: Any) -> None:
@@ -288,10 +288,13 @@ class Trainer:
                 running_count = 0
                 elapsed = now - session_start
                 self.train_seconds += now - last_log_time
-                rate = (self.tokens_seen - last_log_tokens) / max(now - last_log_time, 1e-9)
-                last_log_time, last_log_tokens = now, self.tokens_seen
-                per_step = elapsed / max(1, self.step - session_first_step)
-                eta = per_step * (max_steps - self.step)
+                # Evaluations and saves are part of training time, not of the stepping rate.
+                stepping = max(now - last_log_time - self.paused, 1e-9)
+                rate = (self.tokens_seen - last_log_tokens) / stepping
+                last_log_time, last_log_tokens, self.paused = now, self.tokens_seen, 0.0
+                eta = elapsed / max(1, self.step - session_first_step) * (max_steps - self.step)
+                if training["max_minutes"]:
+                    eta = max(0.0, min(eta, training["max_minutes"] * 60 - self.train_seconds))
                 self.metrics.append({"step": self.step, "train_loss": round(train_loss, 6), "lr": lr,
                                      "tokens_per_second": round(rate, 1), "elapsed": round(self.train_seconds, 2)})
                 self.emit("step", train_loss=train_loss, tokens_per_second=rate, eta_seconds=eta,
@@ -303,6 +306,7 @@ class Trainer:
                     return
             if self.step % training["checkpoint_every"] == 0 and last_eval_step != self.step:
                 self._checkpoint()
+        self.train_seconds += time.perf_counter() - last_log_time
         if last_eval_step != self.step:
             self._evaluate_and_save(final=True)
         elif self.stopped != "max_steps":
@@ -324,6 +328,13 @@ class Trainer:
         return requested or timed_out
 
     def _evaluate_and_save(self, final: bool = False) -> None:
+        started = time.perf_counter()
+        try:
+            self._evaluate_and_save_now(final)
+        finally:
+            self.paused += time.perf_counter() - started
+
+    def _evaluate_and_save_now(self, final: bool) -> None:
         loss = self.evaluate()
         improved = self.best_loss is None or loss < self.best_loss
         if improved:
@@ -342,8 +353,11 @@ class Trainer:
             self.emit("checkpoint", message=f"saved step {self.step}" + (" (best so far)" if improved else ""))
 
     def _checkpoint(self) -> None:
+        started = time.perf_counter()
         if self.runtime.is_main:
             self.save(best=False)
+        self.paused += time.perf_counter() - started
+        if self.runtime.is_main:
             self.emit("checkpoint", message=f"saved step {self.step}")
 
     # -- saving --------------------------------------------------------------------------------

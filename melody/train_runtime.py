@@ -30,6 +30,8 @@ def pick_device(name: str = "auto") -> Any:
 
 def cpu_threads(local_processes: int = 1) -> int:
     """The CPUs this process may use, shared among the processes on this machine."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))  # the user's (or torchrun's) choice wins
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows

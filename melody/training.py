@@ -23,16 +23,14 @@ import json
 import math
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from melody import __version__
-from melody.errors import MelodyError, ModelError, UsageError
-from melody.models import CONFIG_FILE, LOSS_PLOT_FILE, METRICS_FILE, read_config
+from melody.errors import ModelError, UsageError
+from melody.models import CONFIG_FILE, METRICS_FILE, read_config
 from melody.train_config import (SHAPE_KEYS, Settings, apply_overrides, default_settings, load_toml,
-                                 merge, model_config, validate)
+                                 merge, validate)
 
 PHASES = ("corpus", "start", "step", "eval", "checkpoint", "done")
 
@@ -192,5 +190,8 @@ def loss_plot(records: Sequence[dict[str, Any]]) -> bytes:
     return line_chart(series)
 
 
+# The split by piece lives with the rest of the data path; evaluation finds it here too.
+from melody.training_data import split_pieces  # noqa: E402
+
 __all__ = ["PHASES", "TrainEvent", "TrainResult", "train", "resolve_settings", "default_out",
-           "read_metrics", "loss_plot", "LOSS_PLOT_FILE", "MelodyError"]
+           "read_metrics", "loss_plot", "split_pieces"]

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from melody.cli import main
-from melody.errors import ModelError, UsageError
+from melody.errors import MelodyError, ModelError, UsageError
 from melody.models import load_model
 from melody.training import TrainEvent, train
 
@@ -240,3 +240,12 @@ def test_resume_refuses_another_tokenizer_or_model_shape(reference: Path, tmp_pa
         train(resume=reference, model="lstm")
     code, line = one_line_error(capsys, ["train", "--resume", str(tmp_path / "nothing")])
     assert code != 0 and "no such model folder" in line
+
+
+def test_running_out_of_gpu_memory_names_the_settings_to_lower(corpus: Path, tmp_path: Path) -> None:
+    def out_of_memory(event: TrainEvent) -> None:
+        if event.phase == "step":  # raised where the loop runs, as a real CUDA allocation failure is
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with pytest.raises(MelodyError, match=r"out of GPU memory .*training.batch_size=4.*lower one of them"):
+        train([corpus], out=tmp_path / "m", device="cpu", workers=1, overrides=dict(TINY), on_event=out_of_memory)
