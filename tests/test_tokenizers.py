@@ -244,3 +244,28 @@ def test_performance_round_trips_any_piece_midi_could_say(notes, end):
     assert back.notes == on_levels(piece)
     assert back.end_tick == piece.end_tick
     assert PERFORMANCE.encode(back) == ids
+
+
+@pytest.mark.parametrize("name, config, message", [
+    ("remi", {"max_bar_ticks": 48}, "max_bar_ticks"),  # 4/4 must fit
+    ("remi", {"velocities": [0, 200]}, "velocities"),
+    ("remi", {"programs": "yes"}, "programs"),
+    ("remi", {"max_duration": "long"}, "max_duration"),
+    ("performance", {"velocities": []}, "at least one"),
+    ("performance", {"max_shfit": 48}, "no setting 'max_shfit'"),
+    ("abc-char", {"lowercase": True}, "no setting"),
+])
+def test_bad_tokenizer_settings_are_usage_errors(name, config, message):
+    with pytest.raises(UsageError, match=message):
+        get_tokenizer(name, **config)
+
+
+@pytest.mark.parametrize("config", [{"max_bar_ticks": "x"}, {"typo": 1}, ["not", "a", "mapping"]])
+def test_a_tokenizer_file_with_a_bad_config_is_a_model_error(tmp_path, config):
+    path = tmp_path / "tokenizer.json"
+    TOKENIZERS["remi"].save(path)
+    data = json.loads(path.read_text())
+    data["config"] = config
+    path.write_text(json.dumps(data))
+    with pytest.raises(ModelError):
+        load_tokenizer(path)

@@ -25,7 +25,7 @@ import numpy as np
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Piece
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import SlotState
+from melody.tokenizers.common import SlotState, config_keys
 
 CHARACTERS = "\n" + "".join(chr(code) for code in range(32, 127))
 _BAR_CHARACTERS = frozenset("|:[]")
@@ -37,6 +37,7 @@ class ABCChar(Tokenizer):
     name = "abc-char"
 
     def build_vocab(self) -> list[str]:
+        config_keys("abc-char", self.config, {})
         self.char_to_id = {char: 3 + index for index, char in enumerate(CHARACTERS)}
         return list(CHARACTERS)
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from melody.errors import ModelError
+from melody.errors import ModelError, UsageError
 from melody.music.notes import Piece
 
 PAD, BOS, EOS = 0, 1, 2
@@ -137,7 +137,10 @@ def tokenizer_from_dict(data: dict[str, Any], source: str = "tokenizer") -> Toke
         raise ModelError(f"{source}: not a melody tokenizer file")
     if data.get("version") != FORMAT_VERSION:
         raise ModelError(f"{source}: tokenizer format version {data.get('version')} is not supported")
-    tokenizer = get_tokenizer(data.get("name", ""), **(data.get("config") or {}))
+    try:
+        tokenizer = get_tokenizer(data.get("name", ""), **(data.get("config") or {}))
+    except (UsageError, TypeError) as error:  # an unknown scheme, a bad setting, a config not a mapping
+        raise ModelError(f"{source}: {error}") from None
     if data.get("vocab") != tokenizer.vocab:
         raise ModelError(f"{source}: vocabulary does not match this version of melody's "
                          f"{tokenizer.name} tokenizer")

@@ -8,6 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
+from melody.errors import UsageError
+
 from melody.music.midi import MAX_TICKS  # noqa: F401 - the longest piece any scheme writes, as MIDI reads
 from melody.music.notes import MODES, PITCH_CLASS_NAMES, TICKS_PER_QUARTER, Key
 
@@ -119,3 +121,38 @@ class SlotState:
         for name in self.__slots__:
             setattr(state, name, getattr(self, name))
         return state
+
+
+def config_keys(scheme: str, config: dict, known: dict) -> None:
+    """UsageError for a setting the scheme does not have (a typo would otherwise pass unseen)."""
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise UsageError(f"{scheme} tokenizer has no setting {', '.join(map(repr, unknown))} "
+                         f"(its settings: {', '.join(known) or 'none'})")
+
+
+def config_int(scheme: str, config: dict, key: str, low: int, high: int) -> int:
+    """A whole-number setting of a tokenizer config, checked; UsageError otherwise."""
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(f"{scheme} tokenizer: {key} must be a whole number from {low} to {high}, "
+                         f"not {value!r}")
+    return value
+
+
+def config_levels(scheme: str, config: dict, key: str, allow_empty: bool) -> list[int]:
+    """A list of distinct MIDI velocities 1..127 from a tokenizer config, sorted; UsageError otherwise."""
+    value = config.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                              and 1 <= v <= 127 for v in value) \
+            or len(set(value)) != len(value) or (not value and not allow_empty):
+        raise UsageError(f"{scheme} tokenizer: {key} must be a list of distinct velocities 1..127"
+                         f"{'' if allow_empty else ' (at least one)'}, not {value!r}")
+    return sorted(value)
+
+
+def config_flag(scheme: str, config: dict, key: str) -> bool:
+    value = config.get(key)
+    if not isinstance(value, bool):
+        raise UsageError(f"{scheme} tokenizer: {key} must be true or false, not {value!r}")
+    return value

@@ -32,7 +32,8 @@ import numpy as np
 from melody.errors import MusicError
 from melody.music.notes import Note, Piece
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import (DEFAULT_VELOCITY, MAX_TICKS, WHOLE, SlotState, even_levels,
+from melody.tokenizers.common import (DEFAULT_VELOCITY, MAX_TICKS, WHOLE, SlotState, config_flag,
+                                      config_int, config_keys, config_levels, even_levels,
                                       index_groups, nearest)
 
 MAX_SOUNDING = 64  # the grammar's polyphony limit (General MIDI asks synths for 24)
@@ -51,10 +52,10 @@ class Performance(Tokenizer):
         return {"max_shift": WHOLE, "velocities": even_levels(32), "programs": True}
 
     def build_vocab(self) -> list[str]:
-        self.max_shift = int(self.config["max_shift"])
-        self.velocities = sorted(int(v) for v in self.config["velocities"])
-        if self.max_shift < 1 or not self.velocities:
-            raise ValueError("performance: max_shift and velocities must not be empty")
+        config_keys("performance", self.config, self.default_config())
+        self.max_shift = config_int("performance", self.config, "max_shift", 1, 16 * WHOLE)
+        self.velocities = config_levels("performance", self.config, "velocities", allow_empty=False)
+        programs = config_flag("performance", self.config, "programs")
         groups = [
             (NOTE_ON, [f"NoteOn_{p}" for p in range(128)]),
             (NOTE_OFF, [f"NoteOff_{p}" for p in range(128)]),
@@ -62,7 +63,7 @@ class Performance(Tokenizer):
             (DRUM_OFF, [f"DrumOff_{p}" for p in range(128)]),
             (SHIFT, [f"TimeShift_{k}" for k in range(1, self.max_shift + 1)]),
             (VELOCITY, [f"Velocity_{v}" for v in self.velocities]),
-            (PROGRAM, [f"Program_{p}" for p in range(128)] if self.config["programs"] else []),
+            (PROGRAM, [f"Program_{p}" for p in range(128)] if programs else []),
         ]
         vocab, self.kind, self.value, self.first = index_groups(groups, counts_from_one=(SHIFT,))
         self.default_level = nearest(self.velocities, DEFAULT_VELOCITY)

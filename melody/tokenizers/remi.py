@@ -39,8 +39,9 @@ from melody.errors import MusicError
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
 from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, MAX_TICKS, METRONOME, WHOLE,
-                                      index_groups, key_index, key_of_token, key_tokens, meters,
-                                      nearest, nearest_log)
+                                      config_flag, config_int, config_keys, config_levels, index_groups,
+                                      key_index, key_of_token, key_tokens, meters, nearest,
+                                      nearest_log)
 
 
 # Token classes: the kind of every id, for the decoder and the grammar.
@@ -60,19 +61,21 @@ class REMI(Tokenizer):
 
     def build_vocab(self) -> list[str]:
         config = self.config
-        self.meters = meters(int(config["max_bar_ticks"]))
-        self.velocities = sorted(int(v) for v in config["velocities"])
-        self.max_duration = int(config["max_duration"])
-        self.max_duration_tokens = int(config["max_duration_tokens"])
-        if not self.meters or self.max_duration < 1 or self.max_duration_tokens < 1:
-            raise ValueError("remi: max_bar_ticks, max_duration and max_duration_tokens must be positive")
+        config_keys("remi", config, self.default_config())
+        # 4/4, the meter of a piece without one, must fit.
+        self.max_bar_ticks = config_int("remi", config, "max_bar_ticks", WHOLE, 16 * WHOLE)
+        self.meters = meters(self.max_bar_ticks)
+        self.velocities = config_levels("remi", config, "velocities", allow_empty=True)
+        self.max_duration = config_int("remi", config, "max_duration", 1, 16 * WHOLE)
+        self.max_duration_tokens = config_int("remi", config, "max_duration_tokens", 1, 64)
+        programs = config_flag("remi", config, "programs")
         groups: list[tuple[int, list[str]]] = [
             (BAR, ["Bar"]),
             (TIMESIG, [f"TimeSig_{n}/{d}" for n, d in self.meters]),
-            (POSITION, [f"Position_{p}" for p in range(int(config["max_bar_ticks"]))]),
+            (POSITION, [f"Position_{p}" for p in range(self.max_bar_ticks)]),
             (KEY, key_tokens()),
             (TEMPO, [f"Tempo_{q}" for q in METRONOME]),
-            (PROGRAM, [f"Program_{p}" for p in range(128)] if config["programs"] else []),
+            (PROGRAM, [f"Program_{p}" for p in range(128)] if programs else []),
             (PITCH, [f"Pitch_{p}" for p in range(128)]),
             (DRUM, [f"Drum_{p}" for p in range(128)]),
             (VELOCITY, [f"Velocity_{v}" for v in self.velocities]),
@@ -181,7 +184,7 @@ class REMI(Tokenizer):
         if index is None:
             raise MusicError(f"meter {meter.numerator}/{meter.denominator} has no remi token (remi "
                              f"writes n/d with n up to 16, d up to 32 and bars up to "
-                             f"{self.config['max_bar_ticks']} ticks)", file=piece.source or None,
+                             f"{self.max_bar_ticks} ticks)", file=piece.source or None,
                              tune=piece.tune)
         return index
 
