@@ -122,9 +122,10 @@ class REMI(Tokenizer):
             if next_meter < len(meter_ticks) and meter_ticks[next_meter] == start:
                 next_meter += 1
             if meter is not None:
-                bar_length = self._meter_length(meter, piece)
-                if cut_meter is None:
-                    ids.append(first[TIMESIG] + self.meter_index[(meter.numerator, meter.denominator)])
+                meter_id = self._meter_id(meter, piece)
+                bar_length = meter.bar_ticks
+                if cut_meter is None:  # (a cut wrote its meter at the end of the bar before)
+                    ids.append(first[TIMESIG] + meter_id)
             cut_meter = None
             end = start + bar_length
             if next_meter < len(meter_ticks) and meter_ticks[next_meter] < end:
@@ -187,10 +188,6 @@ class REMI(Tokenizer):
                              f"{self.max_bar_ticks} ticks)", file=piece.source or None,
                              tune=piece.tune)
         return index
-
-    def _meter_length(self, meter: TimeSignature, piece: Piece) -> int:
-        self._meter_id(meter, piece)
-        return meter.bar_ticks
 
     # -- decode ------------------------------------------------------------------------------
     def decode(self, ids: Sequence[int]) -> Piece:
