@@ -161,15 +161,18 @@ class _Reader:
             elif status == 0:
                 raise self.fail(f"broken MIDI track {number + 1}: a data byte with no status "
                                 f"at byte {position}")
-            kind = status & 0xF0
-            if kind == 0x90 or kind == 0x80:
+            if status < 0xA0:  # note-off (0x8n) or note-on (0x9n): the bulk of any file
                 pitch = data[position] & 0x7F
                 velocity = data[position + 1] & 0x7F
                 position += 2
-                channel = status & 0x0F
-                slot = channel << 7 | pitch
-                if kind == 0x90 and velocity:
-                    sounding.setdefault(slot, deque()).append((tick, velocity, programs[channel]))
+                slot = (status & 0x0F) << 7 | pitch
+                if status >= 0x90 and velocity:
+                    queue = sounding.get(slot)
+                    onset = (tick, velocity, programs[status & 0x0F])
+                    if queue is None:
+                        sounding[slot] = deque((onset,))
+                    else:
+                        queue.append(onset)
                     started += 1
                     if started > limit:
                         raise self.fail(f"more than {MAX_NOTES} notes; melody does not read files this large")
@@ -177,8 +180,10 @@ class _Reader:
                     queue = sounding.get(slot)
                     if queue:  # a note-off with nothing sounding is ignored
                         onset, velocity, program = queue.popleft()
-                        raw.append((onset, tick, pitch, velocity, program, channel))
-            elif kind == 0xC0:
+                        raw.append((onset, tick, pitch, velocity, program, status & 0x0F))
+                continue
+            kind = status & 0xF0
+            if kind == 0xC0:
                 programs[status & 0x0F] = data[position] & 0x7F
                 position += 1
             elif kind == 0xD0:
