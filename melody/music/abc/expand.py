@@ -44,7 +44,10 @@ def fix_repeats(items: list) -> list:
                 fixed.insert(1, (BAR, BAR_REP))
                 break
     point, expecting, endings = 0, False, 0
-    for index, item in enumerate(fixed):
+    # Only bar lines and endings matter here; they are tuples, and slots (most items) lists.
+    marks = [index for index, item in enumerate(fixed) if item.__class__ is tuple]
+    for index in marks:
+        item = fixed[index]
         kind = item[0]
         if kind == VARIANT:
             if endings == 0 and not expecting:

@@ -22,7 +22,7 @@ from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, num
                                      parse_meter, parse_tempo, parse_unit, shown)
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
-# rhythm changes the one before it after the fact.
+# rhythm changes the one before it after the fact. Every other item is a tuple (kind, value).
 SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART = range(7)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
