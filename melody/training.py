@@ -135,7 +135,8 @@ def train(
         if out is not None and Path(out).resolve() != resume.resolve():
             raise UsageError(f"--resume {resume} continues in that folder; drop --out {out}")
         out = resume
-        data = data or list((previous.get("data") or {}).get("sources") or [])
+        data = data or [_recorded_source(path, resume) for path in
+                        (previous.get("data") or {}).get("sources") or []]
     settings = resolve_settings(model=model, tokenizer=tokenizer, config=config, overrides=overrides,
                                 previous=previous)
     if not data:
@@ -156,6 +157,14 @@ def train(
         return trainer.run()
     finally:
         runtime.close()
+
+
+def _recorded_source(path: str, folder: Path) -> str:
+    """A data path config.json recorded: as written if it exists here, else beside models/<name>/."""
+    if Path(path).is_absolute() or Path(path).exists():
+        return path
+    beside = folder.resolve().parent.parent / path
+    return str(beside) if beside.exists() else path
 
 
 def read_metrics(folder: str | os.PathLike, until_step: int | None = None) -> list[dict[str, Any]]:

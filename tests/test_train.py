@@ -249,3 +249,14 @@ def test_running_out_of_gpu_memory_names_the_settings_to_lower(corpus: Path, tmp
 
     with pytest.raises(MelodyError, match=r"out of GPU memory .*training.batch_size=4.*lower one of them"):
         train([corpus], out=tmp_path / "m", device="cpu", workers=1, overrides=dict(TINY), on_event=out_of_memory)
+
+
+def test_resume_finds_recorded_relative_data_beside_the_models_folder(tmp_path: Path, monkeypatch) -> None:
+    from melody.training import _recorded_source
+
+    (tmp_path / "project" / "tunes").mkdir(parents=True)
+    folder = tmp_path / "project" / "models" / "m"
+    monkeypatch.chdir(tmp_path)  # not where training ran
+    assert _recorded_source("tunes", folder) == str((tmp_path / "project" / "tunes").resolve())
+    assert _recorded_source("/abs/tunes", folder) == "/abs/tunes"
+    assert _recorded_source("gone", folder) == "gone"  # build_corpus then names it as missing
