@@ -1,0 +1,65 @@
+"""The shipped default model: what it samples always decodes and loads in other tools."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+
+import mido
+import pretty_midi
+import pytest
+import torch
+
+from conftest import require_program
+from melody.generation import generate
+from melody.models import DEFAULT_MODEL_DIR, load_model
+from melody.music.abc import parse_abc
+from melody.music.io import render
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").is_file(),
+                                reason="the default model is not shipped yet")
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load_model(DEFAULT_MODEL_DIR)
+    torch.set_num_threads(previous)
+
+
+def test_the_default_model_folder_is_complete_and_small():
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "MODEL_CARD.md"):
+        assert (DEFAULT_MODEL_DIR / name).is_file(), name
+    assert (DEFAULT_MODEL_DIR / "model.safetensors").stat().st_size < 8 * 1024 * 1024
+
+
+@pytest.mark.slow
+def test_200_hot_pieces_all_decode_and_load_in_pretty_midi_mido_and_abc2midi(default_model, tmp_path):
+    abc2midi = require_program("abc2midi")
+    takes = generate(default_model, num=200, temperature=1.5, bars=8, seed=1000)
+    assert len(takes) == 200
+    failures = []
+    for take in takes:
+        assert take.complete and take.piece.notes, take.seed
+        data = render(take.piece, "mid")
+        assert len(pretty_midi.PrettyMIDI(io.BytesIO(data)).instruments[0].notes) == len(take.piece.notes)
+        mido.MidiFile(file=io.BytesIO(data))
+        abc = render(take.piece, "abc").decode()
+        assert len(parse_abc(abc)) == 1
+        path = tmp_path / f"{take.seed}.abc"
+        path.write_text(abc)
+        result = subprocess.run([abc2midi, str(path), "-o", str(path.with_suffix(".mid"))],
+                                capture_output=True, text=True, timeout=60)
+        errors = [line for line in (result.stdout + result.stderr).splitlines() if "Error" in line]
+        if result.returncode != 0 or errors or not path.with_suffix(".mid").is_file():
+            failures.append((take.seed, errors[:2]))
+    assert not failures, failures
+
+
+def test_a_32_bar_tune_from_the_default_model_has_32_bars_in_its_key(default_model):
+    take = generate(default_model, bars=32, seed=5, key="D", meter="6/8", key_lock=True)[0]
+    bars = [t for t in take.piece.bar_starts() if t >= take.prime_end]
+    assert len(bars) == 32 and take.complete
+    scale = take.piece.key.scale
+    assert all(n.pitch % 12 in scale for n in take.piece.notes if not n.is_drum)
