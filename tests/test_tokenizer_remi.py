@@ -137,6 +137,10 @@ def test_grammar_counts_bars_after_the_prime():
     header = REMI.encode(Piece(keys=[Key(0, 2)], time_signatures=[TimeSignature(0, 6, 8)], end=0))[:-1]
     assert REMI.tokens(header) == ["<bos>", "Bar", "TimeSig_6/8", "Position_0", "Key_D_major"]
     assert len(REMI.decode(sample(grammar, rng, prime=header)).bar_starts()) == 2
+    # A prime whose last bar is a bar's rest still ends there: two new bars follow it.
+    resting = REMI.encode(Piece(notes=[Note(0, 62, 48)], end=2 * 96))[:-1]
+    assert REMI.tokens(resting)[-1] == "Bar"
+    assert len(REMI.decode(sample(grammar, rng, prime=resting)).bar_starts()) == 4
 
 
 @pytest.mark.parametrize("path", MIDI_FIXTURES[:4], ids=lambda p: p.name)

@@ -12,8 +12,8 @@ It follows the grammar in `melody.tokenizers.remi`'s docstring and adds what sam
 - `scale` and `pitch_range` mask Pitch tokens (drums are exempt); with a scale, Key tokens
   are limited to keys with exactly that scale;
 - `bars`: exactly that many bars after the prime. The prime is everything fed through
-  `advance` before the first `allowed` call; a prime whose last bar holds no notes yet
-  (a header prime: Bar, TimeSig, Key, Tempo) counts that bar as the first new one;
+  `advance` before the first `allowed` call; a prime without any note (a header prime: Bar,
+  TimeSig, Key, Tempo) counts its open bar as the first new one;
 - `bars` also limits durations (and meter changes) so that no note rings past the last bar
   line: the decoded piece has exactly that many bars;
 - `end_on_bar_line` (without `bars`): EOS only once every note has ended by the end of the
@@ -41,7 +41,7 @@ class RemiState(SlotState):
     """Where a remi sequence stands; `advance` returns a new one."""
 
     __slots__ = ("phase", "bars", "target", "bar_start", "bar_length", "position", "program",
-                 "velocity", "onset", "duration", "count", "full", "max_end", "notes_in_bar", "last")
+                 "velocity", "onset", "duration", "count", "full", "max_end", "last")
 
     def __init__(self) -> None:
         self.phase = START
@@ -57,7 +57,6 @@ class RemiState(SlotState):
         self.count = 0
         self.full = False  # its last Duration was a full-length one
         self.max_end = 0  # the latest end of any note so far
-        self.notes_in_bar = False
         self.last: tuple[bool, int, int] | None = None  # (drum, program, pitch) of the last note here
 
 
@@ -101,7 +100,9 @@ class REMIGrammar(Grammar):
 
     def allowed(self, state: RemiState) -> np.ndarray:
         if state.target is None:  # the prime is in: count the bars from here
-            fresh = state.bar_start >= 0 and not state.notes_in_bar
+            # A prime with no notes at all is a header (Bar, TimeSig, Key, Tempo): its open bar
+            # is the first new one. Any other prime ends with its last bar.
+            fresh = state.bar_start >= 0 and state.max_end == 0
             state.target = None if self.bars is None else state.bars - fresh + self.bars
         mask = np.zeros(self.size, dtype=bool)
         phase = state.phase
@@ -187,14 +188,12 @@ class REMIGrammar(Grammar):
             state.bar_start = 0 if state.bar_start < 0 else state.bar_start + state.bar_length
             state.bars += 1
             state.position = -1
-            state.notes_in_bar = False
             state.phase = AFTER_BAR
         elif kind == TIMESIG:
             if phase == AFTER_BAR or (phase == AT_POSITION and state.position > 0):
                 if phase == AT_POSITION:  # a meter change cuts the bar: a new one starts here
                     state.bar_start += state.position
                     state.bars += 1
-                    state.notes_in_bar = False
                     state.position = -1
                 state.bar_length = int(self.meter_lengths[value])
                 state.phase = AFTER_METER
@@ -212,7 +211,6 @@ class REMIGrammar(Grammar):
             state.onset = state.bar_start + state.position
             state.duration = state.count = 0
             state.full = False
-            state.notes_in_bar = True
             state.last = (kind == DRUM, 0 if kind == DRUM else state.program, value)
             state.phase = AFTER_PITCH
         elif kind == KEY:
