@@ -73,13 +73,6 @@ def key_index(key: Key) -> int:
     return key.tonic % 12 * len(MODES) + MODES.index(key.mode)
 
 
-def mask_of(size: int, ids: Sequence[int] | range) -> np.ndarray:
-    """A boolean mask of length `size`, True at `ids`."""
-    mask = np.zeros(size, dtype=bool)
-    mask[list(ids) if not isinstance(ids, range) else slice(ids.start, ids.stop)] = True
-    return mask
-
-
 def pitch_mask(scale: frozenset[int] | None, pitch_range: tuple[int, int] | None) -> np.ndarray:
     """For MIDI pitches 0..127: which the constraints allow."""
     allowed = np.ones(128, dtype=bool)
