@@ -13,7 +13,8 @@ One `BatchSampler` draws N sequences at once from a `SequenceModel`:
   step, so a sequence's tokens depend on its own seed and not on what else is in the batch
   (up to float rounding of batched matrix products, which can in rare cases tip a draw
   that lands on a boundary between two tokens);
-- a finished sequence is fed PAD and ignored until the whole batch is done;
+- a finished sequence leaves the batch (its rows of the model state are dropped), so the
+  rest run as fast as a smaller batch;
 - past the model's context the Transformer's step slides its cache (RoPE keeps relative
   positions right); the uncached path crops the input to the last `context_length` tokens;
 - `run()` samples on one intra-op thread by default: a step's tensors are small, and
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from melody.errors import UsageError
-from melody.tokenizers.base import BOS, EOS, PAD, Grammar
+from melody.tokenizers.base import BOS, EOS, Grammar
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class BatchSampler:
         # Grammar states may be shared: advance returns a new object.
         self.states: list[Any] = [state] * size
         self._model_state: Any = None
-        self._last_logits: torch.Tensor | None = None
+        self._rows: list[int] = []  # which sequence each row of the model state belongs to
         self._vocab_size = len(grammar.allowed(state))
         # Tokens the caller rules out on top of the grammar (e.g. meter changes after the prime).
         self._banned = np.zeros(self._vocab_size, dtype=bool)
@@ -143,60 +144,61 @@ class BatchSampler:
         return all(self.finished) or self.new_tokens >= self.max_new_tokens
 
     @torch.no_grad()
-    def _next_logits(self) -> torch.Tensor:
-        """Logits [B, V] for the next position of every sequence."""
+    def _next_logits(self, active: list[int]) -> torch.Tensor:
+        """Logits [A, V] for the next position of the `active` sequences (all of one length)."""
         context = getattr(self.net, "context_length", None)
         if not self.use_cache:
-            window = torch.tensor(self.sequences, dtype=torch.long, device=self.device)
+            window = torch.tensor([self.sequences[i] for i in active], dtype=torch.long, device=self.device)
             if context is not None and window.shape[1] > context:
                 window = window[:, -context:]
             return self.net(window)[:, -1]
         if self._model_state is None:
-            self._model_state = self.net.initial_state(len(self.seeds), self.device)
+            self._model_state = self.net.initial_state(len(active), self.device)
+            self._rows = list(active)
             # A prime longer than the context slides through the cache like sampled tokens do.
-            prime = torch.tensor(self.sequences, dtype=torch.long, device=self.device)
+            prime = torch.tensor([self.sequences[i] for i in active], dtype=torch.long, device=self.device)
             logits, self._model_state = self.net.step(prime, self._model_state)
             return logits[:, -1]
-        last = torch.tensor([[seq[-1]] for seq in self.sequences], dtype=torch.long, device=self.device)
+        if active != self._rows:
+            # Finished sequences leave the batch: later steps cost only what is still running.
+            keep = torch.tensor([self._rows.index(i) for i in active], dtype=torch.long, device=self.device)
+            self._model_state = self.net.select_state(self._model_state, keep)
+            self._rows = list(active)
+        last = torch.tensor([[self.sequences[i][-1]] for i in active], dtype=torch.long, device=self.device)
         logits, self._model_state = self.net.step(last, self._model_state)
         return logits[:, -1]
 
-    def _masks(self) -> torch.Tensor:
+    def _masks(self, active: list[int]) -> torch.Tensor:
         rows = []
-        for state, finished in zip(self.states, self.finished):
-            if finished:
-                row = np.zeros(self._vocab_size, dtype=bool)
-                row[PAD] = True
-            else:
-                row = self.grammar.allowed(state)
-                if self._any_banned:
-                    narrowed = row & ~self._banned
-                    # The grammar's own mask wins when a ban would leave nothing to draw.
-                    row = narrowed if narrowed.any() else row
+        for index in active:
+            row = self.grammar.allowed(self.states[index])
+            if self._any_banned:
+                narrowed = row & ~self._banned
+                # The grammar's own mask wins when a ban would leave nothing to draw.
+                row = narrowed if narrowed.any() else row
             rows.append(row)
         return torch.from_numpy(np.stack(rows)).to(self.device)
 
     def step(self) -> list[int | None]:
         """Draw one token for every unfinished sequence; None for those already finished."""
-        logits = self._next_logits()
-        filtered = filter_logits(logits, self._masks(), self.options)
-        # Every sequence draws its uniform, finished or not, so its stream stays its own.
-        uniforms = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in self.generators])
+        active = [i for i, finished in enumerate(self.finished) if not finished]
+        logits = self._next_logits(active)
+        filtered = filter_logits(logits, self._masks(active), self.options)
+        # One uniform per running sequence from its own generator: its draws never depend on
+        # which other sequences share the batch, or when they finish.
+        uniforms = torch.stack([torch.rand((), generator=self.generators[i], dtype=torch.float64)
+                                for i in active])
         tokens = choose(filtered.cpu(), uniforms, greedy=self.options.temperature == 0).tolist()
         self.new_tokens += 1
-        drawn: list[int | None] = []
-        for index, token in enumerate(tokens):
-            if self.finished[index]:
-                self.sequences[index].append(PAD)
-                drawn.append(None)
-                continue
+        drawn: list[int | None] = [None] * len(self.sequences)
+        for index, token in zip(active, tokens):
             self.sequences[index].append(token)
             self.states[index] = self.grammar.advance(self.states[index], token)
             # A grammar that has finished allows only EOS, so the next step draws it: asking
             # `finished()` here would cost a second `allowed()` per token.
             if token == EOS:
                 self.finished[index] = True
-            drawn.append(token)
+            drawn[index] = token
         return drawn
 
     def run(self, stop: threading.Event | None = None) -> Iterator[list[int | None]]:
@@ -212,8 +214,6 @@ class BatchSampler:
         out = []
         for sequence in self.sequences:
             tokens = list(sequence)
-            while tokens and tokens[-1] == PAD:
-                tokens.pop()
             if tokens[-1] != EOS:
                 tokens.append(EOS)
             out.append(tokens)
