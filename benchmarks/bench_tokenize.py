@@ -77,18 +77,18 @@ def main() -> None:
     ours = best_rate(lambda data: remi.encode(parse_midi(data)), files, args.repeat)
     print(f"MIDI -> remi tokens (melody, parse_midi + REMI.encode): {ours:10,.0f} files/s")
     try:
-        import symusic
         from miditok import REMI as MidiTokREMI
         from miditok import TokenizerConfig
+        from symusic import Score  # MidiTok loads MIDI with symusic
     except ImportError:
         print("MidiTok is not installed (pip install -e '.[bench]'): no comparison")
     else:
         plain = MidiTokREMI(TokenizerConfig())
-        theirs = best_rate(lambda data: plain.encode(symusic.Score.from_midi(data)), files, args.repeat)
+        theirs = best_rate(lambda data: plain.encode(Score.from_midi(data)), files, args.repeat)
         print(f"MIDI -> REMI tokens (MidiTok defaults, symusic load):  {theirs:10,.0f} files/s   "
               f"melody is {ours / theirs:.1f}x")
         full = MidiTokREMI(TokenizerConfig(use_tempos=True, use_time_signatures=True, use_programs=True))
-        theirs_full = best_rate(lambda data: full.encode(symusic.Score.from_midi(data)), files, args.repeat)
+        theirs_full = best_rate(lambda data: full.encode(Score.from_midi(data)), files, args.repeat)
         print(f"MIDI -> REMI tokens (MidiTok + tempo, meter, program): {theirs_full:10,.0f} files/s   "
               f"melody is {ours / theirs_full:.1f}x")
 

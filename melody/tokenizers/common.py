@@ -10,7 +10,6 @@ import numpy as np
 
 from melody.errors import UsageError
 
-from melody.music.midi import MAX_TICKS  # noqa: F401 - the longest piece any scheme writes, as MIDI reads
 from melody.music.notes import MODES, PITCH_CLASS_NAMES, TICKS_PER_QUARTER, Key
 
 # The eight dynamics marks as MIDI velocities (ppp .. fff): ABC's !p!..!fff! land on them,

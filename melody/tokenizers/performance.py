@@ -32,7 +32,8 @@ import numpy as np
 from melody.errors import MusicError
 from melody.music.notes import Note, Piece
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import (DEFAULT_VELOCITY, MAX_TICKS, WHOLE, SlotState, config_flag,
+from melody.music.midi import MAX_TICKS
+from melody.tokenizers.common import (DEFAULT_VELOCITY, WHOLE, SlotState, config_flag,
                                       config_int, config_keys, config_levels, even_levels,
                                       index_groups, nearest)
 
@@ -254,7 +255,7 @@ class PerformanceGrammar(Grammar):
     def _note_offs(self, state: PerformanceState, mask: np.ndarray) -> None:
         """Note-offs for what sounds, in the encoder's order at one tick: pitched by program and
         pitch, then drums."""
-        first, last, previous = self.first, state.last, state.previous
+        first, last = self.first, state.last
         for drum, program, pitch in state.sounding:
             if drum:
                 if not state.pitched and (last is None or not last[1] or pitch > last[3]):

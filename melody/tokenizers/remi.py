@@ -38,7 +38,8 @@ import numpy as np
 from melody.errors import MusicError
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
-from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, MAX_TICKS, METRONOME, WHOLE,
+from melody.music.midi import MAX_TICKS  # the longest piece any scheme writes, as MIDI reads
+from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE,
                                       config_flag, config_int, config_keys, config_levels, index_groups,
                                       key_index, key_of_token, key_tokens, meters, nearest,
                                       nearest_log)
@@ -205,6 +206,7 @@ class REMI(Tokenizer):
         program, velocity = 0, DEFAULT_VELOCITY
         pending: tuple[int, int, bool, int, int] | None = None  # onset, pitch, drum, program, velocity
         duration = count = 0
+        full = False  # the pending note's last Duration was a full-length one
         for token in ids:
             if not 0 <= token < size:
                 continue

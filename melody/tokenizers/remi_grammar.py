@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from melody.music.notes import Key
-from melody.tokenizers.base import BOS, EOS, Constraints, Grammar
+from melody.tokenizers.base import EOS, Constraints, Grammar
 from melody.tokenizers.common import DEFAULT_VELOCITY, SlotState, key_of_token, nearest, pitch_mask
 from melody.tokenizers.remi import (BAR, DRUM, DURATION, KEY, PITCH, POSITION, PROGRAM, SPECIAL,
                                     TEMPO, TIMESIG, VELOCITY, REMI)
