@@ -136,7 +136,10 @@ class BodyScanner:
                 upper = _UPPER[c]
                 shift = self.bar_accidentals.get(upper)
                 pitch = natural + (self.signature.get(upper, 0) if shift is None else shift)
-                units = self._length_of(digits, slashes, denominator, i, offset) if digits or slashes else self.unit
+                if not slashes and (not digits or len(digits) < 4 and digits[0] != "0"):
+                    units = self.unit * int(digits) if digits else self.unit  # 'A', 'A2'
+                else:
+                    units = self._length_of(digits, slashes, denominator, i, offset)
                 if 0 <= pitch <= 127:
                     slot = [SLOT, units, (pitch,), (True,) if tie else UNTIED, line, i + offset + 1]
                     if tie:
