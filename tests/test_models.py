@@ -240,3 +240,15 @@ print("done", flush=True)
     assert "done\n" not in lines
     model = load_model(folder)
     assert model.weights_sha256 == before  # the weights go last: the old model, with new side files
+
+
+def test_weights_stored_in_half_precision_load_into_a_float_model(tmp_path: Path) -> None:
+    net, tokenizer = make_net("transformer")
+    folder = save_model(tmp_path / "half", net, tokenizer, config_for(net, "transformer"), dtype="float16")
+    full = save_model(tmp_path / "full", net, tokenizer, config_for(net, "transformer"))
+    assert (folder / WEIGHTS_FILE).stat().st_size < 0.6 * (full / WEIGHTS_FILE).stat().st_size
+    model = load_model(folder)
+    assert all(p.dtype == torch.float32 for p in model.net.parameters())
+    tokens = torch.randint(0, net.vocab_size, (1, 8))
+    net.eval()
+    assert torch.allclose(model.net(tokens), net(tokens), atol=1e-2)
