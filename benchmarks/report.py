@@ -13,7 +13,8 @@
    note is the common currency.
 
 --quick shortens everything (benchmarks' own --quick, a 1-minute lab LSTM, 10 pieces at one
-temperature) to check the pipeline; the committed REPORT.md comes from a full run.
+temperature) to check the pipeline. --only benchmarks|evaluation re-runs one part and keeps
+the other part's figures (with their own date and machine line) from the existing report.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# (section title, script, its arguments under --quick: None means its own --quick flag if it has one)
 BENCHMARKS = (
-    ("ABC reading: tunes/s beside music21", "bench_abc.py"),
-    ("Tokenizing MIDI to REMI: files/s beside MidiTok", "bench_tokenize.py"),
-    ("Training: tokens/s through melody's loop beside a bare PyTorch loop", "bench_train.py"),
-    ("Sampling: tokens/s with and without the cache, batch 1 and 32", "bench_sampling.py"),
+    ("ABC reading: tunes/s beside music21", "bench_abc.py", ["--music21-tunes", "10", "--repeat", "1"]),
+    ("Tokenizing MIDI to REMI: files/s beside MidiTok", "bench_tokenize.py", None),
+    ("Corpus pipeline: cold and cached tokenizing beside a bare loop", "bench_corpus.py", ["--files", "100"]),
+    ("Training: tokens/s through melody's loop beside a bare PyTorch loop", "bench_train.py", None),
+    ("Sampling: tokens/s with and without the cache, batch 1 and 32", "bench_sampling.py", None),
+    ("Terminal UI in tmux: first frame and key latency", "tui_tmux.py", ["--probes", "5", "--no-train"]),
 )
 LAB_RECIPE = ROOT / "benchmarks" / "mit_lab_baseline.toml"
 LAB_FOLDER = ROOT / "runs" / "mit-lab-lstm"
@@ -63,25 +67,27 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs{load}; Python {platform.python_version()}, {versions}"
 
 
-def run_script(script: str, quick: bool, timeout: float) -> tuple[str, float, str]:
-    """(what the benchmark printed, seconds, status) from running it in its own process."""
+def run_script(script: str, quick_args: list[str] | None, quick: bool, timeout: float) -> tuple[str, float, str, list[str]]:
+    """(what the benchmark printed, seconds, status, its arguments) from running it in its own process."""
     path = ROOT / "benchmarks" / script
     if not path.is_file():
-        return "", 0.0, "missing: the script does not exist yet"
-    command = [sys.executable, str(path)]
-    if quick and "--quick" in path.read_text(encoding="utf-8"):
-        command.append("--quick")
+        return "", 0.0, "not run: the script does not exist yet", []
+    arguments: list[str] = []
+    if quick:
+        arguments = list(quick_args) if quick_args is not None else (
+            ["--quick"] if "--quick" in path.read_text(encoding="utf-8") else [])
+    command = [sys.executable, str(path), *arguments]
     start = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as expired:
         output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
-        return output, time.perf_counter() - start, f"stopped after {timeout:.0f} s"
+        return output, time.perf_counter() - start, f"stopped after {timeout:.0f} s", arguments
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-        return done.stdout, seconds, f"failed (exit {done.returncode}): {last}"
-    return done.stdout, seconds, "ok"
+        return done.stdout, seconds, f"failed (exit {done.returncode}): {last}", arguments
+    return done.stdout, seconds, "ok", arguments
 
 
 def training_seconds(config: dict[str, Any]) -> float | None:
@@ -114,16 +120,46 @@ def train_lab_lstm(default: Any, minutes: float, force: bool) -> tuple[Any, str]
             pass
     from melody.training import train
 
+    # The default recipe (assets/configs/default.toml) is trained pinned to one core (taskset
+    # -c 0): on a shared machine that beat two contending torch threads. The lab LSTM gets
+    # the same conditions: one core, the same clock budget.
+    pinned = hasattr(os, "sched_setaffinity")
+    if pinned:
+        cpus = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(cpus)})
     start = time.perf_counter()
-    train([str(p) for p in paths], out=str(LAB_FOLDER), config=str(LAB_RECIPE), overrides=overrides,
-          force=True, device="cpu")
+    try:
+        train([str(p) for p in paths], out=str(LAB_FOLDER), config=str(LAB_RECIPE), overrides=overrides,
+              force=True, device="cpu")
+    finally:
+        if pinned:
+            os.sched_setaffinity(0, cpus)
     elapsed = time.perf_counter() - start
     marker.write_text(json.dumps(wanted))
-    return load_model(LAB_FOLDER), f"trained now in {elapsed / 60:.1f} min"
+    return load_model(LAB_FOLDER), f"trained now on one core, {elapsed / 60:.1f} min wall clock with validation"
+
+
+def _relative(path: str | Path) -> str:
+    path = Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def fence(text: str) -> str:
     return "```text\n" + text.rstrip() + "\n```"
+
+
+def _blocks(text: str) -> dict[str, str]:
+    """The named blocks of an earlier report (between <!-- begin NAME --> and <!-- end NAME -->)."""
+    blocks = {}
+    for name in ("summary", "benchmarks", "evaluation"):
+        begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+        if begin in text and end in text:
+            blocks[name] = text[text.index(begin):text.index(end) + len(end)]
+    return blocks
+
+
+def _block(name: str, lines: list[str]) -> str:
+    return "\n".join([f"<!-- begin {name} -->", *lines, f"<!-- end {name} -->"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,35 +170,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model to evaluate (default: models/default)")
     parser.add_argument("--num", type=int, default=None, help="generated pieces per temperature (default 100)")
     parser.add_argument("--retrain", action="store_true", help="train the lab LSTM even if a matching one exists")
-    parser.add_argument("--skip-benchmarks", action="store_true", help="only the evaluation section")
+    parser.add_argument("--only", choices=("benchmarks", "evaluation"),
+                        help="run only this part; the other keeps its figures from the existing report")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "REPORT.md")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/report.py" + (" --quick" if args.quick else "") + (
-        f" --budget-minutes {args.budget_minutes:g}" if args.budget_minutes is not None else "")
-    lines = ["# melody: benchmark and evaluation report", "",
-             f"Written by `{command}` on {now}.", "", f"Machine: {machine()}.", "",
-             "Every figure below was measured in that one run on that machine; each benchmark "
-             "prints its own baseline beside it, measured in the same process.", ""]
-    summary: list[str] = []
-    body: list[str] = []
+        f" --budget-minutes {args.budget_minutes:g}" if args.budget_minutes is not None else "") + (
+        f" --only {args.only}" if args.only else "")
+    stamp = f"_Measured {now} by `{command}` on: {machine()}._"
+    earlier = _blocks(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    blocks: dict[str, str] = {}
 
-    if not args.skip_benchmarks:
-        for title, script in BENCHMARKS:
+    if args.only != "evaluation":
+        body: list[str] = [stamp, ""]
+        for title, script, quick_args in BENCHMARKS:
             print(f"report: running {script}", file=sys.stderr)
-            output, seconds, status = run_script(script, args.quick, timeout=300 if args.quick else 900)
-            body += [f"## {title}", "", f"`python benchmarks/{script}{' --quick' if args.quick else ''}` "
+            output, seconds, status, used = run_script(script, quick_args, args.quick,
+                                                       timeout=300 if args.quick else 600)
+            body += [f"## {title}", "", f"`python benchmarks/{' '.join([script, *used])}` "
                      f"({status}, {seconds:.0f} s):", ""]
             body += [fence(output) if output.strip() else "_no output_", ""]
-
-    evaluation = evaluation_section(args, summary)
-    lines += (["## Summary", "", *summary, ""] if summary else []) + body + evaluation
-    lines += ["", f"_Report written in {(time.perf_counter() - started) / 60:.1f} minutes._", ""]
+        blocks["benchmarks"] = _block("benchmarks", body)
+    if args.only != "benchmarks":
+        summary: list[str] = []
+        evaluation = evaluation_section(args, summary)
+        blocks["evaluation"] = _block("evaluation", [*evaluation[:2], stamp, "", *evaluation[2:]])
+        blocks["summary"] = _block("summary", ["## Summary", "", stamp, "", *summary, ""])
+    missing = "_Not measured yet: run `python benchmarks/report.py`._"
+    parts = ["# melody: benchmark and evaluation report", "",
+             "Each part below says when, how and on which machine it was measured; every benchmark "
+             "prints its own baseline beside it, measured in the same process, so ratios hold even "
+             "on a busy machine where absolute figures drift.", "",
+             blocks.get("summary") or earlier.get("summary") or _block("summary", ["## Summary", "", missing]), "",
+             blocks.get("benchmarks") or earlier.get("benchmarks") or _block("benchmarks", [missing]), "",
+             blocks.get("evaluation") or earlier.get("evaluation") or _block("evaluation", [missing]), "",
+             f"_This run took {(time.perf_counter() - started) / 60:.1f} minutes._", ""]
     from melody.music.io import write_bytes_atomic
 
-    write_bytes_atomic(args.out, "\n".join(lines).encode("utf-8"), overwrite=True)
+    write_bytes_atomic(args.out, "\n".join(parts).encode("utf-8"), overwrite=True)
     print(f"wrote {args.out}")
     return 0
 
@@ -191,7 +239,7 @@ def evaluation_section(args: argparse.Namespace, summary: list[str]) -> list[str
     print(f"report: evaluating {model.folder} ({num} pieces per temperature)", file=sys.stderr)
     report = evaluate(model, split.held_out, split.training, sample=generation_sampler(model), num=num,
                       temperatures=temperatures, name=model.name,
-                      data=f"its {len(split.held_out)} held-out tunes ({', '.join(split.paths)})")
+                      data=f"its {len(split.held_out)} held-out tunes ({', '.join(_relative(p) for p in split.paths)})")
     # The MIT-lab LSTM: same corpus and split, the default model's training time.
     recorded = training_seconds(model.config)
     minutes = (recorded / 60) if recorded else 10.0
@@ -212,7 +260,7 @@ def evaluation_section(args: argparse.Namespace, summary: list[str]) -> list[str
                     f"{(recorded or 0) / 60:.1f} min), {len(lab_split.held_out)} held-out tunes.")
     except Exception as error:  # noqa: BLE001 - the report says what failed and goes on
         lab_note = f"MIT-lab LSTM: not evaluated ({type(error).__name__}: {error})."
-    lines += [f"`melody eval` figures of `{model.folder.relative_to(ROOT) if model.folder.is_relative_to(ROOT) else model.folder}` "
+    lines += [f"`melody eval` figures of `{_relative(model.folder)}` "
               f"({model.family}, {sum(p.numel() for p in model.net.parameters()):,} parameters, "
               f"{model.tokenizer.name} tokens) on {report.data}.", "", lab_note, "",
               fence(report.format()), ""]
