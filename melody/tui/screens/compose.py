@@ -16,7 +16,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, Static, TextArea
@@ -25,6 +25,7 @@ from melody.errors import MelodyError, UsageError
 from melody.music.notes import Note
 from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
 from melody.tui.session import SessionTake
+from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.seed import SeedPicker
 from melody.tui.widgets.takes import TakesTable
@@ -55,13 +56,10 @@ class GenerationEnded(Message):
         self.done, self.error = done, error
 
 
-def _field(label: str, widget: Any, *extra: Any) -> Horizontal:
-    return Horizontal(Label(label, classes="field-label"), widget, *extra, classes="field")
-
-
 class ComposeScreen(Screen):
     """Model, seed and sampling on the left; the piano roll, the takes and the take's ABC on the right."""
 
+    AUTO_FOCUS = "#model"
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate"),
         Binding("escape", "cancel", "Cancel"),
@@ -82,21 +80,21 @@ class ComposeScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="compose-body"):
-            with VerticalScroll(id="form"):
+            with Form(id="form"):
                 yield Label("Model", classes="section")
                 yield Select([], prompt="no models yet", id="model", compact=True)
                 yield Static("", id="model-info")
                 yield Label("Seed", classes="section")
                 yield SeedPicker(id="seed")
                 yield Label("Sampling", classes="section")
-                yield _field("temperature", Input("1.0", id="temperature", compact=True))
-                yield _field("top-k", Input("0", placeholder="off", id="top-k", compact=True))
-                yield _field("top-p", Input("0.95", id="top-p", compact=True))
-                yield _field("bars", Input("16", id="bars", compact=True))
-                yield _field("seed", Input("", placeholder="random", id="random-seed", compact=True),
+                yield field("temperature", Input("1.0", id="temperature", compact=True))
+                yield field("top-k", Input("0", placeholder="off", id="top-k", compact=True))
+                yield field("top-p", Input("0.95", id="top-p", compact=True))
+                yield field("bars", Input("16", id="bars", compact=True))
+                yield field("seed", Input("", placeholder="random", id="random-seed", compact=True),
                              Button("dice", id="dice", compact=True))
                 yield Checkbox("key lock", id="key-lock", compact=True)
-                yield _field("listen", Select([("automatic", "auto")], value="auto", allow_blank=False,
+                yield field("listen", Select([("automatic", "auto")], value="auto", allow_blank=False,
                                               id="port", compact=True))
                 with Horizontal(id="actions"):
                     yield Button("Generate", variant="primary", id="generate", compact=True)
@@ -110,9 +108,6 @@ class ComposeScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        # The form scrolls to whatever is focused; it need not take focus itself (tab starts at the model).
-        self.query_one("#form").can_focus = False
-        self.query_one("#model", Select).focus()
         self.query_one("#roll", PianoRoll).border_title = "piano roll"
         self.query_one("#takes", TakesTable).border_title = "takes"
         self.query_one("#take-abc", TextArea).border_title = "ABC"
@@ -285,7 +280,7 @@ class ComposeScreen(Screen):
         self._set_generating(False)
         status = self.query_one("#roll-status", Static)
         if message.error:
-            status.update("generation failed")
+            status.update(f"generation failed: {message.error}")
             self.notify(message.error, severity="error", timeout=8)
             return
         done = message.done

@@ -16,12 +16,13 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from melody.errors import MelodyError, UsageError
+from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.loss_chart import LossChart
 
 FAMILIES = [("LSTM", "lstm"), ("Transformer", "transformer")]
@@ -60,13 +61,10 @@ class TrainingEnded(Message):
         self.result, self.error, self.stopped = result, error, stopped
 
 
-def _field(label: str, widget: Any) -> Horizontal:
-    return Horizontal(Label(label, classes="field-label"), widget, classes="field")
-
-
 class TrainScreen(Screen):
     """Corpus, model family and size on the left; the file report and the loss curves on the right."""
 
+    AUTO_FOCUS = "#corpus"
     BINDINGS = [
         Binding("ctrl+f", "scan", "Scan corpus"),
         Binding("ctrl+g", "start", "Train"),
@@ -84,17 +82,17 @@ class TrainScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="train-body"):
-            with VerticalScroll(id="train-form"):
+            with Form(id="train-form"):
                 yield Label("Corpus", classes="section")
                 yield Input("", placeholder="folder or file of .abc/.mid", id="corpus", compact=True)
                 yield Button("Scan", id="scan", compact=True)
                 yield Label("Model", classes="section")
-                yield _field("family", Select(FAMILIES, value="lstm", allow_blank=False, id="family", compact=True))
-                yield _field("size", Select(PRESETS, value="tiny", allow_blank=False, id="preset", compact=True))
-                yield _field("tokens", Select(TOKENIZERS, value="remi", allow_blank=False, id="tokenizer",
+                yield field("family", Select(FAMILIES, value="lstm", allow_blank=False, id="family", compact=True))
+                yield field("size", Select(PRESETS, value="tiny", allow_blank=False, id="preset", compact=True))
+                yield field("tokens", Select(TOKENIZERS, value="remi", allow_blank=False, id="tokenizer",
                                               compact=True))
-                yield _field("name", Input("my-model", id="model-name", compact=True))
-                yield _field("steps", Input("", placeholder="preset's", id="steps", compact=True))
+                yield field("name", Input("my-model", id="model-name", compact=True))
+                yield field("steps", Input("", placeholder="preset's", id="steps", compact=True))
                 with Horizontal(id="train-actions"):
                     yield Button("Train", variant="primary", id="start", compact=True)
                     yield Button("Stop", variant="error", id="stop", compact=True, disabled=True)
@@ -106,8 +104,6 @@ class TrainScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#train-form").can_focus = False
-        self.query_one("#corpus", Input).focus()
         self.query_one("#reports", DataTable).add_columns("file", "status", "tunes", "tokens", "why")
         self.query_one("#reports", DataTable).border_title = "corpus files"
         self.query_one("#chart", LossChart).border_title = "loss (nats per token)"
@@ -195,10 +191,15 @@ class TrainScreen(Screen):
                      stop: threading.Event) -> None:
         try:
             from melody.training import train
+            from melody.tui.app import limit_torch_threads
 
+            def report(event: Any) -> None:
+                self.post_message(TrainingProgress(event))
+                time.sleep(0)  # let the UI thread run between steps
+
+            limit_torch_threads()
             result = train(paths, model=family, tokenizer=tokenizer, out=out, overrides=overrides,
-                           device="auto", on_event=lambda event: self.post_message(TrainingProgress(event)),
-                           stop=stop)
+                           device="auto", on_event=report, stop=stop)
             self.post_message(TrainingEnded(result=result, stopped=stop.is_set()))
         except MelodyError as error:
             self.post_message(TrainingEnded(error=str(error)))
@@ -223,7 +224,7 @@ class TrainScreen(Screen):
         self._set_training(False)
         status = self.query_one("#train-status", Static)
         if message.error:
-            status.update("training failed")
+            status.update(f"training failed: {message.error}")
             self.notify(message.error, severity="error", timeout=10)
             return
         where = self.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from rich.segment import Segment
@@ -24,9 +25,11 @@ class LossChart(Widget):
         self.train: list[tuple[int, float]] = []
         self.validation: list[tuple[int, float]] = []
         self.max_steps = 0
+        self._cells: tuple[tuple[int, int, int], dict] | None = None  # the plot, drawn once per change
 
     def reset(self, max_steps: int = 0) -> None:
         self.train, self.validation, self.max_steps = [], [], max_steps
+        self._cells = None
         self.refresh()
 
     def add(self, step: int, train: float | None = None, validation: float | None = None,
@@ -38,6 +41,7 @@ class LossChart(Widget):
             self.validation.append((step, validation))
         if max_steps:
             self.max_steps = max_steps
+        self._cells = None
         self.refresh()
 
     def _bounds(self) -> tuple[float, float, int]:
@@ -91,7 +95,10 @@ class LossChart(Widget):
         else:
             label = ""
         segments = [Segment(label.rjust(AXIS - 1)[: AXIS - 1] + "┤", axis)]
-        cells = self._plot(max(1, width - AXIS), chart_height)
+        view = (width, chart_height, len(self.train) + len(self.validation))
+        if self._cells is None or self._cells[0] != view:
+            self._cells = (view, self._plot(max(1, width - AXIS), chart_height))
+        cells = self._cells[1]
         for column in range(max(0, width - AXIS)):
             bits, series = cells.get((column, y), (0, 0))
             segments.append(Segment(chr(0x2800 + bits) if bits else " ", styles[series] if bits else base))
@@ -105,8 +112,9 @@ def _interpolate(points: list[tuple[int, float]], step: float) -> float:
     """Linear interpolation of (step, value) points at `step`, clamped at the ends."""
     if step <= points[0][0]:
         return points[0][1]
-    for (s0, v0), (s1, v1) in zip(points, points[1:]):
-        if s0 <= step <= s1:
-            return v0 if s1 == s0 else v0 + (v1 - v0) * (step - s0) / (s1 - s0)
-    return points[-1][1]
+    if step >= points[-1][0]:
+        return points[-1][1]
+    after = bisect.bisect_left(points, (step, -math.inf))
+    (s0, v0), (s1, v1) = points[after - 1], points[after]
+    return v0 if s1 == s0 else v0 + (v1 - v0) * (step - s0) / (s1 - s0)
 
