@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from melody.nn import build_model  # noqa: E402
 from melody.tokenizers import PAD, get_tokenizer  # noqa: E402
 from melody.train_config import default_settings, model_config  # noqa: E402
-from melody.train_loop import make_optimizer  # noqa: E402
+from melody.optim import make_optimizer  # noqa: E402
 from melody.training import TrainEvent, train  # noqa: E402
 
 WARMUP = 10  # steps before the clock starts (log_every is 10: melody reports at step 10)

@@ -84,8 +84,8 @@ def latest_checkpoint(folder: Path) -> Path:
         candidate = root / pointer.read_text(encoding="utf-8").strip()
         if candidate.name.startswith("step-") and (candidate / STATE_FILE).is_file():
             return candidate
-    complete = sorted(p for p in root.glob("step-*") if (p / STATE_FILE).is_file() and (p / WEIGHTS_FILE).is_file()) \
-        if root.is_dir() else []
+    complete = sorted(p for p in root.glob("step-*")
+                      if (p / STATE_FILE).is_file() and (p / WEIGHTS_FILE).is_file()) if root.is_dir() else []
     if not complete:
         raise ModelError(f"{folder}: no training checkpoint to resume from (no {CHECKPOINTS}/)")
     return complete[-1]

@@ -17,43 +17,14 @@ from melody.checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
 from melody.errors import MelodyError, ModelError, UsageError
 from melody.models import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE,
                            TOKENIZER_FILE, config_bytes, save_model, write_file_atomic)
-from melody.nn import SequenceModel, build_model
+from melody.nn import build_model
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
+from melody.optim import learning_rate, make_optimizer
 from melody.train_config import Settings, model_config
 from melody.train_runtime import Runtime
 from melody.training import TrainEvent, TrainResult, loss_plot, read_metrics
 from melody.training_data import (WindowSampler, rng_for_step, split_pieces, split_summary,
                                   transposer_for, validation_windows)
-
-
-def learning_rate(step: int, peak: float, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warmup to `peak`, then cosine decay to peak * min_ratio at `total` steps."""
-    if warmup and step < warmup:
-        return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def make_optimizer(net: SequenceModel, training: dict[str, Any]) -> torch.optim.Optimizer:
-    """AdamW with decay on weight matrices only (not embeddings, norms, biases), or plain Adam."""
-    if training["optimizer"] == "adam":
-        return _fused(torch.optim.Adam, net.parameters(), lr=training["lr"])
-    decay, no_decay = [], []
-    for name, parameter in net.named_parameters():
-        (decay if parameter.dim() >= 2 and "embedding" not in name else no_decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": training["weight_decay"]},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return _fused(torch.optim.AdamW, groups, lr=training["lr"], betas=(0.9, 0.98))
-
-
-def _fused(optimizer: type, parameters: Any, **settings: Any) -> torch.optim.Optimizer:
-    # The fused kernel updates every tensor in one pass: several times faster than the default
-    # per-tensor loop on a CPU. Older torch builds and some devices lack it.
-    parameters = list(parameters)
-    try:
-        return optimizer(parameters, fused=True, **settings)
-    except (RuntimeError, TypeError, ValueError):
-        return optimizer(parameters, **settings)
 
 
 class Trainer:
@@ -212,10 +183,12 @@ class Trainer:
         self.setup()
         training = self.training
         max_steps = training["max_steps"]
+        where = str(self.runtime.device)
+        if self.runtime.distributed:
+            where += f" x {self.runtime.world_size} processes"
         self.emit("start", message=f"{self.settings['model']['family']} model, {self.parameters:,} "
                                    f"parameters, {self.tokenizer.name} tokens (vocabulary "
-                                   f"{self.tokenizer.vocab_size}), on {self.runtime.device}"
-                                   + (f" x {self.runtime.world_size} processes" if self.runtime.distributed else "")
+                                   f"{self.tokenizer.vocab_size}), on {where}"
                                    + (f", from step {self.step}" if self.step else ""))
         if self.step >= max_steps:
             self.stopped = "max_steps"
@@ -408,4 +381,5 @@ class Trainer:
             return
         for name, data in history.items():
             write_file_atomic(self.out / name, data)
-        write_file_atomic(self.out / CONFIG_FILE, config_bytes({"format": FORMAT, "version": FORMAT_VERSION} | config))
+        header = {"format": FORMAT, "version": FORMAT_VERSION}
+        write_file_atomic(self.out / CONFIG_FILE, config_bytes(header | config))

@@ -192,7 +192,8 @@ class TransformerModel(SequenceModel):
         keep = self.context_length - length  # cached positions the new tokens may still see
         positions = torch.arange(state.position, state.position + length, device=tokens.device)
         if state.position + length <= self.context_length:
-            cos, sin = self.cos[state.position:state.position + length], self.sin[state.position:state.position + length]
+            window = slice(state.position, state.position + length)
+            cos, sin = self.cos[window], self.sin[window]
         else:
             cos, sin = rotary_angles(positions, self.config.d_model // self.config.heads, self.config.rope_base)
         x = self.dropout(self.embedding(tokens))
