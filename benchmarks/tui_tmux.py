@@ -114,6 +114,7 @@ class Figures:
     idle_typing_ms: list[float] = field(default_factory=list)
     train_key_ms: list[float] = field(default_factory=list)
     exported: list[str] = field(default_factory=list)
+    exported_notes: int = 0
     notes_seen_while_probing: int = 0
 
 
@@ -227,6 +228,11 @@ def run(model: Path | None, probes: int, bars: int, train: bool, size: tuple[int
             tmux.keys("Enter")
             tmux.wait_for(lambda s: "exported 3 files" in s, 20, "the export")
             figures.exported = sorted(p.name for p in (folder / "melody-out").iterdir())
+            import mido
+
+            song = mido.MidiFile(folder / "melody-out" / "take-1.mid")
+            figures.exported_notes = sum(1 for track in song.tracks for message in track
+                                         if message.type == "note_on" and message.velocity > 0)
 
             if train:
                 corpus = folder / "train-corpus"
@@ -287,7 +293,7 @@ def main() -> int:
     if not args.no_train:
         print(f"typing idle         {summary(figures.idle_typing_ms)}   (a letter typed and deleted)")
         print(f"typing, training    {summary(figures.train_key_ms)}   (the same while a tiny model trains)")
-    print(f"exported            {', '.join(figures.exported)}")
+    print(f"exported            {', '.join(figures.exported)} ({figures.exported_notes} notes in the MIDI file)")
     return 0
 
 
