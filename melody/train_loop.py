@@ -56,6 +56,7 @@ class Trainer:
         self.stopped = "max_steps"
         self.metrics: list[dict[str, Any]] = []
         self.paused = 0.0  # seconds of evaluation and saving since the last log line
+        self.last_log_time = time.perf_counter()
 
     # -- reporting ---------------------------------------------------------------------------
     def emit(self, phase: str, **fields: Any) -> None:
@@ -227,7 +228,7 @@ class Trainer:
         vocab = self.tokenizer.vocab_size
         session_start = time.perf_counter()
         session_first_step = self.step
-        last_log_time, last_log_tokens = session_start, self.tokens_seen
+        self.last_log_time, last_log_tokens = session_start, self.tokens_seen
         running, running_count = torch.zeros((), device=device), 0
         last_eval_step = self.step if self.best_step == self.step else None
         while self.step < max_steps:
@@ -260,11 +261,11 @@ class Trainer:
                 running.zero_()
                 running_count = 0
                 elapsed = now - session_start
-                self.train_seconds += now - last_log_time
+                self.train_seconds += now - self.last_log_time
                 # Evaluations and saves are part of training time, not of the stepping rate.
-                stepping = max(now - last_log_time - self.paused, 1e-9)
+                stepping = max(now - self.last_log_time - self.paused, 1e-9)
                 rate = (self.tokens_seen - last_log_tokens) / stepping
-                last_log_time, last_log_tokens, self.paused = now, self.tokens_seen, 0.0
+                self.last_log_time, last_log_tokens, self.paused = now, self.tokens_seen, 0.0
                 eta = elapsed / max(1, self.step - session_first_step) * (max_steps - self.step)
                 if training["max_minutes"]:
                     eta = max(0.0, min(eta, training["max_minutes"] * 60 - self.train_seconds))
@@ -279,7 +280,7 @@ class Trainer:
                     return
             if self.step % training["checkpoint_every"] == 0 and last_eval_step != self.step:
                 self._checkpoint()
-        self.train_seconds += time.perf_counter() - last_log_time
+        self.train_seconds += time.perf_counter() - self.last_log_time
         if last_eval_step != self.step:
             self._evaluate_and_save(final=True)
         elif self.stopped != "max_steps":
@@ -287,7 +288,8 @@ class Trainer:
 
     def _should_stop(self) -> bool:
         limit = self.training["max_minutes"]
-        timed_out = bool(limit) and self.train_seconds >= limit * 60
+        # train_seconds is brought up to date at each log line; add the time since the last one.
+        timed_out = bool(limit) and self.train_seconds + time.perf_counter() - self.last_log_time >= limit * 60
         requested = self.stop is not None and self.stop.is_set()
         if self.runtime.distributed:
             # Every process must agree, or one would wait forever in the next all-reduce.

@@ -260,3 +260,11 @@ def test_resume_finds_recorded_relative_data_beside_the_models_folder(tmp_path: 
     assert _recorded_source("tunes", folder) == str((tmp_path / "project" / "tunes").resolve())
     assert _recorded_source("/abs/tunes", folder) == "/abs/tunes"
     assert _recorded_source("gone", folder) == "gone"  # build_corpus then names it as missing
+
+
+def test_max_minutes_ends_the_run_between_log_lines_with_the_model_saved(corpus: Path, tmp_path: Path) -> None:
+    overrides = TINY | {"training.max_minutes": 1e-6, "training.log_every": 100, "training.max_steps": 50}
+    result, events = run(corpus, tmp_path / "m", overrides=overrides)
+    assert result.stopped == "time_limit" and 1 <= result.step < 50
+    assert load_model(tmp_path / "m").config["result"]["stopped"] == "time_limit"
+    assert "reached max_minutes" in events[-1].message
