@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterator
 
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Key, Note, Piece
-from melody.prime import (Prime, check_expressible, first_bars, header_tokens, load_prime_piece,
-                          parse_key, parse_meter, parse_tempo)
+from melody.prime import (Prime, check_expressible, first_bars, header_plan, load_prime_piece,
+                          parse_key, parse_meter, parse_tempo, read_openings, restrict_openings)
 from melody.takes import FORMATS, Take, write_take
 
 DEFAULT_BARS = 16
@@ -183,7 +183,8 @@ def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str
     check_expressible(tokenizer, key, meter, tempo)
     header = Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
                    tempos=[tempo] if tempo else [], end=0)
-    return Prime(header, header_tokens(tokenizer, key, meter, tempo), 0), key
+    tokens, schedule = header_plan(tokenizer, key, meter, tempo)
+    return Prime(header, tokens, 0, schedule=schedule), key
 
 
 def stream(model: Any, settings: GenerationSettings | None = None, *, prime: Piece | str | Path | None = None,
@@ -230,7 +231,8 @@ class _Run:
             end_on_bar_line=settings.bars is not None,
         )
         self.grammar = self.tokenizer.grammar(constraints)
-        self.fixed_meter = settings.meter is not None or bool(self.prime.piece.time_signatures)
+        self.prime.schedule = restrict_openings(self.tokenizer, self.prime.schedule,
+                                                read_openings(self.model.folder))
         self.run_seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
         self.name = Path(str(self.model.folder)).name or "model"
 
@@ -241,16 +243,20 @@ class _Run:
 
     def _sampler(self, seeds: list[int]) -> Any:
         from melody.sampling import BatchSampler, SamplingOptions
+        from melody.tokenizers.base import EOS
 
         net = self.model.net.eval()
         device = next(net.parameters()).device
         options = SamplingOptions(float(self.settings.temperature), self.settings.top_k, float(self.settings.top_p))
-        banned: list[int] = []
-        if self.fixed_meter:
-            # A meter asked for (or set by the prime) holds for the whole piece.
-            banned = [i for i, token in enumerate(self.tokenizer.vocab) if token.startswith("TimeSig")]
+        vocab = self.tokenizer.vocab
+        # The meter a piece opens with (given, primed or chosen by the model) holds throughout.
+        banned = [i for i, token in enumerate(vocab) if token.startswith("TimeSig")]
+        redirect = {}
+        if self.settings.bars is not None and "Bar" in self.tokenizer.token_to_id:
+            redirect = {self.tokenizer.token_to_id["Bar"]: EOS}
         return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
-                            max_new_tokens=self._max_new_tokens(), device=device, banned=banned)
+                            max_new_tokens=self._max_new_tokens(), device=device, banned=banned,
+                            schedule=self.prime.schedule, redirect=redirect)
 
     def take(self, index: int, seed: int, tokens: list[int], complete: bool) -> Take:
         piece = self.tokenizer.decode(tokens)

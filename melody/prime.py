@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from melody.errors import MusicError, UsageError
 from melody.music.notes import PITCH_CLASS_NAMES, Key, Piece, Tempo, TimeSignature
 from melody.tokenizers.base import EOS, Tokenizer
@@ -79,6 +81,7 @@ class Prime:
     tokens: list[int]  # BOS, ..., without EOS
     end: int  # the tick where new music starts
     source: str | None = None  # a path, "abc", "piece", or None for a header-only prime
+    schedule: list[np.ndarray] = dataclasses.field(default_factory=list)  # masks for the next tokens
     text: str | None = None  # the ABC text of --prime-abc
     bars: int | None = None  # how many bars of the source were kept
 
@@ -147,6 +150,89 @@ def header_tokens(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | 
         if token not in bare:
             header.append(token)
     return header
+
+
+def _header(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
+            tempo: Tempo | None) -> list[int]:
+    ids = tokenizer.encode(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
+                                 tempos=[tempo] if tempo else [], end=0))
+    return ids[:-1] if ids and ids[-1] == EOS else ids
+
+
+def _kind(tokenizer: Tokenizer, token: int) -> np.ndarray | None:
+    """Every token of `token`'s kind ("Key_D_major" -> every "Key_..."), or None without one."""
+    name = tokenizer.vocab[token]
+    if "_" not in name:
+        return None
+    prefix = name.split("_", 1)[0] + "_"
+    return np.array([t.startswith(prefix) for t in tokenizer.vocab], dtype=bool)
+
+
+def header_plan(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
+                tempo: Tempo | None) -> tuple[list[int], list[np.ndarray]]:
+    """The prime and the masks for the tokens after it that open a piece with a meter and a key.
+
+    What is given is written as it is; what is not is left for the model to choose, but
+    among tokens of the right kind, so every piece states its meter and key (the model alone,
+    trained on random windows, often skips them). Found by encoding header-only pieces and
+    seeing which tokens change with the key and with the meter; a scheme whose header tokens
+    have no kind ("Kind_value") gets the given tokens as a plain prime instead.
+    """
+    probe_key, probe_meter = Key(0, 2, "major"), TimeSignature(0, 6, 8)
+    real = _header(tokenizer, key or probe_key, meter or probe_meter, tempo)
+    key_alt = _header(tokenizer, Key(0, 4, "minor") if key is None else key, meter or probe_meter, tempo)
+    meter_alt = _header(tokenizer, key or probe_key, TimeSignature(0, 3, 4) if meter is None else meter, tempo)
+    if len({len(real), len(key_alt), len(meter_alt)}) != 1:
+        return header_tokens(tokenizer, key, meter, tempo), []
+    slots: list[np.ndarray] = []
+    for index, token in enumerate(real):
+        free = (key is None and key_alt[index] != token) or (meter is None and meter_alt[index] != token)
+        if free:
+            kind = _kind(tokenizer, token)
+            if kind is None:
+                return header_tokens(tokenizer, key, meter, tempo), []
+            slots.append(kind)
+        else:
+            slots.append(np.eye(tokenizer.vocab_size, dtype=bool)[token])
+    fixed = next((i for i, slot in enumerate(slots) if slot.sum() != 1), len(slots))
+    return real[:fixed], slots[fixed:]
+
+
+OPENINGS_FILE = "openings.json"
+
+
+def read_openings(folder: str | Path) -> dict | None:
+    """A model folder's openings.json (the meters and keys its training tunes open with), if any."""
+    import json
+
+    path = Path(folder) / OPENINGS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def restrict_openings(tokenizer: Tokenizer, schedule: list[np.ndarray], openings: dict | None) -> list[np.ndarray]:
+    """`schedule` with free meter and key slots narrowed to those the model's training tunes used.
+
+    A model trained on random windows sees few tune openings, so its choice of an opening
+    meter or key is barely trained; limiting it to what the corpus holds keeps "the model
+    chooses" from picking a meter like 14/32 for an Irish reel.
+    """
+    if not openings:
+        return schedule
+    allowed = {"TimeSig_": {f"TimeSig_{m}" for m in openings.get("meters", [])},
+               "Key_": {f"Key_{k.replace(' ', '_')}" for k in openings.get("keys", [])}}
+    narrowed = []
+    for slot in schedule:
+        for prefix, names in allowed.items():
+            if slot.sum() > 1 and names and all(tokenizer.vocab[i].startswith(prefix) for i in np.flatnonzero(slot)):
+                wanted = np.array([name in names for name in tokenizer.vocab], dtype=bool)
+                if (slot & wanted).any():
+                    slot = slot & wanted
+        narrowed.append(slot)
+    return narrowed
 
 
 def check_expressible(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,

@@ -104,6 +104,8 @@ class BatchSampler:
         use_cache: bool = True,
         device: str | torch.device = "cpu",
         banned: Sequence[int] = (),
+        schedule: Sequence[np.ndarray] = (),
+        redirect: dict[int, int] | None = None,
         threads: int | None = 1,
     ) -> None:
         options.validate()
@@ -137,6 +139,11 @@ class BatchSampler:
         self._banned = np.zeros(self._vocab_size, dtype=bool)
         self._banned[list(banned)] = True
         self._any_banned = bool(self._banned.any())
+        # Masks for the first sampled tokens (e.g. "some meter, then some key" to open a piece).
+        self.schedule = [np.asarray(mask, dtype=bool) for mask in schedule]
+        # When the grammar forbids token a but allows b, a's probability goes to b: the model's
+        # wish to start one bar too many becomes the end of the piece.
+        self.redirect = dict(redirect or {})
         self.threads = threads
 
     @property
@@ -172,7 +179,11 @@ class BatchSampler:
         rows = []
         for index in active:
             row = self.grammar.allowed(self.states[index])
-            if self._any_banned:
+            sampled = len(self.sequences[index]) - self.prime_length
+            if sampled < len(self.schedule):
+                narrowed = row & self.schedule[sampled]
+                row = narrowed if narrowed.any() else row
+            elif self._any_banned:
                 narrowed = row & ~self._banned
                 # The grammar's own mask wins when a ban would leave nothing to draw.
                 row = narrowed if narrowed.any() else row
@@ -183,7 +194,13 @@ class BatchSampler:
         """Draw one token for every unfinished sequence; None for those already finished."""
         active = [i for i, finished in enumerate(self.finished) if not finished]
         logits = self._next_logits(active)
-        filtered = filter_logits(logits, self._masks(active), self.options)
+        masks = self._masks(active)
+        for source, target in self.redirect.items():
+            moved = ~masks[:, source] & masks[:, target]
+            if moved.any():
+                logits = logits.float().clone()
+                logits[moved, target] = torch.logaddexp(logits[moved, target], logits[moved, source])
+        filtered = filter_logits(logits, masks, self.options)
         # One uniform per running sequence from its own generator: its draws never depend on
         # which other sequences share the batch, or when they finish.
         uniforms = torch.stack([torch.rand((), generator=self.generators[i], dtype=torch.float64)
@@ -245,11 +262,14 @@ def sample(
     use_cache: bool = True,
     device: str | torch.device = "cpu",
     banned: Sequence[int] = (),
+    schedule: Sequence[np.ndarray] = (),
+    redirect: dict[int, int] | None = None,
     threads: int | None = 1,
 ) -> list[list[int]]:
     """Sample one sequence per seed, all sharing `prime`; each `[BOS, ..., EOS]`."""
     sampler = BatchSampler(net, grammar, prime, seeds, options, max_new_tokens=max_new_tokens,
-                           use_cache=use_cache, device=device, banned=banned, threads=threads)
+                           use_cache=use_cache, device=device, banned=banned, schedule=schedule,
+                           redirect=redirect, threads=threads)
     for _ in sampler.run():
         pass
     return sampler.results()

@@ -224,3 +224,17 @@ def test_reject_copies_draws_a_flagged_piece_again_with_a_recorded_seed(lstm_fol
     assert lines and lines[0].startswith("piece 1: near-copy")
     again = reject_copies(lstm_folder, settings, generate(lstm_folder, settings), index=index)
     assert [t.tokens for t in again] == [t.tokens for t in kept]  # the same command, the same pieces
+
+
+def test_without_key_or_meter_the_model_opens_with_one_of_each_from_its_openings(lstm_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "with-openings"
+    shutil.copytree(lstm_folder, folder)
+    takes = generate(folder, num=4, bars=2, seed=8, temperature=2.0)
+    assert all(t.piece.time_signatures and t.piece.key for t in takes)  # chosen by the model
+    (folder / "openings.json").write_text('{"meters": {"9/8": 3}, "keys": {"A_dorian": 5}}')
+    for take in generate(folder, num=4, bars=2, seed=8, temperature=2.0):
+        meter = take.piece.time_signature
+        assert (meter.numerator, meter.denominator) == (9, 8)
+        assert take.piece.key == Key(0, 9, "dorian")

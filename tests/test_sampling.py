@@ -152,3 +152,33 @@ def test_inverse_cdf_never_lands_on_a_zero_probability_token():
 def test_bad_sampling_options_are_usage_errors(options, word):
     with pytest.raises(UsageError, match=word):
         options.validate()
+
+
+def test_a_schedule_narrows_the_first_draws_and_then_lets_go():
+    net = tiny("lstm", spread=False)
+    first, second = np.zeros(VOCAB, dtype=bool), np.zeros(VOCAB, dtype=bool)
+    first[5] = True
+    second[[6, 7]] = True
+    sequences = sample(net, CountingGrammar(12), [BOS], list(range(10)), SamplingOptions(temperature=2.0),
+                       schedule=[first, second])
+    assert all(s[1] == 5 and s[2] in (6, 7) for s in sequences)
+    assert len({t for s in sequences for t in s[3:-1]}) > 5  # free after the schedule
+
+
+def test_a_redirect_gives_a_forbidden_tokens_probability_to_its_target():
+    class EndsOrGoesOn(CountingGrammar):
+        def allowed(self, state):  # after `length` tokens: EOS or more tokens, but never token 3
+            mask = super().allowed(state)
+            if state >= self.length:
+                mask[3:] = True
+                mask[3] = False
+            return mask
+
+    net = tiny("lstm", spread=False)
+    with torch.no_grad():
+        net.output_bias[3] = 30.0  # the model only ever wants token 3 (think: "Bar")
+    options = SamplingOptions(temperature=1.0)
+    plain = sample(net, EndsOrGoesOn(6), [BOS], [0], options, max_new_tokens=20)[0]
+    ended = sample(net, EndsOrGoesOn(6), [BOS], [0], options, redirect={3: EOS})[0]
+    assert len(plain) == 22  # without the redirect it wanders on to the token budget
+    assert ended == [BOS] + [3] * 6 + [EOS]  # with it, the wish for token 3 ends the sequence
