@@ -80,8 +80,7 @@ class Trainer:
         from melody.corpus import build_corpus
 
         def progress(done: int, total: int, path: str) -> None:
-            # During the corpus phase, step / max_steps count files.
-            self.emit("corpus", step=done, max_steps=total, message=f"tokenizing {path}")
+            self.emit("corpus", files_done=done, files_total=total, message=f"tokenizing {path}")
 
         # Rank 0 tokenizes first; the others then find every file in the cache.
         corpus = None

@@ -49,6 +49,8 @@ class TrainEvent:
     eta_seconds: float | None = None
     learning_rate: float | None = None
     message: str = ""
+    files_done: int | None = None  # corpus phase: files tokenized so far, of files_total
+    files_total: int | None = None
 
 
 @dataclass

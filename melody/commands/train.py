@@ -62,10 +62,10 @@ class ProgressPrinter:
         from melody.progress import Progress
 
         if event.phase == "corpus":
-            if event.message.startswith("tokenizing "):
+            if event.files_total is not None:
                 if self.bar is None:
-                    self.bar = Progress(event.max_steps, label="tokenize", unit="files", stream=self.stream)
-                self.bar.update(event.step, text=event.message[len("tokenizing "):])
+                    self.bar = Progress(event.files_total, label="tokenize", unit="files", stream=self.stream)
+                self.bar.update(event.files_done or 0, text=event.message[len("tokenizing "):])
                 return
             self.close()
             self.print(event.message)
