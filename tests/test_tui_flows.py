@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import time
 from pathlib import Path
 
@@ -33,14 +34,12 @@ def sync(test):
 
 async def wait_until(pilot, condition, timeout: float = 30.0, what: str = "") -> None:
     """Let the app run until `condition()` holds."""
-    start = time.monotonic()
-    deadline = start + timeout
+    deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             said = [n.message for n in pilot.app._notifications]
             raise AssertionError(f"timed out waiting for {what or condition}; notifications: {said}")
         await pilot.pause(0.05)
-    print(f"{what}: {time.monotonic() - start:.2f} s")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +81,7 @@ async def generate(pilot, takes_before: int) -> None:
     assert len(app.session.takes) == takes_before + 1, app.screen.query_one("#roll-status").content
 
 
+@pytest.mark.slow
 @sync
 async def test_compose_generate_cancel_keep_continue_export_and_quit(tmp_path, tiny_model, monkeypatch):
     app = make_app(tmp_path, tiny_model, monkeypatch)
@@ -171,6 +171,7 @@ async def test_compose_generate_cancel_keep_continue_export_and_quit(tmp_path, t
     assert (tmp_path / "state" / "sessions" / "now" / "take-3.mid").is_file()
 
 
+@pytest.mark.slow
 @sync
 async def test_vary_rename_and_delete_a_take(tmp_path, tiny_model, monkeypatch):
     app = make_app(tmp_path, tiny_model, monkeypatch)
@@ -249,6 +250,31 @@ async def test_a_crashed_sessions_takes_are_offered_and_restored(tmp_path, tiny_
         assert [item.name for item in app.session.takes] == ["from before"]
         assert app.screen.query_one("#takes", DataTable).row_count == 1
         assert not earlier.folder.exists()
+
+
+@sync
+async def test_listen_renders_the_selected_take_and_ctrl_l_stops_it(tmp_path, tiny_model, monkeypatch):
+    from melody import playback
+    from melody.generation import generate as sample
+
+    if not playback.can_render():
+        pytest.skip("fluidsynth or a SoundFont is missing")
+    # No MIDI port here; a stand-in audio player that would play for a minute.
+    monkeypatch.setattr(playback, "midi_ports", lambda: [])
+    monkeypatch.setattr(playback, "find_audio_player", lambda: [sys.executable, "-c", "import time; time.sleep(60)"])
+    app = make_app(tmp_path, tiny_model, monkeypatch)
+    app.session.add(sample(tiny_model, bars=1, seed=2)[0])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        await pilot.pause()
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: screen.player is not None, 30, "playback to start")
+        assert screen.player.playing and screen.player.how.startswith("wav:")
+        player = screen.player
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert not player.playing and screen.player is None
 
 
 @pytest.mark.slow
