@@ -160,6 +160,11 @@ def test_an_existing_out_folder_is_kept_unless_forced(corpus: Path, tmp_path: Pa
     assert main(["train", str(corpus), "--out", str(out), "--force", "--device", "cpu", "--workers", "1"]
                 + sum((["--set", s] for s in TINY_SET), [])) == 0
     assert not (out / "mine.txt").exists() and load_model(out).family == "lstm"
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(out)  # stdout: just the folder, for scripts
+    for expected in ("2 files: 2 kept (12 pieces", "split by tune:", "parameters, remi tokens",
+                     "step 3: validation loss", "reached max_steps at step 6"):
+        assert expected in printed.err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the old folder was removed
 
 
