@@ -39,6 +39,14 @@ def cpu_threads(local_processes: int = 1) -> int:
     return max(1, cpus // max(1, local_processes))
 
 
+def set_threads(count: int) -> None:
+    """Use at most `count` CPU threads; never more than torch (or the app embedding melody) chose."""
+    import torch
+
+    # torch starts with one thread per physical core; an app (the terminal UI) may have lowered it.
+    torch.set_num_threads(max(1, min(count, torch.get_num_threads())))
+
+
 @dataclass
 class Runtime:
     """This process's place in a (possibly one-process) training run."""
@@ -96,7 +104,7 @@ def start_runtime(device_name: str = "auto") -> Runtime:
     if world_size <= 1:
         device = pick_device(device_name)
         if device.type == "cpu":
-            torch.set_num_threads(cpu_threads())
+            set_threads(cpu_threads())
         return Runtime(device=device)
     import torch.distributed as dist
 
@@ -110,7 +118,7 @@ def start_runtime(device_name: str = "auto") -> Runtime:
     elif device.type == "mps":
         raise UsageError("several processes on Apple's Metal backend are not supported: use --device cpu")
     else:
-        torch.set_num_threads(cpu_threads(local_world))
+        set_threads(cpu_threads(local_world))
     started = False
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
