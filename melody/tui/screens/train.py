@@ -26,21 +26,21 @@ from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.loss_chart import LossChart
 
 FAMILIES = [("LSTM", "lstm"), ("Transformer", "transformer")]
-PRESETS = [("tiny (seconds)", "tiny"), ("small (minutes)", "small"), ("default", "default")]
+PRESETS = [("tiny (a minute or two)", "tiny"), ("small (an hour or more)", "small"),
+           ("default (the shipped model's recipe)", "default")]
 TOKENIZERS = [("REMI", "remi"), ("performance", "performance"), ("ABC characters", "abc-char")]
 REDRAW_SECONDS = 0.1  # training events reach the UI at most this often
-# Size presets as training overrides (`melody train --set` names); "default" is train's own defaults.
-# tiny trains in seconds on a CPU (for trying the UI out and for tests), small in minutes.
-SIZE_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {"model.d_model": 32, "model.layers": 1, "model.heads": 2, "model.context": 64,
-             "training.batch_size": 8, "training.window": 64, "training.max_steps": 40,
-             "training.warmup_steps": 5, "training.eval_every": 10, "training.eval_batches": 2,
-             "training.log_every": 2, "training.checkpoint_every": 1000, "training.patience": 0},
-    "small": {"model.d_model": 128, "model.layers": 2, "model.heads": 4, "model.context": 128,
-              "training.batch_size": 16, "training.window": 128, "training.max_steps": 1000,
-              "training.eval_every": 100, "training.log_every": 10},
-    "default": {},
-}
+CONFIGS = Path(__file__).resolve().parents[3] / "assets" / "configs"
+# Size presets are the shipped training configs; the family picked in the form overrides theirs.
+SIZE_CONFIGS = {"tiny": {"lstm": "tiny.toml", "transformer": "tiny.toml"},
+                "small": {"lstm": "lstm-small.toml", "transformer": "transformer-small.toml"},
+                "default": {"lstm": "default.toml", "transformer": "default.toml"}}
+
+
+def preset_config(preset: str, family: str) -> Path | None:
+    """The shipped config file for a size preset and model family (None: train's own defaults)."""
+    path = CONFIGS / SIZE_CONFIGS[preset][family]
+    return path if path.is_file() else None
 
 
 class CorpusScanned(Message):
@@ -174,7 +174,7 @@ class TrainScreen(Screen):
         if out.exists():
             self.notify(f"{out} already exists: choose another name", severity="error")
             return
-        overrides = dict(SIZE_PRESETS[str(self.query_one("#preset", Select).value)])
+        overrides: dict[str, Any] = {}
         if steps:
             overrides["training.max_steps"] = int(steps)
         self.out = out
@@ -183,12 +183,14 @@ class TrainScreen(Screen):
         self.query_one("#chart", LossChart).reset()
         self._latest = {}
         self.query_one("#train-status", Static).update("preparing the corpus…")
-        self.run_training(paths, out, str(self.query_one("#family", Select).value),
-                          str(self.query_one("#tokenizer", Select).value), overrides, self.stop_event)
+        family = str(self.query_one("#family", Select).value)
+        config = preset_config(str(self.query_one("#preset", Select).value), family)
+        self.run_training(paths, out, family, str(self.query_one("#tokenizer", Select).value), config,
+                          overrides, self.stop_event)
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
-    def run_training(self, paths: list[str], out: Path, family: str, tokenizer: str, overrides: dict[str, Any],
-                     stop: threading.Event) -> None:
+    def run_training(self, paths: list[str], out: Path, family: str, tokenizer: str, config: Path | None,
+                     overrides: dict[str, Any], stop: threading.Event) -> None:
         try:
             from melody.training import train
             from melody.tui.app import limit_torch_threads
@@ -198,7 +200,7 @@ class TrainScreen(Screen):
                 time.sleep(0)  # let the UI thread run between steps
 
             limit_torch_threads()
-            result = train(paths, model=family, tokenizer=tokenizer, out=out, overrides=overrides,
+            result = train(paths, model=family, tokenizer=tokenizer, out=out, config=config, overrides=overrides,
                            device="auto", on_event=report, stop=stop)
             self.post_message(TrainingEnded(result=result, stopped=stop.is_set()))
         except MelodyError as error:
@@ -208,10 +210,11 @@ class TrainScreen(Screen):
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         event = message.event
-        chart = self.query_one("#chart", LossChart)
-        step = int(getattr(event, "step", 0) or 0)
-        chart.add(step, getattr(event, "train_loss", None), getattr(event, "validation_loss", None),
-                  getattr(event, "max_steps", None))
+        if getattr(event, "phase", "") in ("step", "eval"):
+            self.query_one("#chart", LossChart).add(int(getattr(event, "step", 0) or 0),
+                                                    getattr(event, "train_loss", None),
+                                                    getattr(event, "validation_loss", None),
+                                                    getattr(event, "max_steps", None))
         # An eval event has no training loss and a step event no validation loss: show the latest of each.
         self._latest.update({key: value for key, value in getattr(event, "__dict__", {}).items() if value is not None})
         now = time.monotonic()
@@ -263,12 +266,15 @@ class TrainScreen(Screen):
 
 
 def _progress_line(event: Any) -> str:
-    """step 120/3000 · loss 2.31 · val 2.45 · 4,500 tokens/s · ETA 2:31."""
+    """reading the corpus 3/12 files, or: training · step 120/3000 · loss 2.31 · val 2.45 · 4,500 tokens/s · ETA 2:31."""
     phase = str(getattr(event, "phase", "") or "training")
-    parts = [{"step": "training", "eval": "validating", "corpus": "reading the corpus"}.get(phase, phase)]
+    if phase == "corpus":
+        done, total = getattr(event, "files_done", None), getattr(event, "files_total", None)
+        return f"reading the corpus: {done}/{total} files" if total else "reading the corpus…"
+    parts = [{"step": "training", "eval": "validating", "checkpoint": "saving"}.get(phase, phase)]
     message = getattr(event, "message", "")
-    if message and phase in ("corpus", "start"):
-        return f"{parts[0]}: {message}"
+    if message and phase == "start":
+        return f"starting: {message}"
     step, most = getattr(event, "step", None), getattr(event, "max_steps", None)
     if step is not None:
         parts.append(f"step {step}/{most}" if most else f"step {step}")
