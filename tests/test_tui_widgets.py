@@ -212,3 +212,22 @@ async def test_every_screen_fits_small_and_large_terminals(tmp_path, monkeypatch
         await pilot.resize_terminal(60, 20)
         await pilot.pause()
         assert app.screen.query_one("#roll").size.width > 0
+
+
+# -- the command --------------------------------------------------------------------------------
+def test_melody_tui_rejects_a_missing_models_folder_in_one_line(tmp_path, capsys):
+    from melody.cli import main
+
+    assert main(["tui", "--models", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"melody tui: --models {tmp_path / 'nowhere'}: no such folder"]
+
+
+def test_the_command_line_loads_neither_textual_nor_torch_until_tui_runs():
+    import subprocess
+    import sys
+
+    code = ("import sys, melody.cli; melody.cli.build_parser(); "
+            "print('textual' in sys.modules, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
