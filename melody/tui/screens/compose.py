@@ -23,15 +23,13 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, 
 
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Note
-from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
-from melody.tui.session import SessionTake
+from melody.tui.screens.take_actions import TakeActions
 from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.seed import SeedPicker
 from melody.tui.widgets.takes import TakesTable
 
 FLUSH_SECONDS = 0.1  # stream notes to the UI in batches at most this often (10 per second)
-EXPORT_DIR = Path("melody-out")
 
 
 class NotesArrived(Message):
@@ -56,7 +54,7 @@ class GenerationEnded(Message):
         self.done, self.error = done, error
 
 
-class ComposeScreen(Screen):
+class ComposeScreen(TakeActions, Screen):
     """Model, seed and sampling on the left; the piano roll, the takes and the take's ABC on the right."""
 
     AUTO_FOCUS = "#model"
@@ -319,190 +317,10 @@ class ComposeScreen(Screen):
             return None if self.generating else True
         return True
 
-    # -- takes -----------------------------------------------------------------------------------
-    def refresh_takes(self, select: SessionTake | None = None) -> None:
-        self.query_one("#takes", TakesTable).show_takes(self.app.session.takes, select)
-
-    def selected_take(self) -> SessionTake | None:
-        number = self.query_one("#takes", TakesTable).selected_number()
-        return next((item for item in self.app.session.takes if item.number == number), None)
-
-    def show_take(self, item: SessionTake | None) -> None:
-        """Draw a take in the piano roll with its ABC beside it."""
-        roll = self.query_one("#roll", PianoRoll)
-        abc = self.query_one("#take-abc", TextArea)
-        status = self.query_one("#roll-status", Static)
-        if item is None:
-            roll.show(None)
-            abc.load_text("")
-            status.update("no take")
-            return
-        roll.show(item.piece, item.prime_end)
-        status.update(f"{item.name} · {item.bars} bars · {len(item.piece.notes)} notes · seed {item.seed}")
-        try:
-            from melody.music.abc import piece_to_abc
-
-            abc.load_text(piece_to_abc(item.piece))
-        except Exception as error:  # noqa: BLE001 - no ABC text is no reason to fail
-            abc.load_text(f"(no ABC: {error})")
-
     @on(DataTable.RowHighlighted, "#takes")
     def _take_highlighted(self) -> None:
         if not self.generating:
             self.show_take(self.selected_take())
-
-    def action_focus_takes(self) -> None:
-        self.query_one("#takes", TakesTable).focus()
-
-    def _need_take(self) -> SessionTake | None:
-        item = self.selected_take()
-        if item is None:
-            self.notify("no take selected", severity="warning")
-        return item
-
-    def action_mark_take(self) -> None:
-        item = self._need_take()
-        if item is not None:
-            self.app.session.toggle_mark(item)
-            self.refresh_takes(item)
-
-    def action_rename_take(self) -> None:
-        item = self._need_take()
-        if item is None:
-            return
-
-        def renamed(name: str | None) -> None:
-            if name:
-                self.app.session.rename(item, name)
-                self.refresh_takes(item)
-
-        self.app.push_screen(PromptScreen(f"Rename {item.name}", item.name), renamed)
-
-    def action_delete_take(self) -> None:
-        item = self._need_take()
-        if item is None:
-            return
-
-        def delete(yes: bool | None) -> None:
-            if yes:
-                self.app.session.delete(item)
-                self.refresh_takes()
-                self.show_take(self.selected_take())
-
-        if item.exported:
-            delete(True)
-        else:
-            self.app.push_screen(ConfirmScreen(f"Delete {item.name}? It has not been exported.", "Delete", "Keep"),
-                                 delete)
-
-    def action_continue_take(self) -> None:
-        """Extend a take: the whole take is the prime, then `bars` new bars."""
-        item = self._need_take()
-        if item is None:
-            return
-        try:
-            settings = self.form_settings(seeded=True).replace(prime_bars=None)
-        except MelodyError as error:
-            self.notify(str(error), severity="error")
-            return
-        self.start(settings, item.piece, None, name=f"{item.name} +")
-
-    def action_vary_take(self) -> None:
-        """Keep a take's first N bars and sample the rest again."""
-        item = self._need_take()
-        if item is None:
-            return
-
-        def vary(answer: str | None) -> None:
-            if answer is None:
-                return
-            if not answer.strip().isdigit() or not 1 <= int(answer) < max(2, item.bars):
-                self.notify(f"vary from bar: a whole number from 1 to {max(1, item.bars - 1)}", severity="error")
-                return
-            bars = int(answer)
-            try:
-                settings = self.form_settings(seeded=True).replace(prime_bars=bars)
-            except MelodyError as error:
-                self.notify(str(error), severity="error")
-                return
-            self.start(settings, item.piece, None, name=f"{item.name} var {bars}")
-
-        self.app.push_screen(PromptScreen(f"Vary {item.name} from bar (keep this many bars)",
-                                          str(max(1, item.bars // 2))), vary)
-
-    # -- export ------------------------------------------------------------------------------------
-    def action_export(self) -> None:
-        """Export the marked takes, or the selected one, as MIDI + ABC + JSON."""
-        targets = self.app.session.marked() or ([self.selected_take()] if self.selected_take() else [])
-        if not targets:
-            self.notify("no take to export: generate one first", severity="warning")
-            return
-        stem = _slug(targets[0].name) if len(targets) == 1 else "takes"
-
-        def chosen(answer: tuple[Path, str] | None) -> None:
-            if answer is not None:
-                self.export(targets, *answer)
-
-        self.app.push_screen(ExportScreen(EXPORT_DIR, stem, len(targets)), chosen)
-
-    def export(self, targets: list[SessionTake], folder: Path, stem: str, force: bool = False) -> None:
-        """Write the takes; when a file would be replaced, ask first."""
-        from melody.generation import FORMATS, write_take
-
-        stems = [stem] if len(targets) == 1 else [f"{stem}-{i}" for i in range(1, len(targets) + 1)]
-        clashes = [folder / f"{s}.{kind}" for s in stems for kind in (*FORMATS, "json")
-                   if (folder / f"{s}.{kind}").exists()]
-        if clashes and not force:
-            def confirmed(yes: bool | None) -> None:
-                if yes:
-                    self.export(targets, folder, stem, force=True)
-
-            names = ", ".join(p.name for p in clashes[:3]) + (" …" if len(clashes) > 3 else "")
-            self.app.push_screen(ConfirmScreen(f"{names} already exist{'s' if len(clashes) == 1 else ''} "
-                                               f"in {folder}. Replace?", "Replace", "Cancel"), confirmed)
-            return
-        written: list[Path] = []
-        try:
-            for item, name in zip(targets, stems):
-                written += write_take(item.take, folder, stem=name, force=force)
-                self.app.session.mark_exported(item)
-        except MelodyError as error:
-            self.notify(str(error), severity="error")
-        except OSError as error:
-            self.notify(f"{folder}: cannot write: {error.strerror or error}", severity="error")
-        self.refresh_takes()
-        if written:
-            self.notify(f"exported {len(written)} files to {folder}: {', '.join(p.name for p in written[:3])}"
-                        + (" …" if len(written) > 3 else ""))
-
-    # -- listening ---------------------------------------------------------------------------------
-    def action_listen(self) -> None:
-        """Play the selected take, or stop what is playing."""
-        if self.player is not None and self.player.playing:
-            self.player.stop()
-            self.player = None
-            self.notify("playback stopped")
-            return
-        item = self._need_take()
-        if item is not None:
-            self.notify(f"rendering {item.name}…")
-            self.play(item.piece, str(self.query_one("#port", Select).value))
-
-    @work(thread=True, exclusive=True, group="play", exit_on_error=False)
-    def play(self, piece: Any, how: str) -> None:
-        from melody import playback
-
-        try:
-            port = how[5:] if how.startswith("port:") else None
-            player = playback.play(piece, port=port, wav=how == "wav")
-        except MelodyError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
-            return
-        except Exception as error:  # noqa: BLE001
-            self.app.call_from_thread(self.notify, f"cannot play: {error}", severity="error")
-            return
-        self.player = player
-        self.app.call_from_thread(self.notify, f"playing ({player.how}); ctrl+l stops")
 
     def stop_everything(self) -> None:
         """Cancel the generation and silence playback (the app is closing)."""
@@ -526,9 +344,3 @@ def _model_line(info: Any) -> str:
     else:
         quality = "not evaluated"
     return f"{info.family} · {info.tokenizer} · {size} · {quality}"
-
-
-def _slug(name: str) -> str:
-    """A file-name stem from a take name ("take 3 +" -> "take-3")."""
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip())
-    return "-".join(part for part in cleaned.split("-") if part) or "take"
