@@ -21,7 +21,7 @@ from melody.tui.screens.compose import ComposeScreen
 from melody.tui.screens.dialogs import ConfirmScreen
 from melody.tui.screens.help import HelpScreen
 from melody.tui.screens.train import TrainScreen
-from melody.tui.session import Session, decline, forget, load_session, restorable
+from melody.tui.session import Session, decline, forget, load_session, restorable, unexported_count
 from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.takes import TakesTable
 
@@ -166,7 +166,7 @@ class MelodyApp(App):
             else:
                 decline(previous)
 
-        count = len(list(previous.glob("take-*.json")))
+        count = unexported_count(previous)
         self.push_screen(ConfirmScreen(f"The session of {previous.name} left {count} take(s) not exported. "
                                        f"Restore them?", "Restore", "No"), answer)
 

@@ -156,6 +156,17 @@ def take_record(take: Any) -> dict[str, Any]:
     return json.loads(json.dumps(record, default=str))  # anything exotic becomes text, not a crash
 
 
+def unexported_count(folder: Path) -> int:
+    """How many takes saved in a session folder were never exported."""
+    count = 0
+    for record in folder.glob("take-*.json"):
+        try:
+            count += not json.loads(record.read_text(encoding="utf-8")).get("exported")
+        except (OSError, ValueError, AttributeError):
+            continue
+    return count
+
+
 def restorable(root: Path | None = None, *, exclude: Path | None = None) -> Path | None:
     """The newest earlier session folder with un-exported takes that was not declined."""
     root = root or sessions_dir()
@@ -164,14 +175,8 @@ def restorable(root: Path | None = None, *, exclude: Path | None = None) -> Path
     for folder in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
         if exclude is not None and folder.resolve() == exclude.resolve():
             continue
-        if (folder / DECLINED).exists():
-            continue
-        for record in folder.glob("take-*.json"):
-            try:
-                if not json.loads(record.read_text(encoding="utf-8")).get("exported"):
-                    return folder
-            except (OSError, ValueError):
-                continue
+        if not (folder / DECLINED).exists() and unexported_count(folder):
+            return folder
     return None
 
 
