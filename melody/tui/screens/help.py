@@ -15,14 +15,14 @@ ABOUT = ("melody composes with a trained model. Pick a model and a seed, press c
 
 def binding_rows(sources: list[tuple[str, type]]) -> list[tuple[str, str, str]]:
     """(where, keys, description) for every binding with a description, in declaration order."""
-    rows = []
+    rows: dict[tuple[str, str], list[str]] = {}  # one row per action, every key that does it
     for where, owner in sources:
         for binding in owner.BINDINGS:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
-            keys = ", ".join(_key_name(key) for key in binding.key.split(","))
-            rows.append((where, keys, binding.description))
-    return rows
+            keys = rows.setdefault((where, binding.description), [])
+            keys += [_key_name(key) for key in binding.key.split(",") if _key_name(key) not in keys]
+    return [(where, ", ".join(keys), description) for (where, description), keys in rows.items()]
 
 
 def _key_name(key: str) -> str:
