@@ -46,8 +46,8 @@ def test_generate_with_no_options_writes_a_piece_into_melody_out(tmp_path):
     assert result.returncode == 0, result.stderr
     written = sorted(p.name for p in (tmp_path / "melody-out").iterdir())
     assert len(written) == 3 and {Path(n).suffix for n in written} == {".mid", ".abc", ".json"}
-    assert [Path(line).name for line in result.stdout.split()] == [
-        n for n in (written[1], written[0], written[2])]  # printed as .mid, .abc, .json
+    abc, json_name, mid = written  # sorted by name
+    assert [Path(line).name for line in result.stdout.split()] == [mid, abc, json_name]
     sidecar = json.loads(next((tmp_path / "melody-out").glob("*.json")).read_text())
     assert sidecar["settings"]["bars"] == 16 and isinstance(sidecar["seed"], int)
 
