@@ -181,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         f" --budget-minutes {args.budget_minutes:g}" if args.budget_minutes is not None else "") + (
         f" --only {args.only}" if args.only else "")
     stamp = f"_Measured {now} by `{command}` on: {machine()}._"
-    earlier = _blocks(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     blocks: dict[str, str] = {}
 
     if args.only != "evaluation":
@@ -199,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = evaluation_section(args, summary)
         blocks["evaluation"] = _block("evaluation", [*evaluation[:2], stamp, "", *evaluation[2:]])
         blocks["summary"] = _block("summary", ["## Summary", "", stamp, "", *summary, ""])
+    # Read the earlier report only now: another part may have been written meanwhile.
+    earlier = _blocks(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     missing = "_Not measured yet: run `python benchmarks/report.py`._"
     parts = ["# melody: benchmark and evaluation report", "",
              "Each part below says when, how and on which machine it was measured; every benchmark "
