@@ -196,6 +196,7 @@ def run(model: Path | None, probes: int, bars: int, train: bool, size: tuple[int
         models_dir = folder / "picker"
         models_dir.mkdir()
         (models_dir / model.name).symlink_to(model.resolve())
+        env["MELODY_MODEL"] = str(model.resolve())  # the picker preselects "the default": make it this one
 
         bare = folder / "bare.py"
         bare.write_text(BARE_APP, encoding="utf-8")
