@@ -231,8 +231,8 @@ class _Run:
             end_on_bar_line=settings.bars is not None,
         )
         self.grammar = self.tokenizer.grammar(constraints)
-        self.prime.schedule = restrict_openings(self.tokenizer, self.prime.schedule,
-                                                read_openings(self.model.folder))
+        self.openings = read_openings(self.model.folder)
+        self.prime.schedule = restrict_openings(self.tokenizer, self.prime.schedule, self.openings)
         self.run_seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
         self.name = Path(str(self.model.folder)).name or "model"
 
@@ -251,6 +251,12 @@ class _Run:
         vocab = self.tokenizer.vocab
         # The meter a piece opens with (given, primed or chosen by the model) holds throughout.
         banned = [i for i, token in enumerate(vocab) if token.startswith("TimeSig")]
+        used = (self.openings or {}).get("tokens")
+        if used:
+            # A token the training data never held has an untrained embedding: its logit is
+            # noise (a harp, a drum or a sudden pianissimo in an Irish reel at temperature 1.5).
+            seen = set(used) | {"<eos>"}
+            banned += [i for i, token in enumerate(vocab) if token not in seen]
         redirect = {}
         if self.settings.bars is not None and "Bar" in self.tokenizer.token_to_id:
             redirect = {self.tokenizer.token_to_id["Bar"]: EOS}

@@ -238,3 +238,20 @@ def test_without_key_or_meter_the_model_opens_with_one_of_each_from_its_openings
         meter = take.piece.time_signature
         assert (meter.numerator, meter.denominator) == (9, 8)
         assert take.piece.key == Key(0, 9, "dorian")
+
+
+def test_tokens_the_training_data_never_held_are_never_sampled(lstm_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "with-vocabulary"
+    shutil.copytree(lstm_folder, folder)
+    vocab = get_tokenizer("remi").vocab
+    used = ["<bos>", "<eos>", "Bar", "TimeSig_6/8", "Key_G_major"]
+    used += [t for t in vocab if t.startswith(("Position_", "Duration_"))]
+    used += [f"Pitch_{p}" for p in range(60, 80)]
+    (folder / "openings.json").write_text(json.dumps({"meters": {"6/8": 1}, "keys": {"G_major": 1},
+                                                      "tokens": used}))
+    takes = generate(folder, num=6, bars=3, seed=2, temperature=2.0)
+    sampled = {vocab[t] for take in takes for t in take.tokens}
+    assert sampled <= set(used)  # no Program, Drum, Velocity, Tempo or far-off pitch
+    assert any(t.startswith("Pitch_") for t in sampled)
