@@ -13,8 +13,9 @@
    note is the common currency.
 
 --quick shortens everything (benchmarks' own --quick, a 1-minute lab LSTM, 10 pieces at one
-temperature) to check the pipeline. --only benchmarks|evaluation re-runs one part and keeps
-the other part's figures (with their own date and machine line) from the existing report.
+temperature) to check the pipeline. --only PART,... re-runs some parts (benchmarks,
+evaluation, or single scripts such as bench_train.py) and keeps the other parts' figures,
+each with its own date and machine line, from the existing report.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -151,10 +153,16 @@ def fence(text: str) -> str:
 def _blocks(text: str) -> dict[str, str]:
     """The named blocks of an earlier report (between <!-- begin NAME --> and <!-- end NAME -->)."""
     blocks = {}
-    for name in ("summary", "benchmarks", "evaluation"):
-        begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
-        if begin in text and end in text:
-            blocks[name] = text[text.index(begin):text.index(end) + len(end)]
+    for match in re.finditer(r"<!-- begin (\S+) -->\n(.*?)\n<!-- end \1 -->", text, flags=re.S):
+        blocks[match.group(1)] = match.group(0)
+    old = blocks.pop("benchmarks", None)
+    if old:  # an older report kept every benchmark in one block under one date line
+        lines = old.splitlines()[1:-1]
+        stamp = lines[0] if lines and lines[0].startswith("_Measured") else ""
+        for section in "\n".join(lines).split("\n## ")[1:]:
+            script = re.search(r"`python benchmarks/(\S+\.py)", section)
+            if script and script.group(1) not in blocks:
+                blocks[script.group(1)] = _block(script.group(1), [stamp, "", "## " + section.strip(), ""])
     return blocks
 
 
@@ -163,6 +171,7 @@ def _block(name: str, lines: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    scripts = [script for _, script, _ in BENCHMARKS]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget-minutes", type=float, default=None,
                         help="cap on the MIT-lab LSTM's training time (default: the default model's own)")
@@ -170,10 +179,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model to evaluate (default: models/default)")
     parser.add_argument("--num", type=int, default=None, help="generated pieces per temperature (default 100)")
     parser.add_argument("--retrain", action="store_true", help="train the lab LSTM even if a matching one exists")
-    parser.add_argument("--only", choices=("benchmarks", "evaluation"),
-                        help="run only this part; the other keeps its figures from the existing report")
+    parser.add_argument("--only", default=None, metavar="PART,...",
+                        help="run only these parts (benchmarks, evaluation, or script names such as "
+                             "bench_train.py); the others keep their figures from the existing report")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds each benchmark script may run (default 600; 300 with --quick)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "REPORT.md")
     args = parser.parse_args(argv)
+    wanted = set(scripts) | {"evaluation"}
+    if args.only:
+        wanted = set()
+        for part in args.only.split(","):
+            part = part.strip()
+            if part == "benchmarks":
+                wanted |= set(scripts)
+            elif part == "evaluation" or part in scripts:
+                wanted.add(part)
+            else:
+                parser.error(f"--only: unknown part {part!r} (benchmarks, evaluation, {', '.join(scripts)})")
 
     started = time.perf_counter()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -182,18 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         f" --only {args.only}" if args.only else "")
     stamp = f"_Measured {now} by `{command}` on: {machine()}._"
     blocks: dict[str, str] = {}
-
-    if args.only != "evaluation":
-        body: list[str] = [stamp, ""]
-        for title, script, quick_args in BENCHMARKS:
-            print(f"report: running {script}", file=sys.stderr)
-            output, seconds, status, used = run_script(script, quick_args, args.quick,
-                                                       timeout=300 if args.quick else 600)
-            body += [f"## {title}", "", f"`python benchmarks/{' '.join([script, *used])}` "
-                     f"({status}, {seconds:.0f} s):", ""]
-            body += [fence(output) if output.strip() else "_no output_", ""]
-        blocks["benchmarks"] = _block("benchmarks", body)
-    if args.only != "benchmarks":
+    timeout = args.timeout or (300 if args.quick else 600)
+    for title, script, quick_args in BENCHMARKS:
+        if script not in wanted:
+            continue
+        print(f"report: running {script}", file=sys.stderr)
+        output, seconds, status, used = run_script(script, quick_args, args.quick, timeout=timeout)
+        blocks[script] = _block(script, [stamp, "", f"## {title}", "",
+                                         f"`python benchmarks/{' '.join([script, *used])}` ({status}, {seconds:.0f} s):",
+                                         "", fence(output) if output.strip() else "_no output_", ""])
+    if "evaluation" in wanted:
         summary: list[str] = []
         evaluation = evaluation_section(args, summary)
         blocks["evaluation"] = _block("evaluation", [*evaluation[:2], stamp, "", *evaluation[2:]])
@@ -201,14 +222,19 @@ def main(argv: list[str] | None = None) -> int:
     # Read the earlier report only now: another part may have been written meanwhile.
     earlier = _blocks(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     missing = "_Not measured yet: run `python benchmarks/report.py`._"
+
+    def part(name: str, heading: str = "") -> str:
+        return blocks.get(name) or earlier.get(name) or _block(name, [heading, "", missing] if heading else [missing])
+
     parts = ["# melody: benchmark and evaluation report", "",
              "Each part below says when, how and on which machine it was measured; every benchmark "
              "prints its own baseline beside it, measured in the same process, so ratios hold even "
              "on a busy machine where absolute figures drift.", "",
-             blocks.get("summary") or earlier.get("summary") or _block("summary", ["## Summary", "", missing]), "",
-             blocks.get("benchmarks") or earlier.get("benchmarks") or _block("benchmarks", [missing]), "",
-             blocks.get("evaluation") or earlier.get("evaluation") or _block("evaluation", [missing]), "",
-             f"_This run took {(time.perf_counter() - started) / 60:.1f} minutes._", ""]
+             part("summary", "## Summary"), ""]
+    for title, script, _ in BENCHMARKS:
+        parts += [part(script, f"## {title}"), ""]
+    parts += [part("evaluation", "## Evaluation of the default model"), "",
+              f"_The last run (`{command}`) took {(time.perf_counter() - started) / 60:.1f} minutes._", ""]
     from melody.music.io import write_bytes_atomic
 
     write_bytes_atomic(args.out, "\n".join(parts).encode("utf-8"), overwrite=True)
