@@ -57,6 +57,7 @@ class Trainer:
         self.metrics: list[dict[str, Any]] = []
         self.paused = 0.0  # seconds of evaluation and saving since the last log line
         self.last_log_time = time.perf_counter()
+        self.session_first_step = 0
 
     # -- reporting ---------------------------------------------------------------------------
     def emit(self, phase: str, **fields: Any) -> None:
@@ -226,7 +227,7 @@ class Trainer:
         device = runtime.device
         vocab = self.tokenizer.vocab_size
         session_start = time.perf_counter()
-        session_first_step = self.step
+        session_first_step = self.session_first_step = self.step
         self.last_log_time, last_log_tokens = session_start, self.tokens_seen
         running, running_count = torch.zeros((), device=device), 0
         last_eval_step = self.step if self.best_step == self.step else None
@@ -288,7 +289,9 @@ class Trainer:
     def _should_stop(self) -> bool:
         limit = self.training["max_minutes"]
         # train_seconds is brought up to date at each log line; add the time since the last one.
-        timed_out = bool(limit) and self.train_seconds + time.perf_counter() - self.last_log_time >= limit * 60
+        # Each session takes at least one step, so a run always moves.
+        timed_out = (bool(limit) and self.step > self.session_first_step
+                     and self.train_seconds + time.perf_counter() - self.last_log_time >= limit * 60)
         requested = self.stop is not None and self.stop.is_set()
         if self.runtime.distributed:
             # Every process must agree, or one would wait forever in the next all-reduce.

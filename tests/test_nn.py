@@ -14,6 +14,15 @@ from melody.nn import SequenceModel, build_model
 VOCAB = 37
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: extra threads only add synchronisation, which a busy machine makes very costly."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny(family: str, **sizes) -> SequenceModel:
     torch.manual_seed(0)
     config = {"vocab_size": VOCAB, "d_model": 32, "layers": 2, "heads": 4, "context": 16, "dropout": 0.0}

@@ -44,8 +44,13 @@ def corpus(tmp_path_factory, irish_path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def token_cache(tmp_path_factory, monkeypatch) -> None:
+def token_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MELODY_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
+    # Tiny models gain nothing from threads, and a busy machine makes their synchronisation costly.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)  # training lowered it for this process
 
 
 def run(corpus: Path, out: Path, **kwargs) -> tuple:
@@ -88,8 +93,14 @@ def test_training_writes_a_complete_model_folder_that_loads(corpus: Path, tmp_pa
 def reference(corpus: Path, tmp_path_factory) -> Path:
     """An uninterrupted 8-step run to compare resumed runs against."""
     out = tmp_path_factory.mktemp("reference") / "m"
-    train([corpus], out=out, device="cpu", workers=1, model="transformer",
-          overrides=TINY | {"training.max_steps": 8, "model.dropout": 0.1})
+    threads = torch.get_num_threads()
+    # Bit-identical weights need the same thread count (float sums in the same order) as the runs compared.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        patch.setenv("MELODY_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
+        train([corpus], out=out, device="cpu", workers=1, model="transformer",
+              overrides=TINY | {"training.max_steps": 8, "model.dropout": 0.1})
+    torch.set_num_threads(threads)
     return out
 
 
