@@ -93,6 +93,10 @@ def test_train_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):  #
                 screen.post_message(TrainingProgress(TrainEvent(
                     "eval", step=step, max_steps=200, validation_loss=5.6 - 2.2 * step / 100,
                     tokens_per_second=4200.0, eta_seconds=95 - step * 0.45)))
+        chart = screen.query_one("#chart")
+        while len(chart.train) < 21 or len(chart.validation) < 5 or not screen.query_one("#reports").row_count:
+            await pilot.pause(0.05)  # every posted message handled before the picture
+        screen.query_one("#family").focus()  # not a text field: no blinking cursor in the picture
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=show_a_run)
