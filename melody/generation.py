@@ -26,6 +26,7 @@ from melody.music.notes import Key, Note, Piece
 from melody.prime import (Prime, check_expressible, first_bars, header_plan, load_prime_piece,
                           parse_key, parse_meter, parse_tempo, read_openings, restrict_openings)
 from melody.takes import FORMATS, Take, write_take
+from melody.tokenizers.base import EOS
 
 DEFAULT_BARS = 16
 MAX_NUM = 1024
@@ -173,7 +174,7 @@ def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str
         if settings.tempo is not None:
             kept = kept.replace(tempos=[parse_tempo(settings.tempo)])
         tokens = tokenizer.encode(kept)
-        if tokens and tokens[-1] == tokenizer.token_to_id.get("<eos>", 2):
+        if tokens and tokens[-1] == EOS:
             tokens = tokens[:-1]
         bars = settings.prime_bars if settings.prime_bars is not None else len(kept.bar_starts(until=end))
         return Prime(kept, tokens, end, source=source, text=text, bars=bars), kept.key
@@ -243,7 +244,6 @@ class _Run:
 
     def _sampler(self, seeds: list[int]) -> Any:
         from melody.sampling import BatchSampler, SamplingOptions
-        from melody.tokenizers.base import EOS
 
         net = self.model.net.eval()
         device = next(net.parameters()).device
@@ -281,8 +281,6 @@ class _Run:
     def events(self, stop: threading.Event | None, note_events: bool, seeds: list[int] | None = None,
                indices: list[int] | None = None) -> Iterator[StreamEvent]:
         """The run's events; `seeds` and `indices` draw chosen pieces again (--reject-copies)."""
-        from melody.tokenizers.base import EOS
-
         seeds = seeds if seeds is not None else [self.run_seed + i for i in range(self.settings.num)]
         indices = indices if indices is not None else list(range(len(seeds)))
         size = len(seeds)
@@ -370,8 +368,6 @@ class _NoteTracker:
         self.bar: list[int] = [-1] * size
 
     def update(self, index: int, tokens: list[int]) -> Iterator[StreamEvent]:
-        from melody.tokenizers.base import EOS
-
         piece = self.tokenizer.decode([*tokens, EOS])
         fresh = [note for note in piece.notes if note not in self.seen[index]]
         if not fresh:
