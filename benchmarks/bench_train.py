@@ -2,26 +2,30 @@
 
 melody's side is `melody.training.train` on assets/irish.abc with remi tokens: the corpus
 cache, length-weighted random windows, transposition augmentation, LR schedule, gradient
-clipping, logging every 10 steps and the progress events. The bare side steps the same
+clipping, logging every 5 steps and the progress events. The bare side steps the same
 model (same sizes, same optimizer) on random token tensors of the same [batch, window] shape,
 in the same process. The two alternate for a few rounds and each side keeps its best round:
 on a shared machine, other people's jobs only ever slow a round down, so the best round is
 the closest to what the code itself costs.
 
-Both sides time the same steps: from the end of step 10 to the end of the last step, so
+Both sides time the same steps: from the end of step 5 to the end of the last step, so
 start-up (corpus, model build, first-step allocation) is outside the figure; the validation
 pass at the end is outside too. Each side is timed twice: by the wall clock, and by the CPU
 time this process used (time.process_time). On a machine shared with other jobs the wall
 clock mostly measures the neighbours; CPU seconds per token measure the code, so the
 overhead is computed from CPU time (the wall-clock figures are printed beside it).
 
-    python benchmarks/bench_train.py            # default sizes, 40 timed steps per side
-    python benchmarks/bench_train.py --quick    # smaller models, 20 steps (a minute or two)
+    python benchmarks/bench_train.py            # default model sizes, batch 16 x window 256
+    python benchmarks/bench_train.py --quick    # smaller models and windows (a minute or two)
+
+One thread by default (--threads N to change): on a shared machine a second thread mostly
+spins waiting for the first, which adds noise to both sides and measures nothing of melody.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -40,7 +44,7 @@ from melody.train_config import default_settings, model_config  # noqa: E402
 from melody.optim import make_optimizer  # noqa: E402
 from melody.training import TrainEvent, train  # noqa: E402
 
-WARMUP = 10  # steps before the clock starts (log_every is 10: melody reports at step 10)
+WARMUP = 5  # steps before the clock starts; melody logs every 5 steps here, so it reports at step 5
 
 
 def bare_loop(family: str, overrides: dict, steps: int, device: torch.device) -> tuple[float, float]:
@@ -84,7 +88,7 @@ def melody_loop(family: str, overrides: dict, steps: int, device: str, corpus: P
             times[event.step] = (time.perf_counter(), time.process_time())
 
     settings = dict(overrides) | {"training.max_steps": WARMUP + steps, "training.eval_every": 10_000,
-                                  "training.checkpoint_every": 10_000, "training.log_every": 10,
+                                  "training.checkpoint_every": 10_000, "training.log_every": WARMUP,
                                   "training.augment_transpose": 5}
     with tempfile.TemporaryDirectory() as scratch:
         train([corpus], model=family, tokenizer="remi", out=Path(scratch) / "m", overrides=settings,
@@ -97,23 +101,23 @@ def melody_loop(family: str, overrides: dict, steps: int, device: str, corpus: P
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller models and fewer steps")
-    parser.add_argument("--steps", type=int, help="timed steps per side (default 40, quick 20)")
-    parser.add_argument("--rounds", type=int, help="alternating rounds per side (default 3, quick 2)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per round (a multiple of 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per side")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     args = parser.parse_args()
-    steps = args.steps or (20 if args.quick else 40)
-    rounds = args.rounds or (2 if args.quick else 3)
+    steps = max(WARMUP, args.steps // WARMUP * WARMUP)
+    rounds = max(1, args.rounds)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           args.device if args.device != "auto" else "cpu")
     if device.type == "cpu":
-        from melody.train_runtime import cpu_threads
-
-        torch.set_num_threads(cpu_threads())
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # melody's runtime reads it too
+        torch.set_num_threads(args.threads)
     sizes = {
         "lstm": {"model.d_model": 256, "model.layers": 2},
         "transformer": {"model.d_model": 256, "model.layers": 4, "model.heads": 4, "model.context": 256},
     }
-    shape = {"training.batch_size": 32, "training.window": 256, "model.dropout": 0.1}
+    shape = {"training.batch_size": 16, "training.window": 256, "model.dropout": 0.1}
     if args.quick:
         sizes = {"lstm": {"model.d_model": 128, "model.layers": 2},
                  "transformer": {"model.d_model": 128, "model.layers": 2, "model.heads": 4, "model.context": 128}}
