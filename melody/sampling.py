@@ -251,25 +251,13 @@ def intra_op_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def sample(
-    net: Any,
-    grammar: Grammar,
-    prime: Sequence[int],
-    seeds: Sequence[int],
-    options: SamplingOptions = SamplingOptions(),
-    *,
-    max_new_tokens: int = 2048,
-    use_cache: bool = True,
-    device: str | torch.device = "cpu",
-    banned: Sequence[int] = (),
-    schedule: Sequence[np.ndarray] = (),
-    redirect: dict[int, int] | None = None,
-    threads: int | None = 1,
-) -> list[list[int]]:
-    """Sample one sequence per seed, all sharing `prime`; each `[BOS, ..., EOS]`."""
-    sampler = BatchSampler(net, grammar, prime, seeds, options, max_new_tokens=max_new_tokens,
-                           use_cache=use_cache, device=device, banned=banned, schedule=schedule,
-                           redirect=redirect, threads=threads)
+def sample(net: Any, grammar: Grammar, prime: Sequence[int], seeds: Sequence[int],
+           options: SamplingOptions = SamplingOptions(), **sampler_options: Any) -> list[list[int]]:
+    """Sample one sequence per seed, all sharing `prime`; each `[BOS, ..., EOS]`.
+
+    `sampler_options` are BatchSampler's keywords (max_new_tokens, use_cache, schedule, ...).
+    """
+    sampler = BatchSampler(net, grammar, prime, seeds, options, **sampler_options)
     for _ in sampler.run():
         pass
     return sampler.results()

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from melody.cli import main
 from melody.models import DEFAULT_MODEL_DIR
-from test_generation import PRIME_ABC, tiny_model_folder
+from test_generation import PRIME_ABC, one_thread, tiny_model_folder  # noqa: F401 - an autouse fixture
 
 HAS_DEFAULT = (DEFAULT_MODEL_DIR / "model.safetensors").is_file()
 needs_default = pytest.mark.skipif(not HAS_DEFAULT, reason="the default model is not shipped yet")
@@ -22,14 +21,6 @@ needs_default = pytest.mark.skipif(not HAS_DEFAULT, reason="the default model is
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     return tiny_model_folder(tmp_path_factory.mktemp("models") / "tiny")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def melody_generate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
