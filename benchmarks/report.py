@@ -306,9 +306,12 @@ def evaluation_section(args: argparse.Namespace, summary: list[str]) -> list[str
         if lab_split is None:
             raise RuntimeError("its held-out split cannot be rebuilt")
         report.likelihood["MIT-lab LSTM (abc-char)"] = evaluate_likelihood(lab, lab_split.held_out)
-        lab_note = (f"MIT-lab LSTM: {sum(p.numel() for p in lab.net.parameters()):,} parameters, "
-                    f"{minutes:.1f} min of training ({how}; the default model's recorded time was "
-                    f"{(recorded or 0) / 60:.1f} min), {len(lab_split.held_out)} held-out tunes.")
+        lab_result = lab.config.get("result") or {}
+        lab_note = (f"MIT-lab LSTM (`benchmarks/mit_lab_baseline.toml`): "
+                    f"{sum(p.numel() for p in lab.net.parameters()):,} parameters, budget {minutes:.1f} min "
+                    f"(the default model's recorded training time: {(recorded or 0) / 60:.1f} min); it ran "
+                    f"{lab_result.get('step', '?')} steps in {float(lab_result.get('train_seconds') or 0) / 60:.1f} "
+                    f"min of training ({how}), scored on the same {len(lab_split.held_out)} held-out tunes.")
     except Exception as error:  # noqa: BLE001 - the report says what failed and goes on
         lab_note = f"MIT-lab LSTM: not evaluated ({type(error).__name__}: {error})."
     lines += [f"`melody eval` figures of `{_relative(model.folder)}` "
