@@ -300,6 +300,9 @@ class _Run:
                 break
         if stop is not None and stop.is_set() and not sampler.done:
             cancelled = True
+        if tracker is not None:  # the last note of each piece (also when stopped)
+            for index in range(size):
+                yield from tracker.finish(index)
         results = sampler.results()
         takes = [self.take(indices[i], seeds[i], results[i], complete=sampler.finished[i]) for i in range(size)]
         yield DoneEvent(takes, cancelled=cancelled)
@@ -360,14 +363,54 @@ def reject_copies(model: Any, settings: GenerationSettings, takes: list[Take], *
 
 
 class _NoteTracker:
-    """Turns growing token sequences into NoteEvents and BarEvents, each note once."""
+    """Turns growing token sequences into NoteEvents and BarEvents, each note once.
+
+    With a tokenizer that has an incremental `decoder()` (remi) every token is read once and
+    a note is reported when it is finished, so a piece costs O(tokens); otherwise the whole
+    sequence is decoded again on each token (O(tokens^2)) and each new note is reported once.
+    """
 
     def __init__(self, tokenizer: Any, size: int) -> None:
         self.tokenizer = tokenizer
-        self.seen: list[set[Note]] = [set() for _ in range(size)]
         self.bar: list[int] = [-1] * size
+        make = getattr(tokenizer, "decoder", None)
+        self.decoders: list[Any] | None = [make() for _ in range(size)] if make is not None else None
+        self.fed = [0] * size  # tokens each decoder has read
+        self.reported = [0] * size  # notes of each decoder already reported
+        self.seen: list[set[Note]] = [set() for _ in range(size)]
 
     def update(self, index: int, tokens: list[int]) -> Iterator[StreamEvent]:
+        """Events for the notes `tokens` (the whole sequence so far) finish."""
+        if self.decoders is None:
+            yield from self._redecode(index, tokens)
+            return
+        decoder = self.decoders[index]
+        for token in tokens[self.fed[index]:]:
+            self.fed[index] += 1
+            if decoder.feed(token):
+                break  # EOS: the sampler adds nothing after it
+        yield from self._report(index, decoder.notes, decoder.meters.values())
+
+    def finish(self, index: int) -> Iterator[StreamEvent]:
+        """Events for the note still open when the sequence ends (its Durations are all in)."""
+        if self.decoders is not None:
+            piece = self.decoders[index].piece()
+            yield from self._report(index, piece.notes, piece.time_signatures)
+
+    def _report(self, index: int, notes: list[Note], meters: Any) -> Iterator[StreamEvent]:
+        fresh = notes[self.reported[index]:]
+        if not fresh:
+            return
+        self.reported[index] = len(notes)
+        header = Piece(time_signatures=list(meters))
+        for note in fresh:
+            bar = len(header.bar_starts(until=note.onset + 1)) - 1
+            if bar > self.bar[index]:
+                self.bar[index] = bar
+                yield BarEvent(index, bar)
+            yield NoteEvent(index, note)
+
+    def _redecode(self, index: int, tokens: list[int]) -> Iterator[StreamEvent]:
         piece = self.tokenizer.decode([*tokens, EOS])
         fresh = [note for note in piece.notes if note not in self.seen[index]]
         if not fresh:

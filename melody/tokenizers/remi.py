@@ -193,82 +193,15 @@ class REMI(Tokenizer):
     # -- decode ------------------------------------------------------------------------------
     def decode(self, ids: Sequence[int]) -> Piece:
         """The piece `ids` spell; tokens out of place are skipped, so any sequence decodes."""
-        kinds, values, size = self.kind, self.value, len(self.kind)
-        velocities, max_duration, max_count = self.velocities, self.max_duration, self.max_duration_tokens
-        notes: list[Note] = []
-        keys: dict[int, Key] = {}
-        tempos: dict[int, Tempo] = {}
-        meters: dict[int, TimeSignature] = {}
-        bar_start = -1  # no bar yet
-        bar_length = WHOLE
-        position = -1  # no position yet in this bar
-        previous = SPECIAL  # the kind of the token before
-        program, velocity = 0, DEFAULT_VELOCITY
-        pending: tuple[int, int, bool, int, int] | None = None  # onset, pitch, drum, program, velocity
-        duration = count = 0
-        full = False  # the pending note's last Duration was a full-length one
+        decoder = REMIDecoder(self)
         for token in ids:
-            if not 0 <= token < size:
-                continue
-            kind = kinds[token]
-            value = values[token]
-            if kind == DURATION:
-                # A Duration adds to the note before it; only a full one may be followed by more.
-                if pending is not None and count < max_count and (count == 0 or full):
-                    duration += value
-                    count += 1
-                    full = value == max_duration
-                previous = kind
-                continue
-            if kind == VELOCITY:
-                velocity = velocities[value]
-                if pending is not None and count == 0:
-                    pending = (*pending[:4], velocity)
-                previous = kind
-                continue
-            if pending is not None:  # any other token completes the note (dropped without a duration)
-                if duration:
-                    notes.append(_note(pending, duration))
-                pending = None
-            if kind == BAR:
-                if bar_start + 2 * bar_length <= MAX_TICKS:  # past that, more bars are skipped
-                    bar_start = 0 if bar_start < 0 else bar_start + bar_length
-                    position = -1
-            elif kind == TIMESIG:
-                numerator, denominator = self.meters[value]
-                if bar_start + max(position, 0) + numerator * WHOLE // denominator > MAX_TICKS:
-                    pass  # a bar that would end past the encodable length: skipped
-                elif previous == BAR or (previous == POSITION and position > 0):
-                    if previous == POSITION:  # a meter change in mid-bar cuts the bar here
-                        bar_start, position = bar_start + position, -1
-                    meters[bar_start] = TimeSignature(bar_start, numerator, denominator)
-                    bar_length = numerator * WHOLE // denominator
-            elif kind == POSITION:
-                if bar_start >= 0 and position < value < bar_length:
-                    position = value
-            elif kind == PROGRAM:
-                program = value
-            elif position < 0:
-                pass  # a pitch, key or tempo before any position has no time: skipped
-            elif kind == PITCH or kind == DRUM:
-                drum = kind == DRUM
-                pending = (bar_start + position, value, drum, 0 if drum else program, velocity)
-                duration = count = 0
-                full = False
-            elif kind == KEY:
-                tonic, mode = key_of_token(value)
-                keys[bar_start + position] = Key(bar_start + position, tonic, mode)
-            elif kind == TEMPO:
-                tempos[bar_start + position] = Tempo(bar_start + position, float(METRONOME[value]))
-            elif token == EOS:
+            if decoder.feed(token):
                 break
-            previous = kind
-            if token == EOS:
-                break
-        if pending is not None and duration:
-            notes.append(_note(pending, duration))
-        return Piece(notes=notes, tempos=list(tempos.values()), time_signatures=list(meters.values()),
-                     keys=list(keys.values()), end=bar_start + bar_length if bar_start >= 0 else None)
+        return decoder.piece()
+
+    def decoder(self) -> REMIDecoder:
+        """An incremental decoder: feed tokens one at a time, read finished notes as they come."""
+        return REMIDecoder(self)
 
     # -- grammar and transposition --------------------------------------------------------------
     def grammar(self, constraints: Constraints | None = None) -> Grammar:
@@ -306,3 +239,104 @@ def _note(pending: tuple[int, int, bool, int, int], duration: int) -> Note:
 def _note_order(note: Note) -> tuple[int, int, int, int, int]:
     """Within one position: pitched notes by program then pitch, then drums."""
     return (note.is_drum, note.program, note.pitch, note.duration, note.velocity)
+
+
+class REMIDecoder:
+    """`REMI.decode` one token at a time: `notes` holds every finished note so far, in order.
+
+    A note is finished at its last Duration token: one shorter than `max_duration`, or the
+    `max_duration_tokens`-th. After a full-length one it stays open (another may lengthen it)
+    until a token other than Duration and Velocity follows, EOS, or `piece()`.
+    """
+
+    def __init__(self, tokenizer: REMI) -> None:
+        self.kinds, self.values, self.size = tokenizer.kind, tokenizer.value, len(tokenizer.kind)
+        self.velocities, self.max_duration = tokenizer.velocities, tokenizer.max_duration
+        self.max_count, self.meter_list = tokenizer.max_duration_tokens, tokenizer.meters
+        self.notes: list[Note] = []
+        self.keys: dict[int, Key] = {}
+        self.tempos: dict[int, Tempo] = {}
+        self.meters: dict[int, TimeSignature] = {}
+        self.bar_start = -1  # no bar yet
+        self.bar_length = WHOLE
+        self.position = -1  # no position yet in this bar
+        self.previous = SPECIAL  # the kind of the token before
+        self.program, self.velocity = 0, DEFAULT_VELOCITY
+        self.pending: tuple[int, int, bool, int, int] | None = None  # onset, pitch, drum, program, velocity
+        self.duration = self.count = 0
+        self.full = False  # the pending note's last Duration was a full-length one
+
+    def feed(self, token: int) -> bool:
+        """Read one token; True at EOS (decoding stops there)."""
+        if not 0 <= token < self.size:
+            return False
+        kind = self.kinds[token]
+        value = self.values[token]
+        pending = self.pending
+        if kind == DURATION:
+            # A Duration adds to the note before it; only a full one may be followed by more.
+            if pending is not None and self.count < self.max_count and (self.count == 0 or self.full):
+                self.duration += value
+                self.count += 1
+                self.full = value == self.max_duration
+                if not self.full or self.count == self.max_count:  # nothing can lengthen it now
+                    self.notes.append(_note(pending, self.duration))
+                    self.pending = None
+            self.previous = kind
+            return False
+        if kind == VELOCITY:
+            self.velocity = self.velocities[value]
+            if pending is not None and self.count == 0:
+                self.pending = (*pending[:4], self.velocity)
+            self.previous = kind
+            return False
+        if pending is not None:  # any other token completes the note (dropped without a duration)
+            if self.duration:
+                self.notes.append(_note(pending, self.duration))
+            self.pending = None
+        position, bar_start, bar_length = self.position, self.bar_start, self.bar_length
+        if kind == BAR:
+            if bar_start + 2 * bar_length <= MAX_TICKS:  # past that, more bars are skipped
+                self.bar_start = 0 if bar_start < 0 else bar_start + bar_length
+                self.position = -1
+        elif kind == TIMESIG:
+            numerator, denominator = self.meter_list[value]
+            if bar_start + max(position, 0) + numerator * WHOLE // denominator > MAX_TICKS:
+                pass  # a bar that would end past the encodable length: skipped
+            elif self.previous == BAR or (self.previous == POSITION and position > 0):
+                if self.previous == POSITION:  # a meter change in mid-bar cuts the bar here
+                    bar_start, self.position = bar_start + position, -1
+                    self.bar_start = bar_start
+                self.meters[bar_start] = TimeSignature(bar_start, numerator, denominator)
+                self.bar_length = numerator * WHOLE // denominator
+        elif kind == POSITION:
+            if bar_start >= 0 and position < value < bar_length:
+                self.position = value
+        elif kind == PROGRAM:
+            self.program = value
+        elif position < 0:
+            pass  # a pitch, key or tempo before any position has no time: skipped
+        elif kind == PITCH or kind == DRUM:
+            drum = kind == DRUM
+            self.pending = (bar_start + position, value, drum, 0 if drum else self.program, self.velocity)
+            self.duration = self.count = 0
+            self.full = False
+        elif kind == KEY:
+            tonic, mode = key_of_token(value)
+            self.keys[bar_start + position] = Key(bar_start + position, tonic, mode)
+        elif kind == TEMPO:
+            self.tempos[bar_start + position] = Tempo(bar_start + position, float(METRONOME[value]))
+        elif token == EOS:
+            return True
+        self.previous = kind
+        return token == EOS
+
+    def piece(self) -> Piece:
+        """The piece read so far, its last note finished with the Durations it has."""
+        notes = list(self.notes)
+        if self.pending is not None and self.duration:
+            notes.append(_note(self.pending, self.duration))
+        bar_start = self.bar_start
+        return Piece(notes=notes, tempos=list(self.tempos.values()),
+                     time_signatures=list(self.meters.values()), keys=list(self.keys.values()),
+                     end=bar_start + self.bar_length if bar_start >= 0 else None)

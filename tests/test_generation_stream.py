@@ -1,0 +1,90 @@
+"""generation.stream: the notes it reports as they finish are exactly the finished piece's notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from melody.generation import BarEvent, DoneEvent, NoteEvent, stream
+from melody.models import save_model
+from melody.nn import build_model
+from melody.tokenizers import get_tokenizer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Sampling's own default; the tiny models below also run on one thread."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_remi_model(folder: Path, family: str) -> Path:
+    """A small untrained remi model (the LSTM's raised Bar logit keeps its bars short)."""
+    tokenizer = get_tokenizer("remi")
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "heads": 2,
+             "context": 64, "dropout": 0.0}
+    torch.manual_seed(0)
+    net = build_model(family, sizes)
+    if family == "lstm":
+        with torch.no_grad():
+            net.output_bias[tokenizer.token_to_id["Bar"]] = 2.0
+    return save_model(folder, net, tokenizer, {"family": family, "model": sizes})
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_streamed_notes_are_the_final_pieces_notes(family, tmp_path):
+    folder = tiny_remi_model(tmp_path / family, family)
+    reported = 0
+    for seed in (1, 2):
+        events = list(stream(folder, num=2, bars=2, seed=seed, key="D", meter="6/8"))
+        done = events[-1]
+        assert isinstance(done, DoneEvent) and not done.cancelled
+        for take in done.takes:
+            streamed = [e.note for e in events if isinstance(e, NoteEvent) and e.index == take.index]
+            # Each note once, as it finished: in onset order, a chord in the tokens' order.
+            assert sorted(streamed) == take.piece.notes
+            assert [n.onset for n in streamed] == sorted(n.onset for n in streamed)
+            # Bar events rise by bar, each before the first note in its bar.
+            bars = [e.bar for e in events if isinstance(e, BarEvent) and e.index == take.index]
+            assert bars == sorted(set(bars))
+            starts = take.piece.bar_starts()
+            first_bars = sorted({sum(1 for tick in starts if tick <= note.onset) - 1 for note in streamed})
+            assert bars == first_bars
+            reported += len(streamed)
+    assert reported > 20  # the pieces have notes to compare
+
+
+def test_a_note_lengthened_by_a_second_duration_is_finished_once_at_its_full_length():
+    tokenizer = get_tokenizer("remi")
+    ids = tokenizer.token_to_id
+    decoder = tokenizer.decoder()
+    for token in [ids["Bar"], ids["Position_0"], ids["Pitch_62"], ids["Duration_96"]]:
+        decoder.feed(token)
+    assert decoder.notes == []  # a full-length Duration may be followed by more
+    decoder.feed(ids["Duration_24"])  # a shorter one ends the note
+    assert [(n.onset, n.pitch, n.duration) for n in decoder.notes] == [(0, 62, 120)]
+    decoder.feed(ids["Duration_12"])  # out of place: skipped, as decode skips it
+    tokens = [ids["Bar"], ids["Position_0"], ids["Pitch_62"], ids["Duration_96"], ids["Duration_24"],
+              ids["Duration_12"]]
+    assert decoder.piece().notes == decoder.notes == tokenizer.decode(tokens).notes
+
+
+def test_the_incremental_decoder_reads_every_corpus_tune_as_decode_does(irish_path):
+    from melody.music.io import read
+
+    tokenizer = get_tokenizer("remi")
+    for piece in read(irish_path)[:8]:
+        tokens = tokenizer.encode(piece)
+        decoder = tokenizer.decoder()
+        for count, token in enumerate(tokens, 1):
+            decoder.feed(token)
+            if count % 13 == 0:
+                # Finished notes are the decoded prefix's notes, all but at most the one still open.
+                decoded = tokenizer.decode(tokens[:count]).notes
+                assert all(note in decoded for note in decoder.notes)
+                assert len(decoded) - len(decoder.notes) in (0, 1)
+        assert decoder.piece() == tokenizer.decode(tokens)
