@@ -34,7 +34,7 @@ CONFIGS = Path(__file__).resolve().parents[3] / "assets" / "configs"
 # Size presets are the shipped training configs; the family picked in the form overrides theirs.
 SIZE_CONFIGS = {"tiny": {"lstm": "tiny.toml", "transformer": "tiny.toml"},
                 "small": {"lstm": "lstm-small.toml", "transformer": "transformer-small.toml"},
-                "default": {"lstm": "default.toml", "transformer": "default.toml"}}
+                "default": {"lstm": "default.toml", "transformer": "default-transformer.toml"}}
 
 
 def preset_config(preset: str, family: str) -> Path | None:
