@@ -68,7 +68,8 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     """Rotate pairs (x[..., :d/2], x[..., d/2:]) of x [B, H, T, d] by the given angles."""
     half = x.shape[-1] // 2
     first, second = x[..., :half], x[..., half:]
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    if cos.dtype != x.dtype:
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return torch.cat((first * cos - second * sin, first * sin + second * cos), dim=-1)
 
 
@@ -134,6 +135,46 @@ class Block(nn.Module):
         return x, present
 
 
+def _past(state: KVCache, index: int, keep: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Layer `index`'s cached keys and values that new tokens may still see (the last `keep`)."""
+    if not state.keys:
+        return None
+    keys, values = state.keys[index], state.values[index]
+    if keys.shape[2] <= keep:
+        return keys, values
+    return (keys[:, :, -keep:], values[:, :, -keep:]) if keep else (keys[:, :, :0], values[:, :, :0])
+
+
+def _block_step(block: Block, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                past: tuple[torch.Tensor, torch.Tensor] | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Block.forward in eval mode as plain functions: the new x, and the layer's keys and values."""
+    attention, norm1, norm2 = block.attention, block.norm1, block.norm2
+    batch, length, width = x.shape
+    h = F.layer_norm(x, norm1.normalized_shape, norm1.weight, norm1.bias, norm1.eps)
+    qkv = F.linear(h, attention.qkv.weight).view(batch, length, 3, attention.heads, attention.head_dim)
+    qkv = qkv.permute(2, 0, 3, 1, 4)
+    q, k = apply_rotary(qkv[:2], cos, sin).unbind(0)  # queries and keys rotated in one go
+    v = qkv[2]
+    if past is not None and past[0].shape[2]:
+        k = torch.cat((past[0], k), dim=2)
+        v = torch.cat((past[1], v), dim=2)
+    earlier = k.shape[2] - length
+    if earlier == 0:
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=length > 1)
+    elif length == 1:
+        y = F.scaled_dot_product_attention(q, k, v)
+    else:
+        allowed = torch.ones(length, k.shape[2], dtype=torch.bool, device=x.device).tril(earlier)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    y = y.transpose(1, 2).reshape(batch, length, width)
+    x = x + F.linear(y, attention.out.weight)
+    up, down = block.mlp[0], block.mlp[2]
+    h = F.layer_norm(x, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
+    x = x + F.linear(F.gelu(F.linear(h, up.weight), approximate=block.mlp[1].approximate), down.weight)
+    return x, k, v
+
+
 class TransformerModel(SequenceModel):
     """Token embedding -> pre-norm blocks with rotary attention -> norm -> tied output."""
 
@@ -153,6 +194,7 @@ class TransformerModel(SequenceModel):
         # Not saved with the weights: they follow from the config.
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
+        self._far_angles: tuple[int, torch.Tensor, torch.Tensor] | None = None  # see _angles
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -190,23 +232,41 @@ class TransformerModel(SequenceModel):
             return torch.cat(pieces, dim=1), state
         length = tokens.shape[1]
         keep = self.context_length - length  # cached positions the new tokens may still see
-        positions = torch.arange(state.position, state.position + length, device=tokens.device)
-        if state.position + length <= self.context_length:
-            window = slice(state.position, state.position + length)
-            cos, sin = self.cos[window], self.sin[window]
-        else:
-            cos, sin = rotary_angles(positions, self.config.d_model // self.config.heads, self.config.rope_base)
-        x = self.dropout(self.embedding(tokens))
+        cos, sin = self._angles(state.position, length, tokens.device)
+        if self.training:  # dropout on: through the modules, as forward() goes
+            x = self.dropout(self.embedding(tokens))
+            keys, values = [], []
+            for index, block in enumerate(self.blocks):
+                x, (k, v) = block(x, cos, sin, _past(state, index, keep))
+                keys.append(k)
+                values.append(v)
+            return self._logits(x), KVCache(keys, values, state.position + length)
+        # Sampling: the same arithmetic in the same order as the modules (so the same bits),
+        # without their per-call overhead, which is most of a one-token step's cost.
+        x = F.embedding(tokens, self.embedding.weight)
         keys, values = [], []
         for index, block in enumerate(self.blocks):
-            past = None
-            if state.keys:
-                past = (state.keys[index][:, :, -keep:] if keep else state.keys[index][:, :, :0],
-                        state.values[index][:, :, -keep:] if keep else state.values[index][:, :, :0])
-            x, (k, v) = block(x, cos, sin, past)
+            x, k, v = _block_step(block, x, cos, sin, _past(state, index, keep))
             keys.append(k)
             values.append(v)
-        return self._logits(x), KVCache(keys, values, state.position + length)
+        norm = self.norm
+        x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        return F.linear(x, self.embedding.weight), KVCache(keys, values, state.position + length)
+
+    def _angles(self, position: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin for positions position..position+length-1: from the tables, or computed."""
+        if position + length <= self.context_length:
+            return self.cos[position:position + length], self.sin[position:position + length]
+        # Past the context: a table per `context` positions, computed once rather than per token
+        # (rotary_angles is elementwise, so a row of it equals the angles of its position alone).
+        start = position - position % self.context_length
+        far = self._far_angles
+        if far is None or far[0] != start or far[1].device != device:
+            positions = torch.arange(start, start + 2 * self.context_length, device=device)
+            cos, sin = rotary_angles(positions, self.config.d_model // self.config.heads, self.config.rope_base)
+            far = self._far_angles = (start, cos, sin)
+        offset = position - start
+        return far[1][offset:offset + length], far[2][offset:offset + length]
 
     def select_state(self, state: KVCache, index: torch.Tensor) -> KVCache:
         return KVCache([k.index_select(0, index) for k in state.keys],
