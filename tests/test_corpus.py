@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -151,6 +152,31 @@ def test_two_workers_give_the_same_corpus_as_one(folder: Path, tmp_path: Path, r
     assert [(p.source, p.tune, list(p.ids)) for p in two.pieces] == \
         [(p.source, p.tune, list(p.ids)) for p in one.pieces]
     assert [r.to_dict() for r in two.reports] == [r.to_dict() for r in one.reports]
+
+
+class _CapturedStderr:
+    """Stands in for the terminal UI's captured stderr, which has no file descriptor."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+
+def test_workers_without_a_stderr_descriptor_parse_in_process(folder: Path, tmp_path: Path, remi,
+                                                             monkeypatch):
+    # Textual captures sys.stderr with fileno() == -1; starting worker processes then fails
+    # with "bad value(s) in fds_to_keep", so the corpus must fall back to this process.
+    expected = build_corpus([folder], remi, cache_dir=tmp_path / "one", workers=1)
+    monkeypatch.setattr(sys, "stderr", _CapturedStderr())
+    # The UI's workers start through forkserver (it runs threads), which passes stderr's fd.
+    monkeypatch.setattr(corpus_build, "_pool_context", lambda: multiprocessing.get_context("forkserver"))
+    corpus = build_corpus([folder], remi, cache_dir=tmp_path / "two", workers=2)
+    assert [p.ids.tolist() for p in corpus.pieces] == [p.ids.tolist() for p in expected.pieces]
 
 
 def test_progress_is_reported_for_every_file(folder: Path, tmp_path: Path, remi):

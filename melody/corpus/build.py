@@ -140,6 +140,8 @@ def build_corpus(
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
     workers = default_workers() if workers is None else workers
+    if workers > 1 and not _can_start_processes():
+        workers = 1
     store = TokenStore(Path(cache_dir) if cache_dir is not None else default_cache_dir(), tokenizer)
     outcomes: dict[int, tuple[Outcome, bool]] = {}
     done = 0
@@ -204,6 +206,17 @@ def _scan(files: list[Path], store: TokenStore,
             finish(index, cached, True)
         else:
             yield index, path, data, digest
+
+
+def _can_start_processes() -> bool:
+    """Whether worker processes can start: fresh ones need a real stderr file descriptor."""
+    # The terminal UI captures sys.stderr in an object with no usable descriptor, and
+    # multiprocessing's forkserver and resource tracker pass stderr's descriptor to the child
+    # ("bad value(s) in fds_to_keep"): parse in this process instead.
+    try:
+        return sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
