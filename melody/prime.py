@@ -16,7 +16,7 @@ import numpy as np
 
 from melody.errors import MusicError, UsageError
 from melody.music.notes import PITCH_CLASS_NAMES, Key, Piece, Tempo, TimeSignature
-from melody.tokenizers.base import EOS, Tokenizer
+from melody.tokenizers.base import BOS, EOS, Tokenizer
 
 MAX_QPM = 1000.0
 
@@ -142,6 +142,11 @@ def header_tokens(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | 
     """
     wanted = tokenizer.encode(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
                                     tempos=[tempo] if tempo else [], end=0))
+    encode_text = getattr(tokenizer, "encode_text", None)
+    if encode_text is not None:
+        # A character scheme spells fields as text: taking away the characters a bare piece
+        # shares would leave scraps ("6D"); keep the header lines that were given instead.
+        return _header_text_tokens(tokenizer, encode_text, wanted, key, meter, tempo)
     bare = tokenizer.encode(Piece(end=0))
     header = [wanted[0]]
     for token in wanted[1:]:
@@ -150,6 +155,23 @@ def header_tokens(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | 
         if token not in bare:
             header.append(token)
     return header
+
+
+def _header_text_tokens(tokenizer: Tokenizer, encode_text, wanted: list[int], key: Key | None,
+                        meter: TimeSignature | None, tempo: Tempo | None) -> list[int]:
+    """BOS and the header lines of an ABC-text scheme, up to K: (written only when given)."""
+    text = "".join(tokenizer.tokens([t for t in wanted if t not in (BOS, EOS)]))
+    dropped = {"M:": meter is None, "Q:": tempo is None}
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if line.startswith("K:"):
+            if key is not None:
+                lines.append(line)
+            break
+        if not dropped.get(line[:2], False):
+            lines.append(line)
+    ids = encode_text("\n".join(lines) + "\n")
+    return ids[:-1] if ids and ids[-1] == EOS else ids
 
 
 def _header(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
