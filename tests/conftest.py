@@ -20,7 +20,7 @@ def require_program(name: str) -> str:
     if path is None:
         if os.environ.get("CI"):
             pytest.fail(f"{name} is not installed; CI installs it through the README's test command")
-        pytest.skip(f"{name} is not installed (Debian package: see README)")
+        pytest.skip(reason=f"{name} is not installed (Debian package: see README)")
     return path
 
 
@@ -35,3 +35,15 @@ def private_token_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MELODY_CACHE", str(tmp_path_factory.mktemp("token-cache")))
         yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on one torch thread: sampling's own default, and on a busy machine extra
+    threads only add synchronisation."""
+    import torch  # here, so that tests which never touch a model never import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -40,13 +40,7 @@ def tiny_model_folder(folder: Path, family: str = "lstm", seed: int = 0) -> Path
     return save_model(folder, net, tokenizer, {"family": family, "model": sizes})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Sampling's own default; the tiny training-free setup below also runs on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

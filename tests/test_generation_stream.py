@@ -13,13 +13,7 @@ from melody.nn import build_model
 from melody.tokenizers import get_tokenizer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Sampling's own default; the tiny models below also run on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_remi_model(folder: Path, family: str) -> Path:

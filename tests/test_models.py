@@ -23,13 +23,7 @@ from melody.tokenizers import get_tokenizer
 SIZES = {"d_model": 16, "layers": 1, "heads": 2, "context": 32, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: extra threads only add synchronisation, which a busy machine makes very costly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_net(family: str, seed: int = 0):

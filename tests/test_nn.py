@@ -14,13 +14,7 @@ from melody.nn import SequenceModel, build_model
 VOCAB = 37
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: extra threads only add synchronisation, which a busy machine makes very costly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(family: str, **sizes) -> SequenceModel:

@@ -21,7 +21,7 @@ def optional_program(name: str) -> str:
 
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed (an optional extra)")
+        pytest.skip(reason=f"{name} is not installed (an optional extra)")
     return path
 from melody import playback
 from melody.errors import MelodyError
@@ -41,7 +41,7 @@ def tune_midi(tmp_path_factory) -> Path:
 def test_render_wav_writes_an_audible_file(tune_midi, tmp_path):
     optional_program("fluidsynth")
     if playback.find_soundfont() is None:
-        pytest.skip("no General MIDI SoundFont installed")
+        pytest.skip(reason="no General MIDI SoundFont installed")
     wav_path = playback.render_wav(tune_midi, tmp_path / "take.wav", sample_rate=22050)
     with wave.open(str(wav_path)) as wav:
         assert wav.getframerate() == 22050
@@ -118,7 +118,7 @@ def test_unknown_port_is_a_user_error(tune_midi, monkeypatch):
 def test_stop_kills_the_audio_player(tune_midi, monkeypatch):
     optional_program("fluidsynth")
     if playback.find_soundfont() is None:
-        pytest.skip("no General MIDI SoundFont installed")
+        pytest.skip(reason="no General MIDI SoundFont installed")
     # A stand-in player that would run for a minute: stop() must end it at once.
     monkeypatch.setattr(playback, "midi_ports", lambda: [])
     monkeypatch.setattr(playback, "find_audio_player",

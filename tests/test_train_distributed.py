@@ -19,7 +19,7 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 @pytest.mark.slow
 def test_two_gloo_processes_train_and_only_rank_zero_writes(tmp_path: Path, irish_path: Path) -> None:
     if not TORCHRUN.exists():
-        pytest.skip("torchrun is not installed beside this Python")
+        pytest.skip(reason="torchrun is not installed beside this Python")
     data = tmp_path / "data"
     data.mkdir()
     tunes = irish_path.read_text(encoding="utf-8").split("\nX:")[:10]

@@ -258,7 +258,7 @@ async def test_listen_renders_the_selected_take_and_ctrl_l_stops_it(tmp_path, ti
     from melody.generation import generate as sample
 
     if not playback.can_render():
-        pytest.skip("fluidsynth or a SoundFont is missing")
+        pytest.skip(reason="fluidsynth or a SoundFont is missing")
     # No MIDI port here; a stand-in audio player that would play for a minute.
     monkeypatch.setattr(playback, "midi_ports", lambda: [])
     monkeypatch.setattr(playback, "find_audio_player", lambda: [sys.executable, "-c", "import time; time.sleep(60)"])

@@ -22,7 +22,7 @@ import tui_tmux  # noqa: E402
 @pytest.mark.slow
 def test_a_take_generated_in_tmux_shows_exports_and_loads_as_midi(tiny_model, capsys):  # noqa: F811
     if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
+        pytest.skip(reason="tmux is not installed")
     figures = tui_tmux.run(tiny_model, probes=3, bars=2, train=True, log=lambda *_: None)
     assert figures.exported == ["take-1.abc", "take-1.json", "take-1.mid"]
     assert figures.exported_notes > 0
