@@ -12,7 +12,9 @@ import pytest
 
 from melody.cli import main
 from melody.models import DEFAULT_MODEL_DIR
-from test_generation import PRIME_ABC, one_thread, tiny_model_folder  # noqa: F401 - an autouse fixture
+from test_generation import PRIME_ABC, tiny_model_folder
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 HAS_DEFAULT = (DEFAULT_MODEL_DIR / "model.safetensors").is_file()
 needs_default = pytest.mark.skipif(not HAS_DEFAULT, reason="the default model is not shipped yet")
