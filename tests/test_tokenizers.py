@@ -124,6 +124,15 @@ def test_performance_transposition_table_moves_notes_not_drums():
     assert PERFORMANCE.decode(PERFORMANCE.transposition_table(-2)[ids].tolist()).notes == on_levels(piece.transposed(-2))
 
 
+def assert_grammar_accepts(tokenizer, grammar, ids, where=None):
+    """Every token of an encoded sequence is one the grammar allows, and it ends finished."""
+    state = grammar.start()
+    for index, token in enumerate(ids[1:]):
+        assert grammar.allowed(state)[token], (where, index, tokenizer.vocab[token])
+        state = grammar.advance(state, token)
+    assert grammar.finished(state)
+
+
 def sample(grammar, rng, prime=(1,), limit=20000):
     state = grammar.start()
     for token in prime[1:]:
@@ -222,12 +231,7 @@ def test_grammar_accepts_every_token_of_encoded_real_music(name):
     grammar = tokenizer.grammar(Constraints(end_on_bar_line=False))
     pieces = irish()[:40] + [parse_midi(path.read_bytes(), str(path)) for path in MIDI_FIXTURES]
     for piece in pieces:
-        ids = tokenizer.encode(piece)
-        state = grammar.start()
-        for index, token in enumerate(ids[1:]):
-            assert grammar.allowed(state)[token], (piece.source, piece.title, index, tokenizer.vocab[token])
-            state = grammar.advance(state, token)
-        assert grammar.finished(state)
+        assert_grammar_accepts(tokenizer, grammar, tokenizer.encode(piece), (piece.source, piece.title))
 
 
 @settings(max_examples=80, deadline=None)
