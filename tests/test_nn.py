@@ -105,6 +105,28 @@ def test_the_sliding_cache_keeps_relative_offsets_for_the_newest_window() -> Non
     assert torch.allclose(logits[:, -1], fresh, atol=1e-5)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_stepping_leaves_the_state_passed_in_as_it_was(family: str) -> None:
+    # The Transformer writes keys and values in place; a state kept to branch from must still
+    # give what it gave before, however far a later state went (past a buffer refill too).
+    model = tiny(family, context=8)
+    tokens = torch.randint(0, VOCAB, (2, 30))
+    with torch.no_grad():
+        _, straight = model.step(tokens[:, :5], model.initial_state(2))  # the reference: one chain
+        reference = {}
+        for t in range(5, 30):
+            reference[t], straight = model.step(tokens[:, t:t + 1], straight)
+        _, kept = model.step(tokens[:, :5], model.initial_state(2))
+        first, state = model.step(tokens[:, 5:6], kept)
+        branch, _ = model.step(tokens[:, 9:10], kept)  # may not overwrite what `state` sees
+        for t in range(6, 30):  # past a buffer refill
+            logits, state = model.step(tokens[:, t:t + 1], state)
+            assert torch.equal(logits, reference[t])
+        again, _ = model.step(tokens[:, 9:10], kept)
+    assert torch.equal(first, reference[5])
+    assert torch.equal(branch, again)
+
+
 def test_the_transformer_refuses_a_window_longer_than_its_context() -> None:
     model = tiny("transformer", context=8)
     with pytest.raises(ValueError, match="longer than the context"):
