@@ -5,14 +5,15 @@ One `BatchSampler` draws N sequences at once from a `SequenceModel`:
 - every step masks the logits with each sequence's grammar state first, so whatever the
   temperature, every sequence is grammatical and honours the hard constraints (key lock,
   pitch range, bar count) the grammar was built with;
-- temperature 0 is greedy (argmax); otherwise temperature, then top-k, then top-p (nucleus);
+- temperature 0 is greedy (argmax); otherwise temperature, then top-k, then top-p (nucleus),
+  worked out in numpy over each row's allowed tokens only (`distributions`);
 - with the cache on, each new token costs one `model.step` on one token (KV cache for the
   Transformer, carried (h, c) for the LSTM); with it off, every token recomputes
   `model.forward` over the whole context (the baseline the benchmark compares against);
 - each sequence has its own seeded `torch.Generator` and draws exactly one uniform number per
   step, so a sequence's tokens depend on its own seed and not on what else is in the batch
-  (up to float rounding of batched matrix products, which can in rare cases tip a draw
-  that lands on a boundary between two tokens);
+  (the sampling arithmetic is row by row; only the float rounding of the model's batched
+  matrix products can, in rare cases, tip a draw that lands on a boundary between tokens);
 - a finished sequence leaves the batch (its rows of the model state are dropped), so the
   rest run as fast as a smaller batch;
 - past the model's context the Transformer's step slides its cache (RoPE keeps relative
@@ -56,37 +57,76 @@ class SamplingOptions:
             raise UsageError(f"top-p must be in (0, 1] (1 turns it off), not {self.top_p}")
 
 
-def filter_logits(logits: torch.Tensor, mask: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
-    """Logits [B, V] with forbidden tokens, and those top-k/top-p cut, set to -inf.
+def distributions(logits: np.ndarray, allowed: np.ndarray, options: SamplingOptions
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens each row's draw may give and their probabilities, from logits [A, V].
 
-    The grammar mask comes first so that top-k and top-p choose among allowed tokens only.
+    The grammar's `allowed` mask [A, V] comes first, so that temperature, top-k and top-p
+    choose among allowed tokens only; temperature 0 leaves each row's best token. Returns
+    token ids and probabilities [A, K]: row r's candidates in vocabulary order, then padding
+    with probability 0. Only allowed tokens are worked on (a grammar usually leaves a few
+    dozen to a few hundred of the vocabulary), and for top-p only those that could be in the
+    nucleus, so its sort is over a handful of tokens.
+
+    A row's figures never depend on the other rows: everything is elementwise, a reduction
+    within the row's own segment, a running sum (np.cumsum adds in order, so padding zeros
+    at a row's end change nothing) or a sort within the row. A sequence draws the same
+    tokens alone or in any batch.
     """
-    logits = logits.float().masked_fill(~mask, float("-inf"))
-    if options.temperature > 0:
-        logits = logits / options.temperature
-    if options.top_k > 0 and options.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, options.top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+    size = len(allowed)
+    rows, columns = np.nonzero(allowed)  # row by row, each in vocabulary order
+    starts = np.searchsorted(rows, np.arange(size))
+    scores = logits[rows, columns].astype(np.float64)
+    peaks = np.maximum.reduceat(scores, starts)[rows]
+    if options.temperature == 0:
+        firsts = np.flatnonzero(scores == peaks)  # the first of equal bests, as torch.argmax
+        best = firsts[np.searchsorted(rows[firsts], np.arange(size))]
+        return columns[best][:, None], np.ones((size, 1))
+    probabilities = np.exp((scores - peaks) / options.temperature)
+    probabilities /= np.add.reduceat(probabilities, starts)[rows]
+    if options.top_p < 1.0 and options.top_k == 0:
+        # A token with less than (1 - top_p) / n of the mass, n the row's candidates, is never
+        # in the nucleus: the tokens above it hold more than top_p between them.
+        counts = np.diff(np.append(starts, len(rows)))
+        likely = probabilities >= ((1.0 - options.top_p) / counts)[rows]
+        rows, columns, probabilities = rows[likely], columns[likely], probabilities[likely]
+    tokens, probabilities = _pad(size, rows, columns, probabilities)
+    if 0 < options.top_k < probabilities.shape[1]:
+        kth = -np.partition(-probabilities, options.top_k - 1, axis=1)[:, options.top_k - 1:options.top_k]
+        probabilities[probabilities < kth] = 0.0  # ties with the k-th best stay
+        probabilities /= np.cumsum(probabilities, axis=1)[:, -1:]
     if options.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        # Drop a token when the tokens before it already reach top_p: the first always stays.
-        drop_sorted = (cumulative - sorted_logits.softmax(-1)) >= options.top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
+        ranked = -np.sort(-probabilities, axis=1)
+        # Drop a token when the tokens above it already reach top_p (the first always stays):
+        # the nucleus is every token at least as likely as its least likely member.
+        kept = (np.cumsum(ranked, axis=1) - ranked < options.top_p).sum(axis=1)
+        floor = ranked[np.arange(size), kept - 1]
+        probabilities[probabilities < floor[:, None]] = 0.0
+        probabilities /= np.cumsum(probabilities, axis=1)[:, -1:]
+    return tokens, probabilities
 
 
-def choose(logits: torch.Tensor, uniforms: torch.Tensor, greedy: bool) -> torch.Tensor:
-    """One token per row of filtered logits [B, V], by inverse CDF at `uniforms` [B] in [0, 1)."""
-    if greedy:
-        return logits.argmax(-1)
-    probs = logits.double().softmax(-1)
-    cdf = probs.cumsum(-1)
-    target = uniforms.double().unsqueeze(-1) * cdf[:, -1:]
-    # The first index whose CDF exceeds the target: a zero-probability token never wins.
-    index = (cdf <= target).sum(-1)
-    return index.clamp_(max=logits.shape[-1] - 1)
+def _pad(size: int, rows: np.ndarray, columns: np.ndarray, values: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged (row, column, value) triples, rows ascending, as [size, K] tokens and values."""
+    counts = np.bincount(rows, minlength=size)
+    slots = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    tokens = np.zeros((size, int(counts.max())), dtype=np.int64)
+    padded = np.zeros((size, int(counts.max())))
+    tokens[rows, slots] = columns
+    padded[rows, slots] = values
+    return tokens, padded
+
+
+def choose(tokens: np.ndarray, probabilities: np.ndarray, uniforms: np.ndarray) -> list[int]:
+    """Each row's token at its uniform in [0, 1) of the CDF (tokens in vocabulary order)."""
+    cdf = np.cumsum(probabilities, axis=1)
+    # The first slot whose CDF exceeds the target. A token of probability 0 never wins: its
+    # CDF equals the one before it. Rounding can put the target at the very top, hence the
+    # cap at each row's last token that can be drawn.
+    slot = (cdf <= uniforms[:, None] * cdf[:, -1:]).sum(axis=1)
+    last = probabilities.shape[1] - 1 - np.argmax(probabilities[:, ::-1] > 0, axis=1)
+    return np.take_along_axis(tokens, np.minimum(slot, last)[:, None], axis=1)[:, 0].tolist()
 
 
 class BatchSampler:
@@ -123,6 +163,7 @@ class BatchSampler:
         self.prime_length = len(prime)
         self.seeds = [int(seed) for seed in seeds]
         self.generators = [torch.Generator().manual_seed(seed) for seed in self.seeds]
+        self._uniform_queues: list[list[float]] = [[] for _ in self.seeds]
         size = len(self.seeds)
         self.sequences: list[list[int]] = [list(prime) for _ in range(size)]
         self.finished = [False] * size
@@ -175,37 +216,29 @@ class BatchSampler:
         logits, self._model_state = self.net.step(last, self._model_state)
         return logits[:, -1]
 
-    def _masks(self, active: list[int]) -> torch.Tensor:
-        rows = []
-        for index in active:
-            row = self.grammar.allowed(self.states[index])
-            sampled = len(self.sequences[index]) - self.prime_length
-            if sampled < len(self.schedule):
-                narrowed = row & self.schedule[sampled]
-                row = narrowed if narrowed.any() else row
-            elif self._any_banned:
-                narrowed = row & ~self._banned
-                # The grammar's own mask wins when a ban would leave nothing to draw.
-                row = narrowed if narrowed.any() else row
-            rows.append(row)
-        return torch.from_numpy(np.stack(rows)).to(self.device)
+    def _allowed(self, index: int) -> np.ndarray:
+        """Sequence `index`'s mask for its next token: the grammar's, narrowed by schedule or bans."""
+        row = self.grammar.allowed(self.states[index])
+        sampled = len(self.sequences[index]) - self.prime_length
+        if sampled < len(self.schedule):
+            narrowed = row & self.schedule[sampled]
+            return narrowed if narrowed.any() else row
+        if self._any_banned:
+            narrowed = row & ~self._banned
+            # The grammar's own mask wins when a ban would leave nothing to draw.
+            return narrowed if narrowed.any() else row
+        return row
 
     def step(self) -> list[int | None]:
         """Draw one token for every unfinished sequence; None for those already finished."""
         active = [i for i, finished in enumerate(self.finished) if not finished]
-        logits = self._next_logits(active)
-        masks = self._masks(active)
+        logits = self._next_logits(active).float().cpu().numpy()
+        allowed = np.stack([self._allowed(index) for index in active])
         for source, target in self.redirect.items():
-            moved = ~masks[:, source] & masks[:, target]
+            moved = allowed[:, target] & ~allowed[:, source]
             if moved.any():
-                logits = logits.float().clone()
-                logits[moved, target] = torch.logaddexp(logits[moved, target], logits[moved, source])
-        filtered = filter_logits(logits, masks, self.options)
-        # One uniform per running sequence from its own generator: its draws never depend on
-        # which other sequences share the batch, or when they finish.
-        uniforms = torch.stack([torch.rand((), generator=self.generators[i], dtype=torch.float64)
-                                for i in active])
-        tokens = choose(filtered.cpu(), uniforms, greedy=self.options.temperature == 0).tolist()
+                logits[moved, target] = np.logaddexp(logits[moved, target], logits[moved, source])
+        tokens = choose(*distributions(logits, allowed, self.options), self._uniforms(active))
         self.new_tokens += 1
         drawn: list[int | None] = [None] * len(self.sequences)
         for index, token in zip(active, tokens):
@@ -217,6 +250,19 @@ class BatchSampler:
                 self.finished[index] = True
             drawn[index] = token
         return drawn
+
+    def _uniforms(self, active: list[int]) -> np.ndarray:
+        """The next uniform of each active sequence's own generator: its draws never depend on
+        which other sequences share the batch, or when they finish."""
+        uniforms = np.empty(len(active))
+        for row, index in enumerate(active):
+            if not self._uniform_queues[index]:
+                # Drawn 64 at a time (one call instead of 64): torch's CPU generator gives the
+                # same numbers in the same order as one draw per call.
+                chunk = torch.rand(64, generator=self.generators[index], dtype=torch.float64)
+                self._uniform_queues[index] = chunk.tolist()[::-1]
+            uniforms[row] = self._uniform_queues[index].pop()
+        return uniforms
 
     def run(self, stop: threading.Event | None = None) -> Iterator[list[int | None]]:
         """Step until every sequence is finished, the token budget is spent, or `stop` is set."""

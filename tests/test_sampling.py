@@ -8,7 +8,7 @@ import torch
 
 from melody.errors import UsageError
 from melody.nn import build_model
-from melody.sampling import BatchSampler, SamplingOptions, choose, filter_logits, sample
+from melody.sampling import BatchSampler, SamplingOptions, choose, distributions, sample
 from melody.tokenizers.base import BOS, EOS, PAD, Grammar
 
 VOCAB = 24
@@ -117,30 +117,39 @@ def test_finished_sequences_leave_the_batch_and_the_rest_carry_on_unchanged(fami
         assert result == sample(net, Varying(40), [BOS], [seed], options)[0]
 
 
+def kept(logits, allowed, options) -> tuple[list[int], np.ndarray]:
+    """One row's drawable tokens and their probabilities."""
+    tokens, probabilities = distributions(np.array([logits]), np.array([allowed]), options)
+    drawable = probabilities[0] > 0
+    return tokens[0][drawable].tolist(), probabilities[0][drawable]
+
+
 def test_temperature_zero_is_argmax_and_top_k_keeps_the_k_best():
-    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0, -1.0]])
-    mask = torch.ones_like(logits, dtype=torch.bool)
-    filtered = filter_logits(logits, mask, SamplingOptions(temperature=0))
-    assert choose(filtered, torch.tensor([0.9]), greedy=True).item() == 1
-    top2 = filter_logits(logits, mask, SamplingOptions(temperature=1.0, top_k=2))
-    assert torch.isfinite(top2).tolist() == [[False, True, False, True, False]]
+    logits = [0.0, 3.0, 1.0, 2.0, -1.0]
+    everything = [True] * 5
+    greedy = distributions(np.array([logits]), np.array([everything]), SamplingOptions(temperature=0))
+    assert choose(*greedy, np.array([0.9])) == [1]
+    tokens, probabilities = kept(logits, everything, SamplingOptions(temperature=1.0, top_k=2))
+    assert tokens == [1, 3]
+    assert np.allclose(probabilities, [np.e / (np.e + 1), 1 / (np.e + 1)])
 
 
 def test_top_p_keeps_the_smallest_set_that_reaches_p_and_the_mask_comes_first():
-    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
-    mask = torch.ones_like(probs, dtype=torch.bool)
-    kept = torch.isfinite(filter_logits(probs.log(), mask, SamplingOptions(top_p=0.75)))
-    assert kept.tolist() == [[True, True, False, False]]
+    logits = np.log([0.5, 0.3, 0.15, 0.05])
+    assert kept(logits, [True] * 4, SamplingOptions(top_p=0.75))[0] == [0, 1]
     # With the best token forbidden, the nucleus is taken over the renormalised rest (0.6, 0.3, 0.1).
-    mask[0, 0] = False
-    kept = torch.isfinite(filter_logits(probs.log(), mask, SamplingOptions(top_p=0.7)))
-    assert kept.tolist() == [[False, True, True, False]]
+    tokens, probabilities = kept(logits, [False, True, True, True], SamplingOptions(top_p=0.7))
+    assert tokens == [1, 2]
+    assert np.allclose(probabilities, [2 / 3, 1 / 3])
 
 
 def test_inverse_cdf_never_lands_on_a_zero_probability_token():
-    logits = torch.tensor([[float("-inf"), 0.0, float("-inf"), 0.0, float("-inf")]])
-    for u in (0.0, 0.25, 0.4999, 0.5, 0.75, 0.999999):
-        assert choose(logits, torch.tensor([u]), greedy=False).item() in (1, 3)
+    # Token 2 underflows to probability 0 and the second row's padding has probability 0 too.
+    logits = np.array([[0.0, 0.0, -1e6, 0.0, 5.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    allowed = np.array([[False, True, True, True, False], [False, False, False, True, False]])
+    options = SamplingOptions()
+    for u in (0.0, 0.25, 0.4999, 0.5, 0.75, 0.999999, 1.0 - 2 ** -53, 1.0):
+        assert choose(*distributions(logits, allowed, options), np.array([u, u])) in ([1, 3], [3, 3])
 
 
 @pytest.mark.parametrize("options, word", [
