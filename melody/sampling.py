@@ -73,24 +73,25 @@ def distributions(logits: np.ndarray, allowed: np.ndarray, options: SamplingOpti
     at a row's end change nothing) or a sort within the row. A sequence draws the same
     tokens alone or in any batch.
     """
-    size = len(allowed)
-    rows, columns = np.nonzero(allowed)  # row by row, each in vocabulary order
-    starts = np.searchsorted(rows, np.arange(size))
-    scores = logits[rows, columns].astype(np.float64)
-    peaks = np.maximum.reduceat(scores, starts)[rows]
+    size, vocab = allowed.shape
     if options.temperature == 0:
-        firsts = np.flatnonzero(scores == peaks)  # the first of equal bests, as torch.argmax
-        best = firsts[np.searchsorted(rows[firsts], np.arange(size))]
-        return columns[best][:, None], np.ones((size, 1))
-    probabilities = np.exp((scores - peaks) / options.temperature)
-    probabilities /= np.add.reduceat(probabilities, starts)[rows]
+        best = np.argmax(np.where(allowed, logits, -np.inf), axis=1)  # the first of equal bests
+        return best[:, None], np.ones((size, 1))
+    flat = np.flatnonzero(allowed)  # row by row, each in vocabulary order
+    counts = np.count_nonzero(allowed, axis=1)
+    starts = np.cumsum(counts) - counts
+    scores = logits.ravel()[flat].astype(np.float64)
+    scores -= np.repeat(np.maximum.reduceat(scores, starts), counts)
+    if options.temperature != 1:
+        scores /= options.temperature
+    probabilities = np.exp(scores, out=scores)
+    probabilities /= np.repeat(np.add.reduceat(probabilities, starts), counts)
     if options.top_p < 1.0 and options.top_k == 0:
         # A token with less than (1 - top_p) / n of the mass, n the row's candidates, is never
         # in the nucleus: the tokens above it hold more than top_p between them.
-        counts = np.diff(np.append(starts, len(rows)))
-        likely = probabilities >= ((1.0 - options.top_p) / counts)[rows]
-        rows, columns, probabilities = rows[likely], columns[likely], probabilities[likely]
-    tokens, probabilities = _pad(size, rows, columns, probabilities)
+        likely = probabilities >= np.repeat((1.0 - options.top_p) / counts, counts)
+        flat, probabilities = flat[likely], probabilities[likely]
+    tokens, probabilities = _pad(size, vocab, flat, probabilities)
     if 0 < options.top_k < probabilities.shape[1]:
         kth = -np.partition(-probabilities, options.top_k - 1, axis=1)[:, options.top_k - 1:options.top_k]
         probabilities[probabilities < kth] = 0.0  # ties with the k-th best stay
@@ -106,14 +107,15 @@ def distributions(logits: np.ndarray, allowed: np.ndarray, options: SamplingOpti
     return tokens, probabilities
 
 
-def _pad(size: int, rows: np.ndarray, columns: np.ndarray, values: np.ndarray
-         ) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged (row, column, value) triples, rows ascending, as [size, K] tokens and values."""
+def _pad(size: int, vocab: int, flat: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values at flat indices (ascending) of a [size, vocab] matrix, packed to the left of each
+    row: [size, K] token ids and values, zeros after each row's own."""
+    rows = flat // vocab
     counts = np.bincount(rows, minlength=size)
     slots = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
     tokens = np.zeros((size, int(counts.max())), dtype=np.int64)
     padded = np.zeros((size, int(counts.max())))
-    tokens[rows, slots] = columns
+    tokens[rows, slots] = flat - rows * vocab
     padded[rows, slots] = values
     return tokens, padded
 
