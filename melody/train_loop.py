@@ -120,8 +120,10 @@ class Trainer:
                                     f"validation pieces ({self.split['validation_tokens']:,} tokens)")
 
         torch.manual_seed(training["seed"])  # the same initial weights on every process
-        self.model_config = model_config(settings, tokenizer.vocab_size)
-        self.net = build_model(settings["model"]["family"], self.model_config)
+        self.net = build_model(settings["model"]["family"], model_config(settings, tokenizer.vocab_size))
+        # Every size the network was built with, defaults included (the LSTM's input scale):
+        # config.json then rebuilds this network even if a default changes later.
+        self.model_config = self.net.config.to_dict()
         if self.previous is not None:
             state = load_checkpoint(self.out, self.net)
         self.net.to(self.runtime.device)

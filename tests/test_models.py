@@ -255,3 +255,15 @@ def test_weights_stored_in_half_precision_load_into_a_float_model(tmp_path: Path
     tokens = torch.randint(0, net.vocab_size, (1, 8))
     net.eval()
     assert torch.allclose(model.net(tokens), net(tokens), atol=1e-2)
+
+
+def test_an_lstm_loads_with_the_input_scale_it_was_saved_with(tmp_path: Path) -> None:
+    net, tokenizer = make_net("lstm")
+    recorded = net.config.to_dict()
+    assert recorded["input_scale"] == pytest.approx(16 ** 0.5 / 2)  # sqrt(d_model) / 2
+    folder = save_model(tmp_path / "scaled", net, tokenizer, config_for(net, "lstm") | {"model": recorded | {"input_scale": 0.5}})
+    assert load_model(folder).net.input_scale == 0.5
+    # A config from before the scale was recorded (the shipped default's) gets sqrt(d_model) / 2.
+    older = save_model(tmp_path / "older", net, tokenizer, config_for(net, "lstm"))
+    assert "input_scale" not in json.loads((older / CONFIG_FILE).read_text())["model"]
+    assert load_model(older).net.input_scale == pytest.approx(2.0)

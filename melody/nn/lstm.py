@@ -23,6 +23,15 @@ class LSTMConfig:
     hidden: int = 0
     layers: int = 2
     dropout: float = 0.1
+    # What the embedding is multiplied by on the way in (see LSTMModel.reset_parameters).
+    # Saved in config.json so a model always loads with the scale it was trained with; a
+    # config without it (models saved before it was recorded) gets sqrt(d_model) / 2, the
+    # only scale melody has trained LSTMs with since they stopped sitting on a plateau.
+    input_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_scale is None:
+            self.input_scale = math.sqrt(self.d_model) / 2.0
 
     @property
     def hidden_size(self) -> int:
@@ -51,7 +60,7 @@ class LSTMModel(SequenceModel):
         # when the LSTM is wider than the embedding a projection brings it back to size.
         self.projection = nn.Linear(hidden, config.d_model, bias=False) if hidden != config.d_model else None
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.input_scale = math.sqrt(config.d_model) / 2.0  # see reset_parameters
+        self.input_scale = config.input_scale  # see reset_parameters
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
