@@ -23,8 +23,9 @@ from typing import Any, Callable, Iterator
 
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Key, Note, Piece
+from melody.openings import read_openings, restrict_openings
 from melody.prime import (Prime, check_expressible, first_bars, header_plan, load_prime_piece,
-                          parse_key, parse_meter, parse_tempo, read_openings, restrict_openings)
+                          parse_key, parse_meter, parse_tempo)
 from melody.takes import FORMATS, Take, write_take
 from melody.tokenizers.base import EOS
 

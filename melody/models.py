@@ -7,6 +7,7 @@ A model folder (the root always holds the best model so far, by validation loss)
     tokenizer.json       the tokenizer (Tokenizer.save)
     metrics.jsonl        one JSON object per logged step / evaluation
     loss.png             train and validation loss curves
+    openings.json        the meters, keys and tokens of the training tunes (melody.openings)
     checkpoints/         the last training state, for `melody train --resume` (melody.checkpoint)
 
 Saving never leaves a broken folder behind: a new folder is built complete under a temporary

@@ -220,43 +220,6 @@ def header_plan(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | No
     return real[:fixed], slots[fixed:]
 
 
-OPENINGS_FILE = "openings.json"
-
-
-def read_openings(folder: str | Path) -> dict | None:
-    """A model folder's openings.json (the meters and keys its training tunes open with), if any."""
-    import json
-
-    path = Path(folder) / OPENINGS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def restrict_openings(tokenizer: Tokenizer, schedule: list[np.ndarray], openings: dict | None) -> list[np.ndarray]:
-    """`schedule` with free meter and key slots narrowed to those the model's training tunes used.
-
-    A model trained on random windows sees few tune openings, so its choice of an opening
-    meter or key is barely trained; limiting it to what the corpus holds keeps "the model
-    chooses" from picking a meter like 14/32 for an Irish reel.
-    """
-    if not openings:
-        return schedule
-    allowed = {"TimeSig_": {f"TimeSig_{m}" for m in openings.get("meters", [])},
-               "Key_": {f"Key_{k.replace(' ', '_')}" for k in openings.get("keys", [])}}
-    narrowed = []
-    for slot in schedule:
-        for prefix, names in allowed.items():
-            if slot.sum() > 1 and names and all(tokenizer.vocab[i].startswith(prefix) for i in np.flatnonzero(slot)):
-                wanted = np.array([name in names for name in tokenizer.vocab], dtype=bool)
-                if (slot & wanted).any():
-                    slot = slot & wanted
-        narrowed.append(slot)
-    return narrowed
-
-
 def check_expressible(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
                       tempo: Tempo | None) -> None:
     """UsageError when the tokenizer has no token for the key or meter asked for."""

@@ -20,6 +20,7 @@ from melody.models import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, 
 from melody.nn import build_model
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
 from melody.optim import learning_rate, make_optimizer
+from melody.openings import OPENINGS_FILE, openings_bytes, openings_of
 from melody.train_config import Settings, model_config
 from melody.train_runtime import Runtime
 from melody.training import TrainEvent, TrainResult, loss_plot, read_metrics
@@ -110,6 +111,8 @@ class Trainer:
         if training["augment_transpose"] and self.transposer is None:
             self.emit("corpus", message=f"transposition off: the {tokenizer.name} tokenizer cannot "
                                         f"shift pitches token by token")
+        # What generation lets the model open with, and the tokens it ever saw (melody.openings).
+        self.openings = openings_bytes(openings_of(tokenizer, (p.ids for p in train_pieces), self.transposer))
         self.sampler = WindowSampler([p.ids for p in train_pieces], training["window"],
                                      training["batch_size"], self.transposer)
         windows = validation_windows([p.ids for p in valid_pieces], training["window"],
@@ -377,13 +380,14 @@ class Trainer:
                    LOSS_PLOT_FILE: loss_plot(self.metrics)}
         config = self.config()
         if not self.created:
-            files = history | checkpoint_files(self.step, self.net, self.trainer_state())
+            files = history | {OPENINGS_FILE: self.openings} | checkpoint_files(self.step, self.net,
+                                                                                 self.trainer_state())
             save_model(self.out, self.net, self.tokenizer, config, extra=files, replace=self.replace)
             self.created = True
             return
         save_checkpoint(self.out, self.step, self.net, self.trainer_state())
         if best:
-            save_model(self.out, self.net, self.tokenizer, config, extra=history)
+            save_model(self.out, self.net, self.tokenizer, config, extra=history | {OPENINGS_FILE: self.openings})
             return
         for name, data in history.items():
             write_file_atomic(self.out / name, data)

@@ -65,8 +65,17 @@ def test_training_writes_a_complete_model_folder_that_loads(corpus: Path, tmp_pa
     result, events = run(corpus, tmp_path / "m", model=family)
     folder = tmp_path / "m"
     assert {p.name for p in folder.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json",
-                                                   "metrics.jsonl", "loss.png", "checkpoints"}
+                                                   "metrics.jsonl", "loss.png", "openings.json", "checkpoints"}
     config = json.loads((folder / "config.json").read_text())
+    # What generation lets the model open with: the training tunes' meters (each tune once) and
+    # keys (once per transposition the augmentation gives it).
+    openings = json.loads((folder / "openings.json").read_text())
+    training_tunes = config["data"]["split"]["training_pieces"]
+    assert sum(openings["meters"].values()) == training_tunes
+    assert config["settings"]["training"]["augment_transpose"] > 0
+    assert sum(openings["keys"].values()) > training_tunes
+    assert set(openings["meters"]) <= {"4/4", "6/8", "2/2", "2/4", "9/8", "3/4"}
+    assert "Bar" in openings["tokens"] and "Program_40" not in openings["tokens"]
     assert config["family"] == family and config["tokenizer"]["name"] == "remi"
     assert config["result"]["step"] == 6 and config["result"]["best_step"] == result.best_step
     assert config["result"]["best_validation_bits_per_token"] == pytest.approx(result.best_validation_loss / math.log(2))
