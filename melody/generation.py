@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -303,7 +304,7 @@ class _Run:
             cancelled = True
         if tracker is not None:  # the last note of each piece (also when stopped)
             for index in range(size):
-                yield from tracker.finish(index)
+                yield from tracker.finish(index, sampler.sequences[index])
         results = sampler.results()
         takes = [self.take(indices[i], seeds[i], results[i], complete=sampler.finished[i]) for i in range(size)]
         yield DoneEvent(takes, cancelled=cancelled)
@@ -364,11 +365,14 @@ def reject_copies(model: Any, settings: GenerationSettings, takes: list[Take], *
 
 
 class _NoteTracker:
-    """Turns growing token sequences into NoteEvents and BarEvents, each note once.
+    """Turns growing token sequences into NoteEvents and BarEvents, each note once, finished.
 
-    With a tokenizer that has an incremental `decoder()` (remi) every token is read once and
-    a note is reported when it is finished, so a piece costs O(tokens); otherwise the whole
-    sequence is decoded again on each token (O(tokens^2)) and each new note is reported once.
+    With a tokenizer that has an incremental `decoder()` (remi, performance) every token is
+    read once and a note is reported when it is finished, so a piece costs O(tokens).
+    Otherwise (abc-char) the whole sequence is decoded again on each token (O(tokens^2)),
+    and a note is reported once a later bar has begun: until then more text can still change
+    it (a duration digit, a tie or a broken rhythm lengthens a note; the first bar line
+    shifts a pickup into place).
     """
 
     def __init__(self, tokenizer: Any, size: int) -> None:
@@ -390,19 +394,23 @@ class _NoteTracker:
             self.fed[index] += 1
             if decoder.feed(token):
                 break  # EOS: the sampler adds nothing after it
-        yield from self._report(index, decoder.notes, decoder.meters.values())
+        fresh = decoder.notes[self.reported[index]:]
+        self.reported[index] = len(decoder.notes)
+        yield from self._report(index, fresh, decoder.meters.values())
 
-    def finish(self, index: int) -> Iterator[StreamEvent]:
-        """Events for the note still open when the sequence ends (its Durations are all in)."""
-        if self.decoders is not None:
-            piece = self.decoders[index].piece()
-            yield from self._report(index, piece.notes, piece.time_signatures)
+    def finish(self, index: int, tokens: list[int]) -> Iterator[StreamEvent]:
+        """Events for the notes still open when the sequence ends."""
+        if self.decoders is None:
+            yield from self._redecode(index, tokens, final=True)
+            return
+        decoder = self.decoders[index]
+        piece = decoder.piece()  # the finished notes and the open ones, closed (sorted: a Piece sorts)
+        still_open = Counter(piece.notes) - Counter(decoder.notes)
+        yield from self._report(index, sorted(still_open.elements()), piece.time_signatures)
 
-    def _report(self, index: int, notes: list[Note], meters: Any) -> Iterator[StreamEvent]:
-        fresh = notes[self.reported[index]:]
+    def _report(self, index: int, fresh: list[Note], meters: Any) -> Iterator[StreamEvent]:
         if not fresh:
             return
-        self.reported[index] = len(notes)
         header = Piece(time_signatures=list(meters))
         for note in fresh:
             bar = len(header.bar_starts(until=note.onset + 1)) - 1
@@ -411,9 +419,11 @@ class _NoteTracker:
                 yield BarEvent(index, bar)
             yield NoteEvent(index, note)
 
-    def _redecode(self, index: int, tokens: list[int]) -> Iterator[StreamEvent]:
+    def _redecode(self, index: int, tokens: list[int], final: bool = False) -> Iterator[StreamEvent]:
         piece = self.tokenizer.decode([*tokens, EOS])
-        fresh = [note for note in piece.notes if note not in self.seen[index]]
+        latest = max((note.onset for note in piece.notes), default=0)
+        settled = piece.bar_starts(until=latest + 1)[-1]  # where the latest note's bar starts
+        fresh = [note for note in piece.notes if note not in self.seen[index] and (final or note.onset < settled)]
         if not fresh:
             return
         starts = piece.bar_starts(until=max(n.onset for n in fresh) + 1)

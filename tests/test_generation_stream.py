@@ -82,3 +82,56 @@ def test_the_incremental_decoder_reads_every_corpus_tune_as_decode_does(irish_pa
                 assert all(note in decoded for note in decoder.notes)
                 assert len(decoded) - len(decoder.notes) in (0, 1)
         assert decoder.piece() == tokenizer.decode(tokens)
+
+
+def tiny_model(folder: Path, tokenizer_name: str) -> Path:
+    """A small untrained LSTM over another tokenizer's tokens."""
+    tokenizer = get_tokenizer(tokenizer_name)
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "dropout": 0.0}
+    torch.manual_seed(0)
+    net = build_model("lstm", sizes)
+    return save_model(folder, net, tokenizer, {"family": "lstm", "model": sizes})
+
+
+def test_performance_streams_each_note_once_at_its_final_length(tmp_path):
+    # The decoder reads each token once; a note is reported at its NoteOff, or at the end.
+    folder = tiny_model(tmp_path / "performance", "performance")
+    reported = 0
+    for seed in (1, 2, 3):
+        events = list(stream(folder, num=2, max_tokens=160, seed=seed, temperature=1.5))
+        for take in events[-1].takes:
+            streamed = [e.note for e in events if isinstance(e, NoteEvent) and e.index == take.index]
+            assert sorted(streamed) == sorted(take.piece.notes)
+            reported += len(streamed)
+    assert reported > 10
+
+
+def test_abc_text_streams_each_note_once_at_its_final_length(irish_path):
+    # abc-char text is decoded again on every character, and a note is reported only once a
+    # later one has started: a duration digit, a tie or a '>' can still change it until then.
+    from melody.generation import _NoteTracker
+    from melody.music.io import read
+
+    tokenizer = get_tokenizer("abc-char")
+    for piece in list(read(irish_path))[:12]:
+        tokens = tokenizer.encode(piece)[:-1]  # without EOS: the sampler's sequence
+        tracker = _NoteTracker(tokenizer, 1)
+        streamed = []
+        for count in range(1, len(tokens) + 1):
+            streamed += [e.note for e in tracker.update(0, tokens[:count]) if isinstance(e, NoteEvent)]
+        streamed += [e.note for e in tracker.finish(0, tokens) if isinstance(e, NoteEvent)]
+        assert sorted(streamed) == sorted(tokenizer.decode(tokens).notes)
+
+
+def test_the_performance_decoder_reads_every_prefix_as_decode_does(irish_path):
+    from melody.music.io import read
+
+    tokenizer = get_tokenizer("performance")
+    for piece in list(read(irish_path))[:40]:
+        tokens = tokenizer.encode(piece)
+        decoder = tokenizer.decoder()
+        for count, token in enumerate(tokens, start=1):
+            decoder.feed(token)
+            if count % 17 == 0:
+                assert decoder.piece() == tokenizer.decode(tokens[:count])
+        assert decoder.piece() == tokenizer.decode(tokens)

@@ -118,38 +118,15 @@ class Performance(Tokenizer):
 
     def decode(self, ids: Sequence[int]) -> Piece:
         """The notes `ids` play; a stray note-off is skipped, notes still on are closed at the end."""
-        kinds, values, size = self.kind, self.value, len(self.kind)
-        notes: list[Note] = []
-        sounding: dict[tuple[bool, int, int], deque[tuple[int, int]]] = {}
-        time, program, velocity = 0, 0, self.velocities[self.default_level]
+        decoder = PerformanceDecoder(self)
         for token in ids:
-            if not 0 <= token < size:
-                continue
-            kind = kinds[token]
-            value = values[token]
-            if kind == SHIFT:
-                time = min(MAX_TICKS, time + value)
-            elif kind == NOTE_ON or kind == DRUM_ON:
-                drum = kind == DRUM_ON
-                sounding.setdefault((drum, 0 if drum else program, value), deque()).append((time, velocity))
-            elif kind == NOTE_OFF or kind == DRUM_OFF:
-                drum = kind == DRUM_OFF
-                key = (drum, 0 if drum else program, value)
-                queue = sounding.get(key)
-                if queue:
-                    onset, note_velocity = queue.popleft()
-                    notes.append(Note(onset, value, max(1, time - onset), note_velocity, key[1], drum))
-            elif kind == VELOCITY:
-                velocity = self.velocities[value]
-            elif kind == PROGRAM:
-                program = value
-            elif token == EOS:
+            if decoder.feed(token):
                 break
-        for (drum, note_program, pitch), queue in sounding.items():
-            for onset, note_velocity in queue:
-                notes.append(Note(onset, pitch, max(1, time - onset), note_velocity, note_program, drum))
-        last = max((n.end for n in notes), default=0)
-        return Piece(notes=notes, end=time if time > last else None)
+        return decoder.piece()
+
+    def decoder(self) -> "PerformanceDecoder":
+        """An incremental decoder: feed tokens one at a time, read finished notes as they come."""
+        return PerformanceDecoder(self)
 
     def grammar(self, constraints: Constraints | None = None) -> Grammar:
         return PerformanceGrammar(self, constraints or Constraints())
@@ -169,6 +146,60 @@ class Performance(Tokenizer):
             for pitch in range(max(0, -semitones), min(128, 128 - semitones)):
                 table[start + pitch] = start + pitch + semitones
         return table
+
+
+class PerformanceDecoder:
+    """`Performance.decode` one token at a time: `notes` holds every note ended so far.
+
+    A note is finished at its NoteOff (notes come in the order they end); those still
+    sounding are closed by `piece()`. Streaming reports each note once, with its real length.
+    """
+
+    def __init__(self, tokenizer: Performance) -> None:
+        self.meters: dict = {}  # performance events carry no meter (streaming asks every decoder)
+        self.kinds, self.values, self.size = tokenizer.kind, tokenizer.value, len(tokenizer.kind)
+        self.velocities = tokenizer.velocities
+        self.notes: list[Note] = []
+        self.sounding: dict[tuple[bool, int, int], deque[tuple[int, int]]] = {}
+        self.time, self.program = 0, 0
+        self.velocity = tokenizer.velocities[tokenizer.default_level]
+
+    def feed(self, token: int) -> bool:
+        """Read one token; True at EOS (decoding stops there)."""
+        if not 0 <= token < self.size:
+            return False
+        kind = self.kinds[token]
+        value = self.values[token]
+        if kind == SHIFT:
+            self.time = min(MAX_TICKS, self.time + value)
+        elif kind == NOTE_ON or kind == DRUM_ON:
+            drum = kind == DRUM_ON
+            key = (drum, 0 if drum else self.program, value)
+            self.sounding.setdefault(key, deque()).append((self.time, self.velocity))
+        elif kind == NOTE_OFF or kind == DRUM_OFF:
+            drum = kind == DRUM_OFF
+            key = (drum, 0 if drum else self.program, value)
+            queue = self.sounding.get(key)
+            if queue:  # the earliest such note still sounding ends (a stray note-off is skipped)
+                onset, velocity = queue.popleft()
+                self.notes.append(Note(onset, value, max(1, self.time - onset), velocity, key[1], drum))
+        elif kind == VELOCITY:
+            self.velocity = self.velocities[value]
+        elif kind == PROGRAM:
+            self.program = value
+        elif token == EOS:
+            return True
+        return False
+
+    def piece(self) -> Piece:
+        """The piece read so far, notes still sounding closed at the current time."""
+        time = self.time
+        notes = list(self.notes)
+        for (drum, program, pitch), queue in self.sounding.items():
+            for onset, velocity in queue:
+                notes.append(Note(onset, pitch, max(1, time - onset), velocity, program, drum))
+        last = max((n.end for n in notes), default=0)
+        return Piece(notes=notes, end=time if time > last else None)
 
 
 class PerformanceState(SlotState):
