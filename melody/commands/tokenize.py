@@ -7,7 +7,6 @@ is wrong with it) before any training starts; a second run reads only changed fi
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
