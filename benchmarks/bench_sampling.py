@@ -9,7 +9,8 @@ sampler (remi grammar masks, temperature 1, top-p 0.95) and only those 64 steps 
 for every token, the baseline; "cache" feeds one token per step through `model.step` (the
 Transformer's KV cache, the LSTM's carried state). Models are the shipped default where it is
 of that family, else one of the sizes the comparison in models/default/MODEL_CARD.md trained.
-Then the time to write a 32-bar tune with the shipped default, end to end (`melody.generate`).
+Then the time to write a 32-bar tune with the shipped default: from the loaded model to its
+files, and from a shell (a fresh `melody generate` process, beside `import torch` alone).
 
 This machine is shared and its speed drifts by tens of percent within a minute, so every
 figure is the best of `--repeats` runs, and the runs being compared (cache and no cache,
@@ -82,22 +83,48 @@ def tokens_per_second(net: Any, tokenizer: Any, batch: int, tokens: int, use_cac
 
 
 def tune_seconds(threads: int, bars: int = 32, repeats: int = 3) -> tuple[float, int]:
-    """Median seconds to sample a `bars`-bar tune with the shipped default, and its token count."""
+    """Median seconds from the loaded default model to a 32-bar tune's files on disk, and its tokens.
+
+    What `melody generate --bars 32` does after its imports: sample (note events on, as the
+    CLI streams), decode, and write the .mid, .abc and .json atomically.
+    """
+    import tempfile
+
     from melody.generation import _Run, GenerationSettings
+    from melody.takes import write_take
 
     model = load_model(DEFAULT_MODEL_DIR)
     times, lengths = [], []
-    for seed in range(repeats):
-        start = time.perf_counter()
-        run = _Run(model, GenerationSettings(bars=bars, seed=seed), None, None)
-        sampler = run._sampler([seed])
-        sampler.threads = threads
-        for _ in sampler.run():
-            pass
-        run.take(0, seed, sampler.results()[0], True)
-        times.append(time.perf_counter() - start)
-        lengths.append(len(sampler.results()[0]))
+    with tempfile.TemporaryDirectory() as folder:
+        for seed in range(repeats):
+            start = time.perf_counter()
+            run = _Run(model, GenerationSettings(bars=bars, seed=seed), None, None)
+            sampler = run._sampler([seed])
+            sampler.threads = threads
+            for _ in sampler.run():
+                pass
+            write_take(run.take(0, seed, sampler.results()[0], True), folder)
+            times.append(time.perf_counter() - start)
+            lengths.append(len(sampler.results()[0]))
     return sorted(times)[len(times) // 2], sorted(lengths)[len(lengths) // 2]
+
+
+def cli_seconds() -> tuple[float, float]:
+    """Wall seconds of `melody generate --bars 32` in a fresh process, and of `import torch` alone."""
+    import subprocess
+    import tempfile
+
+    def wall(command: list[str], folder: str) -> float:
+        start = time.perf_counter()
+        subprocess.run(command, cwd=folder, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as folder:
+        generate = [sys.executable, "-m", "melody", "generate", "--bars", "32", "--seed", "0"]
+        torch_only = [sys.executable, "-c", "import torch"]
+        best_cli = min(wall(generate + ["--force"], folder) for _ in range(3))
+        best_torch = min(wall(torch_only, folder) for _ in range(3))
+    return best_cli, best_torch
 
 
 def run(tokens: int = 512, threads: int = 2, quick: bool = False, repeats: int = 3) -> dict[str, Any]:
@@ -132,7 +159,12 @@ def run(tokens: int = 512, threads: int = 2, quick: bool = False, repeats: int =
             figures[f"tune_32_bars_seconds_threads_{count}"] = seconds
             figures["tune_32_bars_tokens"] = length
             print(f"32-bar tune with the default model, {count} thread(s): {seconds:.3f} s "
-                  f"({length} tokens, aim < 0.5 s)")
+                  f"({length} tokens, files written; aim < 0.5 s)")
+        if not quick:
+            whole, torch_import = cli_seconds()
+            figures["cli_32_bars_seconds"], figures["import_torch_seconds"] = whole, torch_import
+            print(f"the same from a shell, `melody generate --bars 32` in a fresh process: {whole:.2f} s, "
+                  f"of which importing torch alone takes {torch_import:.2f} s")
     return figures
 
 
