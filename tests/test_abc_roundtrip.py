@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from melody.music.abc import parse_abc, piece_to_abc
-from melody.music.notes import Key, Note, Piece, TimeSignature
+from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
 from conftest import IRISH, require_program
 
 
@@ -111,3 +111,51 @@ def test_any_melody_round_trips_through_abc(piece: Piece) -> None:
 def test_silence_before_the_only_bar_line_is_not_taken_for_a_pickup() -> None:
     piece = Piece(notes=[Note(10, 60, 5), Note(20, 62, 76)], time_signatures=[TimeSignature(0, 4, 4)])
     assert _notes(parse_abc(piece_to_abc(piece))[0]) == [(10, 60, 5), (20, 62, 76)]
+
+
+@st.composite
+def melodies_with_changes(draw: st.DrawFn) -> Piece:
+    """A melody whose key and tempo change at random ticks inside it (mid-bar and mid-note too)."""
+    piece = draw(melodies())
+    start, end = piece.notes[0].onset, piece.notes[-1].end
+    keys = [piece.keys[0]]
+    for tick in sorted(draw(st.sets(st.integers(start + 1, max(start + 1, end - 1)), max_size=3))):
+        key = Key(tick, draw(st.integers(0, 11)), draw(st.sampled_from(["major", "minor", "mixolydian"])))
+        if (key.tonic, key.mode) != (keys[-1].tonic, keys[-1].mode):  # a change changes something
+            keys.append(key)
+    tempos = [Tempo(0, 120.0)]
+    for tick in sorted(draw(st.sets(st.integers(start + 1, max(start + 1, end - 1)), max_size=2))):
+        qpm = float(draw(st.integers(40, 200)))
+        if qpm != tempos[-1].qpm:
+            tempos.append(Tempo(tick, qpm))
+    return piece.replace(keys=keys, tempos=tempos)
+
+
+@settings(max_examples=150, deadline=None)
+@given(melodies_with_changes())
+def test_key_and_tempo_changes_are_written_inline_and_read_back(piece: Piece) -> None:
+    again = parse_abc(piece_to_abc(piece))[0]
+    assert _notes(again) == _notes(piece)
+    assert [(k.tick, k.tonic, k.mode) for k in again.keys] == [(k.tick, k.tonic, k.mode) for k in piece.keys]
+    assert [(t.tick, t.qpm) for t in again.tempos] == [(t.tick, t.qpm) for t in piece.tempos]
+
+
+def test_abc2midi_plays_a_mid_bar_key_change_as_melody_reads_it(tmp_path: Path) -> None:
+    # C# in G major, then a change to F major in the same bar and a C natural: whether the
+    # bar's sharp outlives the change is read differently, so the writer spells "=c".
+    import mido
+
+    program = require_program("abc2midi")
+    notes = [Note(0, 73, 24), Note(24, 78, 24), Note(48, 72, 24), Note(72, 70, 24), Note(96, 72, 48)]
+    piece = Piece(notes=notes, time_signatures=[TimeSignature(0, 4, 4)],
+                  keys=[Key(0, 7, "major"), Key(48, 5, "major")], tempos=[Tempo(0, 120.0), Tempo(96, 80.0)])
+    text = piece_to_abc(piece)
+    assert "[K:F]=c" in text.replace(" ", "") and "[Q:1/4=80]" in text
+    assert _notes(parse_abc(text)[0]) == _notes(piece)
+    (tmp_path / "t.abc").write_text(text, encoding="utf-8")
+    result = subprocess.run([program, "t.abc", "-o", "t.mid"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert "error" not in (result.stdout + result.stderr).lower()
+    played = [m.note for track in mido.MidiFile(tmp_path / "t.mid").tracks for m in track
+              if m.type == "note_on" and m.velocity > 0]
+    assert played == [n.pitch for n in notes]

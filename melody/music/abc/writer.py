@@ -2,10 +2,13 @@
 
 Polyphonic music is reduced to one line: notes that start together with the same length
 become a chord; otherwise the highest note at each onset is kept, and a note is cut where the
-next onset starts. Notes that cross a bar line are split and tied. Meter changes are written
-inline; the first key and tempo stand for the whole tune (later changes are not written). Pitches are spelled against
-the tune's key signature, with explicit accidentals wherever the key and the bar's earlier
-accidentals would not give the pitch, so reading the text back gives the same pitches.
+next onset starts. Notes that cross a bar line (or a key or tempo change) are split and tied.
+Meter, key and tempo changes are written inline ([M:6/8], [K:Dmix], [Q:1/4=90]). Pitches are
+spelled against the key signature in force, with explicit accidentals wherever the key and
+the bar's earlier accidentals would not give the pitch, so reading the text back gives the
+same pitches. After a key change in mid-bar, a letter that already had an accidental in the
+bar is always written with one: whether such an accidental outlives the change is read
+differently (abc2midi drops it, melody's reader keeps it), and an explicit one reads alike.
 """
 
 from __future__ import annotations
@@ -87,9 +90,14 @@ class _Speller:
     """Spells pitches against a key signature and the accidentals written so far in the bar."""
 
     def __init__(self, tonic: int, mode: str) -> None:
-        self.signature = parse_key(f"{_KEY_NAMES[tonic]}{_MODE_SUFFIX[mode]}").signature
+        self.bar: dict[str, int | None] = {}
+        self.change_key(tonic, mode)
+
+    def change_key(self, tonic: int, mode: str) -> None:
+        self.signature = parse_key(_key_text(tonic, mode)).signature
         self.sharp_key = sum(self.signature.values()) >= 0
-        self.bar: dict[str, int] = {}
+        # None never matches a shift: those letters get an explicit accidental (see above).
+        self.bar = {letter: None for letter in self.bar}
 
     def new_bar(self) -> None:
         self.bar = {}
@@ -101,7 +109,8 @@ class _Speller:
             for shift in (0, 1, -1, 2, -2):
                 if (_NATURAL[letter] + shift) % 12 == pitch_class:
                     candidates.append((letter, shift))
-        current = {letter: self.bar.get(letter, self.signature.get(letter, 0)) for letter, _ in candidates}
+        current = {letter: self.bar[letter] if letter in self.bar else self.signature.get(letter, 0)
+                   for letter, _ in candidates}
         plain = [c for c in candidates if current[c[0]] == c[1]]
         if plain:
             letter, shift = plain[0]
@@ -119,6 +128,20 @@ class _Speller:
         return accidental + letter + "," * (-octave)
 
 
+def _key_text(tonic: int, mode: str) -> str:
+    return f"{_KEY_NAMES[tonic]}{_MODE_SUFFIX[mode]}"
+
+
+def _changes(piece: Piece) -> dict[int, list[tuple[str, tuple[int, str] | None]]]:
+    """Inline fields for the key and tempo changes after the header's: tick -> [(text, key)]."""
+    changes: dict[int, list[tuple[str, tuple[int, str] | None]]] = {}
+    for key in piece.keys[1:]:
+        changes.setdefault(key.tick, []).append((f"[K:{_key_text(key.tonic, key.mode)}]", (key.tonic, key.mode)))
+    for tempo in piece.tempos[1:]:
+        changes.setdefault(tempo.tick, []).append((f"[Q:1/4={max(1, round(tempo.qpm))}]", None))
+    return changes
+
+
 def piece_to_abc(piece: Piece) -> str:
     """One ABC tune (X T M L Q K header, then the music) for `piece`; see the module docstring."""
     signature = piece.time_signature
@@ -128,7 +151,7 @@ def piece_to_abc(piece: Piece) -> str:
     tune = piece.tune if piece.tune and str(piece.tune).isdigit() else "1"
     title = " ".join((piece.title or "Untitled").split())
     header = [f"X:{tune}", f"T:{title}", f"M:{signature.numerator}/{signature.denominator}", "L:1/8",
-              f"Q:1/4={max(1, round(piece.qpm))}", f"K:{_KEY_NAMES[tonic]}{_MODE_SUFFIX[mode]}"]
+              f"Q:1/4={max(1, round(piece.qpm))}", f"K:{_key_text(tonic, mode)}"]
     events = _events(piece)
     if not events:
         return "\n".join(header + ["z8|]"]) + "\n"
@@ -141,10 +164,22 @@ def piece_to_abc(piece: Piece) -> str:
     pickup = first_bar is not None and 0 < events[0][0] < first_bar < last_end
     time = events[0][0] if pickup else 0
     boundaries = [tick for tick in bar_starts if tick > time]
+    changes = _changes(piece)
+    change_ticks = sorted(tick for tick in changes if tick > time)
     body: list[str] = []
     line: list[str] = []
     bars_on_line = 0
     bar_index = 0
+    change_index = 0
+
+    def apply_changes(ticks: list[int]) -> None:
+        for tick in ticks:
+            for text, key in changes[tick]:
+                line.append(text)
+                if key is not None:
+                    speller.change_key(*key)
+
+    apply_changes(sorted(tick for tick in changes if tick <= time))  # before the first note
 
     def emit(ticks: int, pitches: tuple[int, ...], tie: bool) -> None:
         prefix, suffix = _length(ticks)
@@ -157,10 +192,11 @@ def piece_to_abc(piece: Piece) -> str:
 
     def advance_to(target: int, pitches: tuple[int, ...]) -> None:
         """Write music (or rest) from `time` to `target`, splitting and tying at bar lines."""
-        nonlocal time, bar_index, bars_on_line, line
+        nonlocal time, bar_index, bars_on_line, line, change_index
         while time < target:
             next_bar = boundaries[bar_index] if bar_index < len(boundaries) else None
-            stop = target if next_bar is None or next_bar > target else next_bar
+            next_change = change_ticks[change_index] if change_index < len(change_ticks) else None
+            stop = min(tick for tick in (target, next_bar, next_change) if tick is not None)
             emit(stop - time, pitches, tie=bool(pitches) and stop < target)
             time = stop
             if next_bar is not None and time == next_bar:
@@ -174,6 +210,9 @@ def piece_to_abc(piece: Piece) -> str:
                 if bars_on_line == _BARS_PER_LINE:
                     body.append("".join(_group_triplets(line)).strip())
                     line, bars_on_line = [], 0
+            if next_change is not None and time == next_change:
+                apply_changes([next_change])
+                change_index += 1
 
     for onset, duration, pitches in events:
         advance_to(onset, ())
