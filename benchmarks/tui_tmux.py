@@ -54,21 +54,25 @@ class Tmux:
 
     def __init__(self, command: str, *, width: int, height: int, cwd: Path, env: dict[str, str]) -> None:
         self.name = f"melody-bench-{os.getpid()}-{time.monotonic_ns()}"
+        # A tmux server of its own (-S): a session started while the previous one's server was
+        # still shutting down failed with exit 1, and the user's own tmux stays out of it.
+        self.socket = Path(tempfile.gettempdir()) / f"{self.name}.sock"
+        self.tmux = ["tmux", "-S", str(self.socket)]
         exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
         # `; sleep` keeps the pane readable after the app exits, so a crash can be shown.
         script = f"cd {shlex.quote(str(cwd))} && env {exports} {command}; echo EXITED $?; sleep 30"
         self.started = time.perf_counter()
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
                         script], check=True)
 
     def screen(self) -> str:
-        done = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        done = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
         return done.stdout
 
     def keys(self, *keys: str) -> float:
         """Send keys; the time they were sent."""
         sent = time.perf_counter()
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
         return sent
 
     def click_field(self, label: str, column: int = 16) -> None:
@@ -101,7 +105,8 @@ class Tmux:
             time.sleep(POLL)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        self.socket.unlink(missing_ok=True)
 
 
 @dataclass
