@@ -141,8 +141,8 @@ def test_key_and_tempo_changes_are_written_inline_and_read_back(piece: Piece) ->
 
 
 def test_abc2midi_plays_a_mid_bar_key_change_as_melody_reads_it(tmp_path: Path) -> None:
-    # C# in G major, then a change to F major in the same bar and a C natural: whether the
-    # bar's sharp outlives the change is read differently, so the writer spells "=c".
+    # C# in G major, then a change to F major in the same bar and a C natural: the standard
+    # does not say whether the bar's sharp outlives the change, so the writer spells "=c".
     import mido
 
     program = require_program("abc2midi")
@@ -159,3 +159,15 @@ def test_abc2midi_plays_a_mid_bar_key_change_as_melody_reads_it(tmp_path: Path) 
     played = [m.note for track in mido.MidiFile(tmp_path / "t.mid").tracks for m in track
               if m.type == "note_on" and m.velocity > 0]
     assert played == [n.pitch for n in notes]
+
+
+def test_a_mid_bar_key_change_ends_the_bars_accidentals_as_abc2midi_plays_it(tmp_path: Path) -> None:
+    import mido
+
+    program = require_program("abc2midi")
+    text = "X:1\nT:t\nM:4/4\nL:1/8\nK:G\n^c2 f2 [K:F] c2 f2 | c8 |]\n"
+    (tmp_path / "k.abc").write_text(text, encoding="utf-8")
+    subprocess.run([program, "k.abc", "-o", "k.mid"], cwd=tmp_path, capture_output=True, timeout=60, check=True)
+    played = [m.note for track in mido.MidiFile(tmp_path / "k.mid").tracks for m in track
+              if m.type == "note_on" and m.velocity > 0]
+    assert [n.pitch for n in parse_abc(text)[0].notes] == played == [73, 78, 72, 77, 72]  # f#, then f

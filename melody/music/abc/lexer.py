@@ -92,6 +92,8 @@ class BodyScanner:
                     self.octave_shift = 12 * key.octave
                 if key.signature is not None:
                     self.signature = key.signature
+                    # A new key in mid-bar ends the bar's accidentals, as abc2midi plays it.
+                    self.bar_accidentals = {}
                     self.items.append((KEY, key))
             elif letter == "M":
                 meter, rest = parse_meter(value)

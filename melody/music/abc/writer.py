@@ -7,8 +7,8 @@ Meter, key and tempo changes are written inline ([M:6/8], [K:Dmix], [Q:1/4=90]).
 spelled against the key signature in force, with explicit accidentals wherever the key and
 the bar's earlier accidentals would not give the pitch, so reading the text back gives the
 same pitches. After a key change in mid-bar, a letter that already had an accidental in the
-bar is always written with one: whether such an accidental outlives the change is read
-differently (abc2midi drops it, melody's reader keeps it), and an explicit one reads alike.
+bar is always written with one: abc2midi and melody's reader drop the bar's accidentals at
+the change, but the standard does not say, and an explicit accidental reads alike anywhere.
 """
 
 from __future__ import annotations
