@@ -131,6 +131,36 @@ def test_another_tokenizer_does_not_share_cache_entries(folder: Path, tmp_path: 
     assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 2
 
 
+def test_old_cache_folders_of_a_tokenizer_are_pruned_but_recent_ones_kept(folder: Path, tmp_path: Path, remi):
+    # A new melody version starts a new folder per tokenizer; old ones must not pile up.
+    cache, day, now = tmp_path / "cache", 24 * 3600, __import__("time").time()
+
+    def old_folder(name: str, days_ago: float) -> Path:
+        made = cache / name
+        (made / "ab").mkdir(parents=True)
+        (made / "ab" / "ab12.tok").write_bytes(b"melody-tokens\n")
+        (made / "identity.json").write_text("{}")
+        os.utime(made / "identity.json", (now - days_ago * day, now - days_ago * day))
+        return made
+
+    ages = {"remi-000000000000000a": 0.1, "remi-000000000000000b": 2, "remi-000000000000000c": 3,
+            "remi-000000000000000d": 9, "abc-char-00000000000000e": 30}
+    made = {name: old_folder(name, age) for name, age in ages.items()}
+    build_corpus([folder], remi, cache_dir=cache, workers=1)
+    left = {p.name for p in cache.iterdir() if p.is_dir()}
+    current = [name for name in left if name not in ages]
+    assert len(current) == 1 and current[0].startswith("remi-")
+    # The two most recently used other remi folders stay; older ones go; other tokenizers' stay.
+    assert left == {current[0], "remi-000000000000000a", "remi-000000000000000b", "abc-char-00000000000000e"}
+    assert made["remi-000000000000000a"].joinpath("ab", "ab12.tok").is_file()
+    # A folder used within the last day stays even beyond the two kept.
+    old_folder("remi-000000000000000f", 0.5)
+    old_folder("remi-0000000000000010", 0.2)
+    build_corpus([folder], remi, cache_dir=cache, workers=1)
+    assert {"remi-000000000000000a", "remi-000000000000000b", "remi-000000000000000f",
+            "remi-0000000000000010"} - {p.name for p in cache.iterdir()} == {"remi-000000000000000b"}
+
+
 def test_cache_entries_are_plain_bytes_and_a_torn_one_is_rebuilt(folder: Path, tmp_path: Path, remi):
     build_corpus([folder / "one.abc"], remi, cache_dir=tmp_path / "cache", workers=1)
     entries = list((tmp_path / "cache").rglob("*.tok"))

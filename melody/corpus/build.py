@@ -143,6 +143,7 @@ def build_corpus(
     if workers > 1 and not _can_start_processes():
         workers = 1
     store = TokenStore(Path(cache_dir) if cache_dir is not None else default_cache_dir(), tokenizer)
+    store.open()
     outcomes: dict[int, tuple[Outcome, bool]] = {}
     done = 0
 

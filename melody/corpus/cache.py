@@ -2,6 +2,12 @@
 
 An entry holds a file's outcome: its pieces' token ids, or why it was skipped. Entries are
 plain bytes (a magic line, a JSON header, int32 ids): nothing in them can run code.
+
+Each tokenizer identity has its own folder, and a new melody version (or any change to the
+reader or tokenizers) starts a new one. So that old folders do not pile up, opening a store
+keeps the folder in use and the two most recently used other folders of the same tokenizer,
+and removes older ones that have not been used for a day (another process, say another
+installed version, may still be using a folder that recent).
 """
 
 from __future__ import annotations
@@ -9,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +29,8 @@ from melody.music import io as music_io
 from melody.tokenizers.base import Tokenizer
 
 CACHE_FORMAT = 2
+KEEP_OTHER_FOLDERS = 2  # per tokenizer, besides the one in use
+UNUSED_FOR = 24 * 3600.0  # seconds before an old folder may be removed
 
 
 def default_cache_dir() -> Path:
@@ -86,6 +96,33 @@ class TokenStore:
         self.description = {"tokenizer": tokenizer.name, "config": tokenizer.config,
                             "melody": __version__, "identity": identity}
         self._described = False
+
+    def open(self) -> None:
+        """Mark this store's folder as used now and prune old folders of the same tokenizer.
+
+        Called once per corpus build in the main process; a cache that cannot be written
+        only costs speed, so nothing here raises.
+        """
+        try:
+            self._describe()
+            os.utime(self.folder / "identity.json")
+        except OSError:
+            return
+        prefix = self.folder.name.rsplit("-", 1)[0] + "-"
+        others = []
+        for folder in self.folder.parent.glob(prefix + "*"):
+            about = folder / "identity.json"
+            if folder == self.folder or not about.is_file() or len(folder.name) != len(self.folder.name):
+                continue
+            try:
+                others.append((about.stat().st_mtime, folder))
+            except OSError:
+                continue
+        others.sort(reverse=True)
+        now = time.time()
+        for used, folder in others[KEEP_OTHER_FOLDERS:]:
+            if now - used >= UNUSED_FOR:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def entry(self, digest: str) -> Path:
         return self.folder / digest[:2] / f"{digest}.tok"
