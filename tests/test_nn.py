@@ -26,9 +26,10 @@ def tiny(family: str, **sizes) -> SequenceModel:
 FAMILIES = ["lstm", "transformer"]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_stepping_one_token_at_a_time_matches_the_full_forward_pass(family: str) -> None:
-    model = tiny(family)
+@pytest.mark.parametrize("family, sizes", [("lstm", {}), ("transformer", {}),
+                                           ("lstm", {"hidden": 48, "layers": 3})])  # projected, 3 cells
+def test_stepping_one_token_at_a_time_matches_the_full_forward_pass(family: str, sizes: dict) -> None:
+    model = tiny(family, **sizes)
     tokens = torch.randint(0, VOCAB, (3, 16))
     with torch.no_grad():
         full = model(tokens)
