@@ -191,3 +191,23 @@ def test_a_redirect_gives_a_forbidden_tokens_probability_to_its_target():
     ended = sample(net, EndsOrGoesOn(6), [BOS], [0], options, redirect={3: EOS})[0]
     assert len(plain) == 22  # without the redirect it wanders on to the token budget
     assert ended == [BOS] + [3] * 6 + [EOS]  # with it, the wish for token 3 ends the sequence
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_the_shared_prime_goes_through_the_model_once_for_the_whole_batch(family):
+    net = tiny(family, spread=False)
+    shapes = []
+    step = net.step
+
+    def recording(tokens, state):
+        shapes.append(tuple(tokens.shape))
+        return step(tokens, state)
+
+    net.step = recording
+    prime = [BOS, 5, 9, 7, 4, 8]
+    batch = sample(net, CountingGrammar(20), prime, [3, 4, 5, 6], SamplingOptions(temperature=1.0))
+    assert shapes[0] == (1, len(prime)) and all(shape == (4, 1) for shape in shapes[1:3])
+    net.step = step
+    # Each piece is still the one its seed gives alone.
+    assert batch == [sample(net, CountingGrammar(20), prime, [seed], SamplingOptions(temperature=1.0))[0]
+                     for seed in (3, 4, 5, 6)]
