@@ -128,6 +128,23 @@ def test_stepping_leaves_the_state_passed_in_as_it_was(family: str) -> None:
     assert torch.equal(branch, again)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_state_made_in_one_grad_mode_steps_in_another(family: str) -> None:
+    # The Transformer writes its cache in place, which inference tensors forbid outside
+    # torch.inference_mode(); and a step with autograd on must give logits it can follow.
+    model = tiny(family)
+    tokens = torch.randint(0, VOCAB, (2, 6))
+    with torch.inference_mode():
+        _, state = model.step(tokens[:, :5], model.initial_state(2))
+        expected, _ = model.step(tokens[:, 5:], state)
+    with torch.no_grad():
+        logits, _ = model.step(tokens[:, 5:], state)
+        picked, _ = model.step(tokens[:1, 5:], model.select_state(state, torch.tensor([0])))
+    assert torch.allclose(logits, expected, atol=1e-6) and torch.allclose(picked, expected[:1], atol=1e-6)
+    graph, _ = model.step(tokens[:, 5:], model.step(tokens[:, :5], model.initial_state(2))[1])
+    assert graph.requires_grad and torch.allclose(graph, expected, atol=1e-5)
+
+
 def test_the_transformer_refuses_a_window_longer_than_its_context() -> None:
     model = tiny("transformer", context=8)
     with pytest.raises(ValueError, match="longer than the context"):

@@ -271,7 +271,9 @@ class TransformerModel(SequenceModel):
         # The new tokens may still see the last `context - length` cached positions.
         start = max(state.start, state.end - (self.context_length - length))
         cos, sin = self._angles(state.position, length, tokens.device)
-        if self.training:  # dropout on: through the modules, as forward() goes, nothing in place
+        if self.training or torch.is_grad_enabled():
+            # Through the modules, as forward() goes, and nothing written in place: dropout
+            # when training, and logits that autograd can follow.
             x = self.dropout(self.embedding(tokens))
             keys, values = [], []
             for index, block in enumerate(self.blocks):
@@ -281,21 +283,22 @@ class TransformerModel(SequenceModel):
                 values.append(v)
             buffers = _KVBuffers(keys, values, keys[0].shape[2])
             return self._logits(x), KVCache(buffers, 0, buffers.written, state.position + length)
-        # Sampling: the same arithmetic in the same order as the modules, without their per-call
-        # overhead, which is most of a one-token step's cost; keys and values are written in place.
-        with torch.no_grad():  # in-place writes into buffers are nothing autograd could follow
-            buffers, end = state.buffers, state.end
-            if buffers is None or buffers.written != end or end + length > buffers.capacity:
-                buffers = self._fresh_buffers(state, start, batch, tokens.device)
-                start, end = 0, end - start
-            x = F.embedding(tokens, self.embedding.weight)
-            for weights, keys, values in zip(self._step_weights(), buffers.keys, buffers.values):
-                x = _block_step(weights, x, cos, sin, keys, values, start, end)
-            buffers.written = end + length
-            weight, bias, eps = self._norm_weights
-            x = F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
-            logits = F.linear(x, self.embedding.weight)
-        return logits, KVCache(buffers, start, end + length, state.position + length)
+        # Sampling (no autograd): the same arithmetic in the same order as the modules, without
+        # their per-call overhead, which is most of a one-token step's cost; keys and values
+        # are written in place.
+        buffers, end = state.buffers, state.end
+        if (buffers is None or buffers.written != end or end + length > buffers.capacity
+                # buffers made under torch.inference_mode() cannot be written outside it
+                or (buffers.keys[0].is_inference() and not torch.is_inference_mode_enabled())):
+            buffers = self._fresh_buffers(state, start, batch, tokens.device)
+            start, end = 0, end - start
+        x = F.embedding(tokens, self.embedding.weight)
+        for weights, keys, values in zip(self._step_weights(), buffers.keys, buffers.values):
+            x = _block_step(weights, x, cos, sin, keys, values, start, end)
+        buffers.written = end + length
+        weight, bias, eps = self._norm_weights
+        x = F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+        return F.linear(x, self.embedding.weight), KVCache(buffers, start, end + length, state.position + length)
 
     def _fresh_buffers(self, state: KVCache, start: int, batch: int, device: torch.device,
                        rows: torch.Tensor | None = None) -> _KVBuffers:
