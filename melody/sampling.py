@@ -76,14 +76,19 @@ def distributions(logits: np.ndarray, allowed: np.ndarray, options: SamplingOpti
     tokens alone or in any batch.
     """
     size, vocab = allowed.shape
-    if options.temperature == 0:
-        best = np.argmax(np.where(allowed, logits, -np.inf), axis=1)  # the first of equal bests
-        return best[:, None], np.ones((size, 1))
     flat = np.flatnonzero(allowed)  # row by row, each in vocabulary order
     counts = np.count_nonzero(allowed, axis=1)
     starts = np.cumsum(counts) - counts
     scores = logits.ravel()[flat].astype(np.float64)
-    scores -= np.repeat(np.maximum.reduceat(scores, starts), counts)
+    peaks = np.maximum.reduceat(scores, starts)
+    if not np.isfinite(peaks).all() or np.isnan(scores).any():
+        scores, peaks = _finite(scores, peaks, starts, counts)
+    if options.temperature == 0:
+        # The first of equal bests, as torch.argmax.
+        best = np.flatnonzero(scores == np.repeat(peaks, counts))
+        best = best[np.searchsorted(best, starts)]
+        return flat[best][:, None] - np.arange(size)[:, None] * vocab, np.ones((size, 1))
+    scores -= np.repeat(peaks, counts)
     if options.temperature != 1:
         scores /= options.temperature
     probabilities = np.exp(scores, out=scores)
@@ -96,8 +101,12 @@ def distributions(logits: np.ndarray, allowed: np.ndarray, options: SamplingOpti
     tokens, probabilities = _pad(size, vocab, flat, probabilities)
     if 0 < options.top_k < probabilities.shape[1]:
         kth = -np.partition(-probabilities, options.top_k - 1, axis=1)[:, options.top_k - 1:options.top_k]
-        probabilities[probabilities < kth] = 0.0  # ties with the k-th best stay
-        probabilities /= np.cumsum(probabilities, axis=1)[:, -1:]
+        cut = probabilities < kth  # ties with the k-th best stay
+        # Only rows that lost a token are renormalised: a row with no more than top_k tokens
+        # must come out as it would alone, where the batch is no wider than the row.
+        rows = (cut & (probabilities > 0)).any(axis=1)
+        probabilities[cut] = 0.0
+        probabilities[rows] /= np.cumsum(probabilities[rows], axis=1)[:, -1:]
     if options.top_p < 1.0:
         ranked = -np.sort(-probabilities, axis=1)
         # Drop a token when the tokens above it already reach top_p (the first always stays):
@@ -107,6 +116,22 @@ def distributions(logits: np.ndarray, allowed: np.ndarray, options: SamplingOpti
         probabilities[probabilities < floor[:, None]] = 0.0
         probabilities /= np.cumsum(probabilities, axis=1)[:, -1:]
     return tokens, probabilities
+
+
+def _finite(scores: np.ndarray, peaks: np.ndarray, starts: np.ndarray, counts: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores a broken model's NaN and infinite logits cannot derail (a row at a time).
+
+    NaN counts as -inf; a row with +inf draws among its +inf tokens alone; a row with nothing
+    above -inf draws evenly among its allowed tokens. A draw is then always an allowed token.
+    """
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    peaks = np.maximum.reduceat(scores, starts)
+    row_peaks = np.repeat(peaks, counts)
+    infinite = np.isposinf(row_peaks)
+    scores = np.where(infinite, np.where(np.isposinf(scores), 0.0, -np.inf), scores)
+    scores = np.where(np.isneginf(row_peaks), 0.0, scores)
+    return scores, np.maximum.reduceat(scores, starts)
 
 
 def _pad(size: int, vocab: int, flat: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -211,3 +211,35 @@ def test_the_shared_prime_goes_through_the_model_once_for_the_whole_batch(family
     # Each piece is still the one its seed gives alone.
     assert batch == [sample(net, CountingGrammar(20), prime, [seed], SamplingOptions(temperature=1.0))[0]
                      for seed in (3, 4, 5, 6)]
+
+
+def test_a_rows_distribution_is_the_same_bits_alone_or_beside_wider_rows():
+    # Rows of 3 and 6 allowed tokens: with top-k 3 the narrow row loses nothing and must not be
+    # renormalised just because the batch is wider (a 1-ulp change can tip a draw).
+    rng = np.random.default_rng(0)
+    options = [SamplingOptions(1.0, 3, 1.0), SamplingOptions(0.7, 3, 0.9), SamplingOptions(1.3, 0, 0.8),
+               SamplingOptions(1.0, 0, 1.0), SamplingOptions(0.0, 0, 1.0)]
+    for _ in range(200):
+        logits = rng.normal(size=(2, 8))
+        allowed = np.zeros((2, 8), dtype=bool)
+        allowed[0, rng.choice(8, 3, replace=False)] = True
+        allowed[1, rng.choice(8, 6, replace=False)] = True
+        for option in options:
+            alone = distributions(logits[:1], allowed[:1], option)
+            batched = distributions(logits, allowed, option)
+            width = alone[0].shape[1]
+            assert np.array_equal(alone[0][0], batched[0][0, :width])
+            assert np.array_equal(alone[1][0], batched[1][0, :width]) and not batched[1][0, width:].any()
+
+
+@pytest.mark.parametrize("row", [[np.nan, 0.0, 1.0], [np.inf, 0.0, np.inf], [-np.inf, -np.inf, -np.inf],
+                                 [np.nan, np.nan, np.nan]])
+def test_a_broken_models_nan_or_infinite_logits_still_give_an_allowed_token(row):
+    logits = np.array([[5.0, *row, 9.0]])  # tokens 0 and 4 are forbidden and look best
+    allowed = np.array([[False, True, True, True, False]])
+    for options in (SamplingOptions(), SamplingOptions(temperature=0), SamplingOptions(top_k=2, top_p=0.5)):
+        for u in (0.0, 0.5, 0.99):
+            [token] = choose(*distributions(logits, allowed, options), np.array([u]))
+            assert token in (1, 2, 3)
+            if np.isposinf(row).any():
+                assert np.isposinf(row[token - 1])  # only the infinitely likely tokens
