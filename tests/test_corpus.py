@@ -135,23 +135,30 @@ def test_old_cache_folders_of_a_tokenizer_are_pruned_but_recent_ones_kept(folder
     # A new melody version starts a new folder per tokenizer; old ones must not pile up.
     cache, day, now = tmp_path / "cache", 24 * 3600, __import__("time").time()
 
-    def old_folder(name: str, days_ago: float) -> Path:
+    def old_folder(name: str, days_ago: float, identity: dict | None = None) -> Path:
         made = cache / name
         (made / "ab").mkdir(parents=True)
         (made / "ab" / "ab12.tok").write_bytes(b"melody-tokens\n")
-        (made / "identity.json").write_text("{}")
+        tokenizer, _, suffix = name.rpartition("-")
+        about = {"tokenizer": tokenizer, "identity": suffix + "0" * 48} if identity is None else identity
+        (made / "identity.json").write_text(json.dumps(about))
         os.utime(made / "identity.json", (now - days_ago * day, now - days_ago * day))
         return made
 
     ages = {"remi-000000000000000a": 0.1, "remi-000000000000000b": 2, "remi-000000000000000c": 3,
-            "remi-000000000000000d": 9, "abc-char-00000000000000e": 30}
+            "remi-000000000000000d": 9, "abc-char-000000000000000e": 30}
     made = {name: old_folder(name, age) for name, age in ages.items()}
+    # Never touched, however old: what only looks like a cache folder.
+    strangers = {old_folder("remi-My Photos 2019xx", 40, {}),
+                 old_folder("remi-00000000000000aa", 40, {"tokenizer": "remi", "identity": "ffff"}),
+                 old_folder("remi-00000000000000bb", 40, {"tokenizer": "abc-char", "identity": "00000000000000bb"})}
     build_corpus([folder], remi, cache_dir=cache, workers=1)
     left = {p.name for p in cache.iterdir() if p.is_dir()}
-    current = [name for name in left if name not in ages]
+    current = [name for name in left if name not in ages and cache / name not in strangers]
     assert len(current) == 1 and current[0].startswith("remi-")
     # The two most recently used other remi folders stay; older ones go; other tokenizers' stay.
-    assert left == {current[0], "remi-000000000000000a", "remi-000000000000000b", "abc-char-00000000000000e"}
+    assert left == {current[0], "remi-000000000000000a", "remi-000000000000000b", "abc-char-000000000000000e",
+                    *(stranger.name for stranger in strangers)}
     assert made["remi-000000000000000a"].joinpath("ab", "ab12.tok").is_file()
     # A folder used within the last day stays even beyond the two kept.
     old_folder("remi-000000000000000f", 0.5)

@@ -108,21 +108,33 @@ class TokenStore:
             os.utime(self.folder / "identity.json")
         except OSError:
             return
-        prefix = self.folder.name.rsplit("-", 1)[0] + "-"
         others = []
-        for folder in self.folder.parent.glob(prefix + "*"):
-            about = folder / "identity.json"
-            if folder == self.folder or not about.is_file() or len(folder.name) != len(self.folder.name):
-                continue
-            try:
-                others.append((about.stat().st_mtime, folder))
-            except OSError:
-                continue
+        for folder in self.folder.parent.glob(self.description["tokenizer"] + "-*"):
+            used = self._last_use(folder)
+            if used is not None and folder != self.folder:
+                others.append((used, folder))
         others.sort(reverse=True)
         now = time.time()
         for used, folder in others[KEEP_OTHER_FOLDERS:]:
             if now - used >= UNUSED_FOR:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def _last_use(self, folder: Path) -> float | None:
+        """When `folder` was last used, if it is surely another token cache folder of this
+        tokenizer (its name and its identity.json say so); None for anything else."""
+        suffix = folder.name[len(self.description["tokenizer"]) + 1:]
+        if len(suffix) != 16 or any(c not in "0123456789abcdef" for c in suffix) or folder.is_symlink():
+            return None
+        try:
+            about = folder / "identity.json"
+            identity = json.loads(about.read_text(encoding="utf-8"))
+            used = about.stat().st_mtime
+        except (OSError, ValueError):
+            return None
+        if not isinstance(identity, dict) or identity.get("tokenizer") != self.description["tokenizer"] \
+                or not str(identity.get("identity", "")).startswith(suffix):
+            return None
+        return used
 
     def entry(self, digest: str) -> Path:
         return self.folder / digest[:2] / f"{digest}.tok"
