@@ -73,10 +73,6 @@ def _first_with(vocab: list[str], ids: np.ndarray, prefix: str) -> str | None:
     return None
 
 
-def openings_bytes(openings: dict) -> bytes:
-    return (json.dumps(openings, indent=1) + "\n").encode("utf-8")
-
-
 def read_openings(folder: str | Path) -> dict | None:
     """A model folder's openings.json, if it has a readable one."""
     path = Path(folder) / OPENINGS_FILE

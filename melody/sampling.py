@@ -81,7 +81,7 @@ def distributions(logits: np.ndarray, allowed: np.ndarray, options: SamplingOpti
     starts = np.cumsum(counts) - counts
     scores = logits.ravel()[flat].astype(np.float64)
     peaks = np.maximum.reduceat(scores, starts)
-    if not np.isfinite(peaks).all() or np.isnan(scores).any():
+    if not np.isfinite(peaks).all():  # np.maximum carries a NaN into its row's peak
         scores, peaks = _finite(scores, peaks, starts, counts)
     if options.temperature == 0:
         # The first of equal bests, as torch.argmax.

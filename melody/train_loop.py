@@ -20,7 +20,7 @@ from melody.models import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, 
 from melody.nn import build_model
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
 from melody.optim import learning_rate, make_optimizer
-from melody.openings import OPENINGS_FILE, openings_bytes, openings_of
+from melody.openings import OPENINGS_FILE, openings_of
 from melody.train_config import Settings, model_config
 from melody.train_runtime import Runtime
 from melody.training import TrainEvent, TrainResult, loss_plot, read_metrics
@@ -112,7 +112,7 @@ class Trainer:
             self.emit("corpus", message=f"transposition off: the {tokenizer.name} tokenizer cannot "
                                         f"shift pitches token by token")
         # What generation lets the model open with, and the tokens it ever saw (melody.openings).
-        self.openings = openings_bytes(openings_of(tokenizer, (p.ids for p in train_pieces), self.transposer))
+        self.openings = config_bytes(openings_of(tokenizer, (p.ids for p in train_pieces), self.transposer))
         self.sampler = WindowSampler([p.ids for p in train_pieces], training["window"],
                                      training["batch_size"], self.transposer)
         windows = validation_windows([p.ids for p in valid_pieces], training["window"],

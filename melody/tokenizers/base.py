@@ -67,6 +67,14 @@ class Grammar(ABC):
         return bool(mask[EOS]) and int(mask.sum()) == 1
 
 
+def decode_incrementally(decoder: Any, ids: Sequence[int]) -> Piece:
+    """Feed `ids` to an incremental decoder (`feed(id) -> True at EOS`, `piece()`); its piece."""
+    for token in ids:
+        if decoder.feed(token):
+            break
+    return decoder.piece()
+
+
 class Tokenizer(ABC):
     """Base of every tokenizer scheme."""
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from melody.errors import MusicError
 from melody.music.notes import Note, Piece
-from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
+from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer, decode_incrementally
 from melody.music.midi import MAX_TICKS
 from melody.tokenizers.common import (DEFAULT_VELOCITY, WHOLE, SlotState, config_flag,
                                       config_int, config_keys, config_levels, even_levels,
@@ -118,11 +118,7 @@ class Performance(Tokenizer):
 
     def decode(self, ids: Sequence[int]) -> Piece:
         """The notes `ids` play; a stray note-off is skipped, notes still on are closed at the end."""
-        decoder = PerformanceDecoder(self)
-        for token in ids:
-            if decoder.feed(token):
-                break
-        return decoder.piece()
+        return decode_incrementally(self.decoder(), ids)
 
     def decoder(self) -> "PerformanceDecoder":
         """An incremental decoder: feed tokens one at a time, read finished notes as they come."""

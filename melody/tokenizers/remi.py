@@ -37,7 +37,7 @@ import numpy as np
 
 from melody.errors import MusicError
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
-from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
+from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer, decode_incrementally
 from melody.music.midi import MAX_TICKS  # the longest piece any scheme writes, as MIDI reads
 from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE,
                                       config_flag, config_int, config_keys, config_levels, index_groups,
@@ -193,11 +193,7 @@ class REMI(Tokenizer):
     # -- decode ------------------------------------------------------------------------------
     def decode(self, ids: Sequence[int]) -> Piece:
         """The piece `ids` spell; tokens out of place are skipped, so any sequence decodes."""
-        decoder = REMIDecoder(self)
-        for token in ids:
-            if decoder.feed(token):
-                break
-        return decoder.piece()
+        return decode_incrementally(self.decoder(), ids)
 
     def decoder(self) -> REMIDecoder:
         """An incremental decoder: feed tokens one at a time, read finished notes as they come."""
