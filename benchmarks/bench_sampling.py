@@ -31,9 +31,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from melody.models import DEFAULT_MODEL_DIR, load_model  # noqa: E402
+from melody.model_folder import DEFAULT_MODEL_DIR, load_model  # noqa: E402
 from melody.nn import build_model  # noqa: E402
-from melody.sampling import BatchSampler, SamplingOptions  # noqa: E402
+from melody.generation.sampling import BatchSampler, SamplingOptions  # noqa: E402
 from melody.tokenizers import Constraints, get_tokenizer  # noqa: E402
 
 # Sizes of the shipped default recipe (assets/configs/default.toml), used where no model is shipped.
@@ -94,8 +94,9 @@ def tune_seconds(threads: int, bars: int = 32, repeats: int = 3) -> tuple[float,
     """
     import tempfile
 
-    from melody.generation import _Run, GenerationSettings
-    from melody.takes import write_take
+    from melody.generation import GenerationSettings
+    from melody.generation.run import _Run
+    from melody.generation.takes import write_take
 
     model = load_model(DEFAULT_MODEL_DIR)
     times, lengths = [], []

@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from melody.nn import build_model  # noqa: E402
 from melody.tokenizers import PAD, get_tokenizer  # noqa: E402
-from melody.train_config import default_settings, model_config  # noqa: E402
-from melody.optim import make_optimizer  # noqa: E402
+from melody.training.settings import default_settings, model_config  # noqa: E402
+from melody.training.optim import make_optimizer  # noqa: E402
 from melody.training import TrainEvent, train  # noqa: E402
 
 WARMUP = 5  # steps before the clock starts; melody logs every 5 steps here, so it reports at step 5

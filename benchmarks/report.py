@@ -125,7 +125,7 @@ def training_seconds(config: dict[str, Any]) -> float | None:
 def train_lab_lstm(default: Any, minutes: float, force: bool) -> tuple[Any, str]:
     """The MIT-lab LSTM trained on the default model's corpus and split for `minutes`."""
     from melody.evaluation.data import locate_source, split_settings, training_sources
-    from melody.models import load_model
+    from melody.model_folder import load_model
 
     paths = [locate_source(p, Path(default.folder)) for p in training_sources(default.config)]
     if not paths or any(p is None for p in paths):
@@ -259,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         parts += [part(script, f"## {title}"), ""]
     parts += [part("evaluation", "## Evaluation of the default model"), "",
               f"_The last run (`{command}`) took {(time.perf_counter() - started) / 60:.1f} minutes._", ""]
-    from melody.music.io import write_bytes_atomic
+    from melody.files import write_atomic
 
-    write_bytes_atomic(args.out, "\n".join(parts).encode("utf-8"), overwrite=True)
+    write_atomic(args.out, "\n".join(parts).encode("utf-8"), overwrite=True)
     print(f"wrote {args.out}")
     return 0
 

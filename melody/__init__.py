@@ -23,7 +23,7 @@ _LAZY = {
     "Note": "melody.music.notes",
     "read": "melody.music.io",
     "write": "melody.music.io",
-    "load_model": "melody.models",
+    "load_model": "melody.model_folder",
     "train": "melody.training",
     "generate": "melody.generation",
 }

@@ -357,7 +357,7 @@ class FakeClock:
 def test_progress_on_a_terminal_redraws_one_line_with_rate_and_eta():
     import io
 
-    from melody.progress import Progress
+    from melody.commands.progress import Progress
 
     stream, clock = io.StringIO(), FakeClock()
     progress = Progress(100, label="tokenize", unit="files", stream=stream, interactive=True, clock=clock)
@@ -377,7 +377,7 @@ def test_progress_on_a_terminal_redraws_one_line_with_rate_and_eta():
 def test_progress_in_a_log_stays_quiet_for_quick_jobs_and_prints_plain_lines_for_long_ones():
     import io
 
-    from melody.progress import Progress
+    from melody.commands.progress import Progress
 
     stream, clock = io.StringIO(), FakeClock()
     quick = Progress(10, stream=stream, interactive=False, clock=clock)
@@ -397,7 +397,7 @@ def test_progress_in_a_log_stays_quiet_for_quick_jobs_and_prints_plain_lines_for
 
 
 def test_format_duration():
-    from melody.progress import format_duration
+    from melody.commands.progress import format_duration
 
     assert [format_duration(s) for s in (0, 59.6, 61, 3600 + 62)] == ["0:00", "1:00", "1:01", "1:01:02"]
 
@@ -405,7 +405,7 @@ def test_format_duration():
 def test_progress_write_prints_a_line_above_the_bar_and_redraws_it():
     import io
 
-    from melody.progress import Progress
+    from melody.commands.progress import Progress
 
     stream, clock = io.StringIO(), FakeClock()
     progress = Progress(10, label="train", stream=stream, interactive=True, clock=clock)

@@ -7,12 +7,12 @@ import zlib
 
 import numpy as np
 
-from melody.evaluation.plots import PALETTE, line_plot
-from melody.png import encode_png
+from melody.charts import PALETTE, line_plot
+from melody.charts import encode_png
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """RGB pixels of a filter-0, 8-bit RGB PNG (what melody.png writes), checking every CRC."""
+    """RGB pixels of a filter-0, 8-bit RGB PNG (what melody.charts writes), checking every CRC."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     at, chunks = 8, {}
     while at < len(data):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from melody.cli import main
-from melody.models import DEFAULT_MODEL_DIR
+from melody.model_folder import DEFAULT_MODEL_DIR
 from test_generation import PRIME_ABC, tiny_model_folder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,7 +12,7 @@ import torch
 from melody.errors import MelodyError, MusicError, UsageError
 from melody.generation import (BarEvent, DoneEvent, GenerationSettings, NoteEvent, Take, generate,
                                stream, write_take)
-from melody.models import save_model
+from melody.model_folder import save_model
 from melody.music.io import render
 from melody.music.notes import Key
 from melody.nn import build_model

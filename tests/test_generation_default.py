@@ -12,7 +12,7 @@ import torch
 
 from conftest import require_program
 from melody.generation import generate
-from melody.models import DEFAULT_MODEL_DIR, load_model
+from melody.model_folder import DEFAULT_MODEL_DIR, load_model
 from melody.music.abc import parse_abc
 from melody.music.io import render
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from melody.generation import BarEvent, DoneEvent, NoteEvent, stream
-from melody.models import save_model
+from melody.model_folder import save_model
 from melody.nn import build_model
 from melody.tokenizers import get_tokenizer
 
@@ -109,13 +109,13 @@ def test_performance_streams_each_note_once_at_its_final_length(tmp_path):
 def test_abc_text_streams_each_note_once_at_its_final_length(irish_path):
     # abc-char text is decoded again on every character, and a note is reported only once a
     # later one has started: a duration digit, a tie or a '>' can still change it until then.
-    from melody.generation import _NoteTracker
+    from melody.generation.streaming import NoteTracker
     from melody.music.io import read
 
     tokenizer = get_tokenizer("abc-char")
     for piece in list(read(irish_path))[:12]:
         tokens = tokenizer.encode(piece)[:-1]  # without EOS: the sampler's sequence
-        tracker = _NoteTracker(tokenizer, 1)
+        tracker = NoteTracker(tokenizer, 1)
         streamed = []
         for count in range(1, len(tokens) + 1):
             streamed += [e.note for e in tracker.update(0, tokens[:count]) if isinstance(e, NoteEvent)]

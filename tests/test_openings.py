@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from melody.music.notes import Key, Note, Piece, TimeSignature
-from melody.openings import openings_of, restrict_openings
+from melody.corpus.openings import openings_of, restrict_openings
 from melody.tokenizers import get_tokenizer
-from melody.training_data import transposer_for
+from melody.training.data import transposer_for
 
 
 def tune(key: Key, meter: TimeSignature, pitches: list[int]) -> Piece:

@@ -4,7 +4,7 @@ import pytest
 
 from melody.music.abc import parse_abc
 from melody.music.notes import Key, TimeSignature
-from melody.prime import header_tokens
+from melody.generation.prime import header_tokens
 from melody.tokenizers import BOS, get_tokenizer
 
 

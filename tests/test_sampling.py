@@ -8,7 +8,7 @@ import torch
 
 from melody.errors import UsageError
 from melody.nn import build_model
-from melody.sampling import BatchSampler, SamplingOptions, choose, distributions, sample
+from melody.generation.sampling import BatchSampler, SamplingOptions, choose, distributions, sample
 from melody.tokenizers.base import BOS, EOS, PAD, Grammar
 
 VOCAB = 24

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from melody.cli import main
 from melody.errors import MelodyError, ModelError, UsageError
-from melody.models import load_model
+from melody.model_folder import load_model
 from melody.training import TrainEvent, train
 
 TINY = {"model.d_model": 16, "model.layers": 1, "model.heads": 2, "model.context": 32, "model.dropout": 0.0,
@@ -277,14 +277,15 @@ def test_running_out_of_gpu_memory_names_the_settings_to_lower(corpus: Path, tmp
 
 
 def test_resume_finds_recorded_relative_data_beside_the_models_folder(tmp_path: Path, monkeypatch) -> None:
-    from melody.training import _recorded_source
+    from melody.model_folder import locate_source
 
     (tmp_path / "project" / "tunes").mkdir(parents=True)
     folder = tmp_path / "project" / "models" / "m"
     monkeypatch.chdir(tmp_path)  # not where training ran
-    assert _recorded_source("tunes", folder) == str((tmp_path / "project" / "tunes").resolve())
-    assert _recorded_source("/abs/tunes", folder) == "/abs/tunes"
-    assert _recorded_source("gone", folder) == "gone"  # build_corpus then names it as missing
+    assert locate_source("tunes", folder) == (tmp_path / "project" / "tunes").resolve()
+    assert locate_source(str(tmp_path / "project"), folder) == tmp_path / "project"
+    assert locate_source("/no/such/tunes", folder) is None
+    assert locate_source("gone", folder) is None  # train passes it on as written: build_corpus names it
 
 
 def test_max_minutes_ends_the_run_between_log_lines_with_the_model_saved(corpus: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from melody.errors import UsageError
 from melody.music.abc import parse_abc
 from melody.tokenizers import PAD, get_tokenizer
-from melody.training_data import (Transposer, WindowSampler, rng_for_step, split_pieces, transposer_for,
+from melody.training.data import (Transposer, WindowSampler, rng_for_step, split_pieces, transposer_for,
                                   validation_windows)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from melody.models import load_model
+from melody.model_folder import load_model
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 

@@ -45,7 +45,7 @@ async def wait_until(pilot, condition, timeout: float = 30.0, what: str = "") ->
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """A freshly initialised (untrained) one-layer LSTM over the REMI tokenizer, saved as a model folder."""
-    from melody.models import save_model
+    from melody.model_folder import save_model
     from melody.nn import build_model
     from melody.tokenizers import get_tokenizer
 

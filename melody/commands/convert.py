@@ -45,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from melody.errors import MelodyError, MusicError, UsageError
+    from melody.files import write_atomic
     from melody.music import io as music_io
 
     targets = _plan_form(args)
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     for path, data in outputs:
         try:
-            music_io.write_bytes_atomic(path, data, overwrite=args.force)
+            write_atomic(path, data, overwrite=args.force)
         except OSError as error:
             raise MelodyError(f"{path}: cannot write: {error.strerror or error}") from None
     _say_written([path for path, _ in outputs], targets["out_dir"])
@@ -125,6 +126,7 @@ def read_with_warnings(path: Path) -> tuple[list, list]:
     Held, because a file that then fails prints only its error, which already says what the
     reader warned about on the way (one line, as promised).
     """
+    from melody.files import write_atomic
     from melody.music import io as music_io
 
     warnings: list = []
@@ -134,6 +136,7 @@ def read_with_warnings(path: Path) -> tuple[list, list]:
 def _plan_form(args: argparse.Namespace) -> dict:
     """Which form the arguments take: inputs, and an output file or an output folder and format."""
     from melody.errors import UsageError
+    from melody.files import write_atomic
     from melody.music import io as music_io
 
     if args.out is not None:

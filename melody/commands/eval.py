@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print("eval: the model's training pieces are not available: no n-gram baseline or novelty check",
               file=sys.stderr)
     if args.plots is not None and num > 0 and not args.force:
-        from melody.evaluation.plots import safe_name
+        from melody.charts import safe_name
         from melody.evaluation.stats import STATISTICS
 
         for statistic in STATISTICS:
@@ -120,18 +120,16 @@ def run(args: argparse.Namespace) -> int:
     print(report.format())
     written = []
     if args.json is not None:
-        from melody.music.io import write_bytes_atomic
+        from melody.files import write_atomic
 
         text = json.dumps(_plain(report.to_dict()), indent=1, allow_nan=False) + "\n"
-        write_bytes_atomic(args.json, text.encode("utf-8"), overwrite=args.force)
+        write_atomic(args.json, text.encode("utf-8"), overwrite=args.force)
         written.append(str(args.json))
     if args.plots is not None:
-        from melody.evaluation.plots import write_plot
-
         for stem, data in statistic_plots(report).items():
-            written.append(str(write_plot(args.plots / f"{stem}.png", data, overwrite=args.force)))
+            written.append(str(write_atomic(args.plots / f"{stem}.png", data, overwrite=args.force)))
     if args.record:
-        from melody.models import update_config
+        from melody.model_folder import update_config
 
         result = report.likelihood[next(iter(report.likelihood))]
         update_config(model.folder, {"evaluation": {

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from melody.errors import UsageError
+from melody.errors import MelodyError, UsageError
 
 DEFAULT_OUT = "melody-out"
 MAX_COPY_ATTEMPTS = 8  # draws per piece before --reject-copies gives up and keeps the last one
@@ -102,9 +102,14 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     takes = generate_takes(model, settings, prime=args.prime, prime_abc=args.prime_abc)
     if args.reject_copies:
+        from melody.evaluation.novelty import index_for_model
         from melody.generation import reject_copies
 
-        takes = reject_copies(model, settings, takes, prime=args.prime, prime_abc=args.prime_abc,
+        index = index_for_model(model)
+        if index is None:
+            raise MelodyError("--reject-copies: the files this model was trained on are not available "
+                              "(config.json names them), so copies cannot be checked")
+        takes = reject_copies(model, settings, takes, index=index, prime=args.prime, prime_abc=args.prime_abc,
                               attempts=MAX_COPY_ATTEMPTS,
                               on_retry=lambda line: print(f"melody generate: {line}", file=sys.stderr))
     for take in takes:

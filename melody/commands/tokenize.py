@@ -30,8 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from melody.corpus import build_corpus, default_cache_dir
     from melody.errors import MelodyError, UsageError
-    from melody.music.io import write_bytes_atomic
-    from melody.progress import Progress
+    from melody.files import write_atomic
+    from melody.commands.progress import Progress
     from melody.tokenizers import get_tokenizer
 
     if args.workers is not None and args.workers < 1:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = corpus.write_report(cache / "report.jsonl")
         summary = corpus.summary()
-        write_bytes_atomic(cache / "summary.txt", (summary + "\n").encode("utf-8"), overwrite=True)
+        write_atomic(cache / "summary.txt", (summary + "\n").encode("utf-8"), overwrite=True)
     except OSError as error:
         raise MelodyError(f"{cache}: cannot write the report: {error.strerror or error}") from None
     print(summary)

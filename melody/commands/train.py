@@ -59,7 +59,7 @@ class ProgressPrinter:
         self.validation: float | None = None
 
     def __call__(self, event: Any) -> None:
-        from melody.progress import Progress
+        from melody.commands.progress import Progress
 
         if event.phase == "corpus":
             if event.files_total is not None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from melody import __version__
-from melody.music import io as music_io
+from melody.files import write_atomic
 from melody.tokenizers.base import Tokenizer
 
 CACHE_FORMAT = 2
@@ -155,7 +155,7 @@ class TokenStore:
         try:
             if not self._described:
                 self._describe()
-            music_io.write_bytes_atomic(self.entry(digest), _encode_entry(outcome), overwrite=True)
+            write_atomic(self.entry(digest), _encode_entry(outcome), overwrite=True)
         except OSError:
             pass
 
@@ -164,7 +164,7 @@ class TokenStore:
         about = self.folder / "identity.json"
         if not about.exists():
             text = json.dumps(self.description, indent=1, sort_keys=True, default=str) + "\n"
-            music_io.write_bytes_atomic(about, text.encode("utf-8"), overwrite=True)
+            write_atomic(about, text.encode("utf-8"), overwrite=True)
         self._described = True
 
 

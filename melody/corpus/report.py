@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from melody.music import io as music_io
+from melody.files import write_atomic
 from melody.tokenizers.base import Tokenizer
 
 
@@ -109,7 +109,7 @@ class Corpus:
         """The per-file report as JSON lines (one object per file), written atomically."""
         path = Path(path)
         text = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in self.reports)
-        music_io.write_bytes_atomic(path, text.encode("utf-8"), overwrite=True)
+        write_atomic(path, text.encode("utf-8"), overwrite=True)
         return path
 
 

@@ -1,6 +1,6 @@
 """The pieces an evaluation scores: DATA files, or a model's own held-out split and training side.
 
-The split is the training engineer's (`melody.training_data.split_pieces`, by piece hash);
+The split is the training engineer's (`melody.training.data.split_pieces`, by piece hash);
 config.json records its seed, fraction and the held-out (file name, tune) list, so the
 evaluation recomputes it from the training corpus rather than trusting a copy of the tokens.
 """
@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from melody.errors import UsageError
-
-_REPOSITORY = Path(__file__).resolve().parent.parent.parent
-
+from melody.model_folder import locate_source
 
 @dataclass
 class Split:
@@ -79,15 +77,6 @@ def training_sources(config: dict[str, Any]) -> list[str]:
     return list(found) if isinstance(found, list) else []
 
 
-def locate_source(path: str, folder: Path) -> Path | None:
-    """A recorded path as given, or relative to the repository or the model folder's parents."""
-    for base in (Path.cwd(), _REPOSITORY, folder.parent.parent, folder.parent, folder):
-        candidate = (base / path) if not Path(path).is_absolute() else Path(path)
-        if candidate.exists():
-            return candidate
-    return None
-
-
 def split_settings(config: dict[str, Any]) -> dict[str, Any]:
     for section in ("split", "data", "corpus"):
         value = config.get(section)
@@ -103,7 +92,7 @@ def split_settings(config: dict[str, Any]) -> dict[str, Any]:
 def held_out_and_training(model: Any, *, workers: int | None = None) -> Split | None:
     """The model's training and held-out pieces, or None when its training data is gone."""
     from melody.corpus import build_corpus
-    from melody.training_data import piece_key, split_pieces
+    from melody.training.data import piece_key, split_pieces
 
     recorded = training_sources(model.config)
     located = [locate_source(p, Path(model.folder)) for p in recorded]

@@ -180,7 +180,7 @@ def evaluate(model: Any, real: Sequence[ScoredPiece], training: Sequence[ScoredP
 def statistic_plots(report: EvalReport) -> dict[str, bytes]:
     """One PNG per statistic: the density of real-vs-real distances beside generated-vs-real
     at each temperature (Yang and Lerch's figure); file stem -> PNG bytes."""
-    from melody.evaluation.plots import line_plot, safe_name
+    from melody.charts import line_plot, safe_name
 
     plots: dict[str, bytes] = {}
     if not report.temperatures:

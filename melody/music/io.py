@@ -8,11 +8,11 @@ existing file unless asked.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from melody.errors import MelodyError, MusicError, UsageError
+from melody.files import write_atomic
 from melody.music.notes import Piece
 
 ABC_SUFFIXES = (".abc",)
@@ -95,35 +95,5 @@ def write(piece: Piece, path: str | os.PathLike, *, overwrite: bool = False) -> 
     """Write a piece to `.abc` or `.mid`, atomically; refuses to replace a file unless asked."""
     path = Path(path)
     data = render(piece, format_of(path))
-    write_bytes_atomic(path, data, overwrite=overwrite)
+    write_atomic(path, data, overwrite=overwrite)
     return path
-
-
-def write_bytes_atomic(path: Path, data: bytes, *, overwrite: bool = False) -> None:
-    """Write through a temporary file in the same folder, then rename (or link) into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            try:
-                os.link(temporary, path)  # fails if path exists: no race with another writer
-            except FileExistsError:
-                raise MelodyError(f"{path}: already exists (use --force to replace it)") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def free_path(path: Path) -> Path:
-    """`path`, or the first of `stem-2.ext`, `stem-3.ext`, ... that does not exist yet."""
-    if not path.exists():
-        return path
-    number = 2
-    while True:
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-        number += 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from melody.errors import ModelError, UsageError
+from melody.files import write_atomic
 from melody.music.notes import Piece
 
 PAD, BOS, EOS = 0, 1, 2
@@ -121,20 +121,7 @@ class Tokenizer(ABC):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer as JSON, atomically."""
-        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=1) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n", overwrite=True)
 
 
 def tokenizer_from_dict(data: dict[str, Any], source: str = "tokenizer") -> Tokenizer:

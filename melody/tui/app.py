@@ -7,7 +7,6 @@ session of takes (autosaved). Quitting with takes not exported asks first.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from melody.errors import MelodyError
+from melody.shipped import shipped_root
 from melody.tui.screens.compose import ComposeScreen
 from melody.tui.screens.dialogs import ConfirmScreen
 from melody.tui.screens.help import HelpScreen
@@ -25,26 +25,15 @@ from melody.tui.session import Session, decline, forget, load_session, restorabl
 from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.takes import TakesTable
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-
-
 def model_dirs(extra: list[Path] | None = None, *, standard: bool = True) -> list[Path]:
-    """Where the model picker looks: ./models, the repository's models/, and any --models DIR."""
-    dirs = [*([Path.cwd() / "models", REPOSITORY / "models"] if standard else []), *(extra or [])]
+    """Where the model picker looks: ./models, the shipped models/ (the repository's, or the
+    installed package's copy), and any --models DIR."""
+    dirs = [*([Path.cwd() / "models", shipped_root() / "models"] if standard else []), *(extra or [])]
     seen: list[Path] = []
     for folder in dirs:
         if folder.resolve() not in [s.resolve() for s in seen]:
             seen.append(folder)
     return seen
-
-
-def limit_torch_threads() -> None:
-    """Leave one core to the UI: sampling one take at a time gains little from more threads,
-    and on a busy machine torch's spinning worker threads slow every token (and every key)."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
 
 
 class MelodyApp(App):
@@ -81,7 +70,7 @@ class MelodyApp(App):
     # -- models ------------------------------------------------------------------------------
     def refresh_models(self, wait: bool = False) -> None:
         """Re-read the model folders (config.json only) and update the picker."""
-        from melody.models import list_models
+        from melody.model_folder import list_models
 
         self.model_infos = list_models(self.dirs)
         if not wait:
@@ -90,7 +79,7 @@ class MelodyApp(App):
 
     def default_model_folder(self, infos: list[Any]) -> Path:
         """The shipped default if it is listed, else the first model."""
-        from melody.models import DEFAULT_MODEL_DIR
+        from melody.model_folder import DEFAULT_MODEL_DIR
 
         for info in infos:
             if info.folder.resolve() == DEFAULT_MODEL_DIR.resolve():
@@ -100,12 +89,13 @@ class MelodyApp(App):
 
     def model_for(self, folder: Path) -> Any:
         """A loaded model, from the cache or the folder (call from a worker thread: imports torch)."""
-        from melody.models import load_model
+        from melody.model_folder import load_model
+        from melody.nn.threads import leave_a_core
 
         key = str(Path(folder).resolve())
         with self._model_lock:
             if key not in self._models:
-                limit_torch_threads()
+                leave_a_core()
                 self._models[key] = load_model(folder)
             return self._models[key]
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from melody.music.io import render, write_bytes_atomic
+from melody.files import write_atomic
+from melody.music.io import render
 from melody.music.notes import Piece
 
 FORMAT = "melody-session-take"
@@ -119,10 +120,10 @@ class Session:
         """Write one take's MIDI (when it changed) and JSON, each atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
         if music:
-            write_bytes_atomic(self.folder / f"take-{item.number}.mid", render(item.piece, "mid"), overwrite=True)
+            write_atomic(self.folder / f"take-{item.number}.mid", render(item.piece, "mid"), overwrite=True)
         record = {"format": FORMAT, "number": item.number, "name": item.name, "marked": item.marked,
                   "exported": item.exported, "created": item.created, "take": take_record(item.take)}
-        write_bytes_atomic(self.folder / f"take-{item.number}.json",
+        write_atomic(self.folder / f"take-{item.number}.json",
                            (json.dumps(record, indent=1) + "\n").encode(), overwrite=True)
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from melody.errors import MelodyError, UsageError
+from melody.shipped import shipped_configs
 from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.loss_chart import LossChart
 
@@ -30,7 +31,7 @@ PRESETS = [("tiny (a minute or two)", "tiny"), ("small (an hour or more)", "smal
            ("default (the shipped model's recipe)", "default")]
 TOKENIZERS = [("REMI", "remi"), ("performance", "performance"), ("ABC characters", "abc-char")]
 REDRAW_SECONDS = 0.1  # training events reach the UI at most this often
-CONFIGS = Path(__file__).resolve().parents[3] / "assets" / "configs"
+CONFIGS = shipped_configs()
 # Size presets are the shipped training configs; the family picked in the form overrides theirs.
 SIZE_CONFIGS = {"tiny": {"lstm": "tiny.toml", "transformer": "tiny.toml"},
                 "small": {"lstm": "lstm-small.toml", "transformer": "transformer-small.toml"},
@@ -193,13 +194,13 @@ class TrainScreen(Screen):
                      overrides: dict[str, Any], stop: threading.Event) -> None:
         try:
             from melody.training import train
-            from melody.tui.app import limit_torch_threads
+            from melody.nn.threads import leave_a_core
 
             def report(event: Any) -> None:
                 self.post_message(TrainingProgress(event))
                 time.sleep(0)  # let the UI thread run between steps
 
-            limit_torch_threads()
+            leave_a_core()
             result = train(paths, model=family, tokenizer=tokenizer, out=out, config=config, overrides=overrides,
                            device="auto", on_event=report, stop=stop)
             self.post_message(TrainingEnded(result=result, stopped=stop.is_set()))

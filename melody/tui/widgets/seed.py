@@ -16,9 +16,10 @@ from textual.widgets import ContentSwitcher, Input, Label, OptionList, Select, S
 from textual.widgets.option_list import Option
 
 from melody.errors import MelodyError, UsageError
+from melody.shipped import shipped_corpus
 from melody.music.notes import Piece
 
-SHIPPED_CORPUS = Path(__file__).resolve().parents[3] / "assets" / "irish.abc"
+SHIPPED_CORPUS = shipped_corpus()
 KINDS = [("none: key, meter, tempo", "none"), ("a tune from the corpus", "corpus"),
          ("a music file", "file"), ("ABC text", "abc")]
 PARSE_DELAY = 0.3  # seconds of quiet typing before the ABC editor parses

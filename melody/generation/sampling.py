@@ -28,7 +28,6 @@ One `BatchSampler` draws N sequences at once from a `SequenceModel`:
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 
 from melody.errors import UsageError
+from melody.nn.threads import intra_op_threads
 from melody.tokenizers.base import BOS, EOS, Grammar
 
 
@@ -313,20 +313,6 @@ class BatchSampler:
                 tokens.append(EOS)
             out.append(tokens)
         return out
-
-
-@contextlib.contextmanager
-def intra_op_threads(threads: int | None) -> Iterator[None]:
-    """torch's intra-op thread count set to `threads` inside the block (None: left alone)."""
-    previous = torch.get_num_threads()
-    if threads is None or threads == previous:
-        yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def sample(net: Any, grammar: Grammar, prime: Sequence[int], seeds: Sequence[int],

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from melody.errors import ModelError
-from melody.models import (WEIGHTS_FILE, install_folder, load_weights, make_readable, weights_bytes,
-                           write_file_atomic)
+from melody.files import make_readable, write_atomic
+from melody.model_folder import WEIGHTS_FILE, install_folder, load_weights, weights_bytes
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.pt"
@@ -69,7 +69,7 @@ def save_checkpoint(folder: Path, step: int, net: Any, state: dict[str, Any]) ->
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    write_file_atomic(root / LATEST, f"{name}\n".encode())
+    write_atomic(root / LATEST, f"{name}\n", overwrite=True, durable=True)
     for old in root.iterdir():
         if old.name not in (name, LATEST) and (old.name.startswith("step-") or old.name.startswith(".")):
             shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)

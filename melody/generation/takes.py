@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from melody import __version__
 from melody.errors import UsageError
+from melody.files import free_stem, write_atomic
 from melody.music.notes import Piece
-from melody.prime import key_name
+from melody.generation.prime import key_name
 
 if TYPE_CHECKING:
-    from melody.generation import GenerationSettings
+    from melody.generation.settings import GenerationSettings
 
 FORMATS = ("mid", "abc")
 
@@ -70,21 +71,13 @@ class Take:
         }
 
 
-def _free_stem(out_dir: Path, stem: str, suffixes: list[str]) -> str:
-    """`stem`, or the first `stem-2`, `stem-3`, ... for which no output file exists yet."""
-    candidate, number = stem, 2
-    while any((out_dir / f"{candidate}.{suffix}").exists() for suffix in suffixes):
-        candidate, number = f"{stem}-{number}", number + 1
-    return candidate
-
-
 def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | list[str] = FORMATS,
                stem: str | None = None, force: bool = False) -> list[Path]:
     """Write a take as MIDI and/or ABC plus its .json sidecar, atomically; the paths written.
 
     Without `force` an existing name is never replaced: the next free stem is used instead.
     """
-    from melody.music.io import render, write_bytes_atomic
+    from melody.music.io import render
 
     formats = list(dict.fromkeys(formats))
     unknown = [f for f in formats if f not in FORMATS]
@@ -96,7 +89,7 @@ def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | li
     stem = stem or f"{take.model_name}-{take.run_seed if take.run_seed is not None else take.seed}-{take.index + 1}"
     suffixes = [*formats, "json"]
     if not force:
-        stem = _free_stem(out_dir, stem, suffixes)
+        stem = free_stem(out_dir, stem, suffixes)
     # Render everything first: a failure leaves no file behind.
     payloads = [(out_dir / f"{stem}.{kind}", render(take.piece, kind)) for kind in formats]
     sidecar = take.sidecar()
@@ -104,6 +97,6 @@ def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | li
     payloads.append((out_dir / f"{stem}.json", (json.dumps(sidecar, indent=1) + "\n").encode("utf-8")))
     written = []
     for path, data in payloads:
-        write_bytes_atomic(path, data, overwrite=force)
+        write_atomic(path, data, overwrite=force)
         written.append(path)
     return written

@@ -1,15 +1,15 @@
-"""The training loop: corpus in, model folder out, with resume, Ctrl-C safety and torchrun.
+"""Training as one call: corpus in, model folder out, with resume, Ctrl-C safety and torchrun.
 
 `train(data, ...)` is the one entry point; the CLI's progress bar and the terminal UI's train
 screen are both just `on_event` consumers. What it does, in order:
 
 1. settings: defaults, then the resumed folder's recipe, a TOML file, --model/--tokenizer, --set;
 2. the corpus (melody.corpus.build_corpus, through the token cache) and its report;
-3. a split by piece (melody.training_data), random training windows with transposition;
+3. a split by piece (melody.training.data), random training windows with transposition;
 4. AdamW (or Adam) with linear warmup and cosine decay, gradient clipping, bf16 autocast on CUDA;
 5. validation every `eval_every` steps on fixed windows, early stopping on its loss;
-6. the model folder (melody.models): the root holds the best model, `checkpoints/` the last
-   state (melody.checkpoint), `metrics.jsonl` and `loss.png` the history.
+6. the model folder (melody.model_folder): the root holds the best model, `checkpoints/` the last
+   state (melody.training.checkpoint), `metrics.jsonl` and `loss.png` the history.
 
 Under `torchrun --nproc_per_node=N` every process runs this same function: each draws its
 own windows (its rank is part of every step's seed), DistributedDataParallel averages the
@@ -19,56 +19,16 @@ only rank 0 reports and writes. `training.batch_size` is per process.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from melody.errors import ModelError, UsageError
-from melody.models import CONFIG_FILE, METRICS_FILE, read_config
-from melody.train_config import (SHAPE_KEYS, Settings, apply_overrides, default_settings, load_toml,
-                                 merge, validate)
-
-PHASES = ("corpus", "start", "step", "eval", "checkpoint", "done")
-
-
-@dataclass
-class TrainEvent:
-    """What the loop reports: `phase` is one of PHASES; losses are in nats per token."""
-
-    phase: str
-    step: int = 0
-    max_steps: int = 0
-    train_loss: float | None = None
-    validation_loss: float | None = None
-    best_validation_loss: float | None = None
-    tokens_per_second: float | None = None
-    eta_seconds: float | None = None
-    learning_rate: float | None = None
-    message: str = ""
-    files_done: int | None = None  # corpus phase: files tokenized so far, of files_total
-    files_total: int | None = None
-
-
-@dataclass
-class TrainResult:
-    """How a run ended: `stopped` is max_steps, early_stopping, time_limit or stopped."""
-
-    folder: Path
-    step: int
-    best_step: int | None
-    best_validation_loss: float | None
-    stopped: str
-    parameters: int
-    tokens_seen: int
-    seconds: float
-
-    @property
-    def best_bits_per_token(self) -> float | None:
-        return None if self.best_validation_loss is None else self.best_validation_loss / math.log(2)
+from melody.model_folder import CONFIG_FILE, locate_source, read_config
+from melody.training.events import TrainEvent, TrainResult
+from melody.training.settings import (SHAPE_KEYS, Settings, apply_overrides, default_settings, load_toml,
+                                      merge, validate)
 
 
 def resolve_settings(*, model: str | None = None, tokenizer: str | None = None,
@@ -137,7 +97,7 @@ def train(
         if out is not None and Path(out).resolve() != resume.resolve():
             raise UsageError(f"--resume {resume} continues in that folder; drop --out {out}")
         out = resume
-        data = data or [_recorded_source(path, resume) for path in
+        data = data or [str(locate_source(path, resume) or path) for path in
                         (previous.get("data") or {}).get("sources") or []]
     settings = resolve_settings(model=model, tokenizer=tokenizer, config=config, overrides=overrides,
                                 previous=previous)
@@ -147,8 +107,8 @@ def train(
     if previous is None and out.exists() and not force:
         raise UsageError(f"{out}: already exists (use --force to replace it, or --resume {out} to "
                          f"continue training it)")
-    from melody.train_loop import Trainer
-    from melody.train_runtime import start_runtime
+    from melody.training.loop import Trainer
+    from melody.training.runtime import start_runtime
 
     runtime = start_runtime(device)
     try:
@@ -159,50 +119,3 @@ def train(
         return trainer.run()
     finally:
         runtime.close()
-
-
-def _recorded_source(path: str, folder: Path) -> str:
-    """A data path config.json recorded: as written if it exists here, else beside models/<name>/."""
-    if Path(path).is_absolute() or Path(path).exists():
-        return path
-    beside = folder.resolve().parent.parent / path
-    return str(beside) if beside.exists() else path
-
-
-def read_metrics(folder: str | os.PathLike, until_step: int | None = None) -> list[dict[str, Any]]:
-    """metrics.jsonl of a model folder (lines after `until_step` dropped; a torn last line skipped)."""
-    path = Path(folder) / METRICS_FILE
-    records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and (until_step is None or record.get("step", 0) <= until_step):
-            records.append(record)
-    return records
-
-
-def loss_plot(records: Sequence[dict[str, Any]]) -> bytes:
-    """loss.png: training loss (blue) and validation loss (orange) against steps."""
-    from melody.png import BLUE, ORANGE, line_chart
-
-    train = [(r["step"], r["train_loss"]) for r in records if r.get("train_loss") is not None]
-    valid = [(r["step"], r["validation_loss"]) for r in records if r.get("validation_loss") is not None]
-    series = []
-    for points, color in ((train, BLUE), (valid, ORANGE)):
-        if points:
-            steps, losses = zip(*points)
-            series.append((steps, losses, color))
-    return line_chart(series)
-
-
-# The split by piece lives with the rest of the data path; evaluation finds it here too.
-from melody.training_data import split_pieces  # noqa: E402
-
-__all__ = ["PHASES", "TrainEvent", "TrainResult", "train", "resolve_settings", "default_out",
-           "read_metrics", "loss_plot", "split_pieces"]

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from melody import models
-from melody.checkpoint import load_state, save_checkpoint, latest_checkpoint
+from melody import model_folder as models
+from melody.training.checkpoint import load_state, save_checkpoint, latest_checkpoint
 from melody.errors import ModelError
-from melody.models import (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, list_models, load_model,
+from melody.model_folder import (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, list_models, load_model,
                            save_model, update_config)
 from melody.nn import build_model
 from melody.tokenizers import get_tokenizer
@@ -71,7 +71,7 @@ def test_list_models_reads_config_json_only_and_skips_broken_folders(tmp_path: P
     assert info.parameters == net.num_parameters()
     assert (info.bits_per_token, info.bits_per_note) == (2.5, 7.25)
     # The picker must not pay for torch: list_models works in a process that never imports it.
-    code = ("import sys; from melody.models import list_models, DEFAULT_MODEL_DIR; "
+    code = ("import sys; from melody.model_folder import list_models, DEFAULT_MODEL_DIR; "
             f"print(len(list_models([{str(tmp_path)!r}]))); print('torch' in sys.modules)")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.split() == ["1", "False"]
@@ -216,14 +216,14 @@ def test_a_process_killed_mid_save_leaves_a_loadable_folder(tmp_path: Path, save
 import os, sys, time, torch
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-import test_models as t
-from melody import models
-real = models.write_file_atomic
-def slow(path, data):
+import test_model_folder as t
+from melody import model_folder as models
+real = models.write_atomic
+def slow(path, data, **options):
     time.sleep(0.3)
-    real(path, data)
+    real(path, data, **options)
     print("wrote", path.name, flush=True)
-models.write_file_atomic = slow
+models.write_atomic = slow
 net, tok = t.make_net("transformer", seed=3)
 print("start", flush=True)
 models.save_model(Path({str(folder)!r}), net, tok, t.config_for(net, "transformer"),

@@ -13,18 +13,20 @@ import torch
 from torch.nn import functional as F
 
 from melody import __version__
-from melody.checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
+from melody.corpus.openings import OPENINGS_FILE, openings_of
 from melody.errors import MelodyError, ModelError, UsageError
-from melody.models import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE,
-                           TOKENIZER_FILE, config_bytes, save_model, write_file_atomic)
+from melody.files import write_atomic
+from melody.model_folder import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE,
+                                 TOKENIZER_FILE, config_bytes, save_model)
 from melody.nn import build_model
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
-from melody.optim import learning_rate, make_optimizer
-from melody.openings import OPENINGS_FILE, openings_of
-from melody.train_config import Settings, model_config
-from melody.train_runtime import Runtime
-from melody.training import TrainEvent, TrainResult, loss_plot, read_metrics
-from melody.training_data import (WindowSampler, rng_for_step, split_pieces, split_summary,
+from melody.training.checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
+from melody.training.events import TrainEvent, TrainResult
+from melody.training.metrics import loss_plot, read_metrics
+from melody.training.optim import learning_rate, make_optimizer
+from melody.training.runtime import Runtime
+from melody.training.settings import Settings, model_config
+from melody.training.data import (WindowSampler, rng_for_step, split_pieces, split_summary,
                                   transposer_for, validation_windows)
 
 
@@ -111,7 +113,7 @@ class Trainer:
         if training["augment_transpose"] and self.transposer is None:
             self.emit("corpus", message=f"transposition off: the {tokenizer.name} tokenizer cannot "
                                         f"shift pitches token by token")
-        # What generation lets the model open with, and the tokens it ever saw (melody.openings).
+        # What generation lets the model open with, and the tokens it ever saw (melody.corpus.openings).
         self.openings = config_bytes(openings_of(tokenizer, (p.ids for p in train_pieces), self.transposer))
         self.sampler = WindowSampler([p.ids for p in train_pieces], training["window"],
                                      training["batch_size"], self.transposer)
@@ -375,7 +377,7 @@ class Trainer:
         }
 
     def save(self, *, best: bool) -> None:
-        """Write the checkpoint, the history, and (when `best`) the root model; see melody.models."""
+        """Write the checkpoint, the history, and (when `best`) the root model; see melody.model_folder."""
         history = {METRICS_FILE: "".join(json.dumps(r) + "\n" for r in self.metrics).encode(),
                    LOSS_PLOT_FILE: loss_plot(self.metrics)}
         config = self.config()
@@ -390,6 +392,6 @@ class Trainer:
             save_model(self.out, self.net, self.tokenizer, config, extra=history | {OPENINGS_FILE: self.openings})
             return
         for name, data in history.items():
-            write_file_atomic(self.out / name, data)
+            write_atomic(self.out / name, data, overwrite=True, durable=True)
         header = {"format": FORMAT, "version": FORMAT_VERSION}
-        write_file_atomic(self.out / CONFIG_FILE, config_bytes(header | config))
+        write_atomic(self.out / CONFIG_FILE, config_bytes(header | config), overwrite=True, durable=True)

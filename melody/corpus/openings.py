@@ -34,7 +34,7 @@ METER_PREFIX, KEY_PREFIX = "TimeSig_", "Key_"
 def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transposer: Any = None) -> dict:
     """The openings of token id sequences (the training pieces), as openings.json holds them.
 
-    With a `melody.training_data.Transposer` (transposition augmentation), each piece counts
+    With a `melody.training.data.Transposer` (transposition augmentation), each piece counts
     once in every key it is shifted to in training, and its shifted tokens count as used.
     """
     vocab = tokenizer.vocab

@@ -7,8 +7,8 @@ A model folder (the root always holds the best model so far, by validation loss)
     tokenizer.json       the tokenizer (Tokenizer.save)
     metrics.jsonl        one JSON object per logged step / evaluation
     loss.png             train and validation loss curves
-    openings.json        the meters, keys and tokens of the training tunes (melody.openings)
-    checkpoints/         the last training state, for `melody train --resume` (melody.checkpoint)
+    openings.json        the meters, keys and tokens of the training tunes (melody.corpus.openings)
+    checkpoints/         the last training state, for `melody train --resume` (melody.training.checkpoint)
 
 Saving never leaves a broken folder behind: a new folder is built complete under a temporary
 name beside it and renamed into place; an existing folder is updated one file at a time, each
@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from melody.errors import ModelError
+from melody.errors import MelodyError, ModelError, UsageError
+from melody.files import make_readable, write_atomic
+from melody.shipped import default_model_dir
 
 if TYPE_CHECKING:
     from melody.nn.base import SequenceModel
@@ -45,15 +47,6 @@ TOKENIZER_FILE = "tokenizer.json"
 METRICS_FILE = "metrics.jsonl"
 LOSS_PLOT_FILE = "loss.png"
 REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
-_REPOSITORY = Path(__file__).resolve().parent.parent
-
-
-def default_model_dir() -> Path:
-    """$MELODY_MODEL if set, else the repository's models/default (melody installs editable)."""
-    override = os.environ.get("MELODY_MODEL")
-    return Path(override).expanduser() if override else _REPOSITORY / "models" / "default"
-
-
 DEFAULT_MODEL_DIR = default_model_dir()
 
 
@@ -190,6 +183,32 @@ def load_model(folder: str | os.PathLike, device: str = "cpu") -> Model:
                  weights_sha256=hashlib.sha256(data).hexdigest(), family=config["family"])
 
 
+def resolve_model(model: Any) -> Any:
+    """A loaded Model from "default", a folder path, or a Model itself."""
+    if not isinstance(model, (str, Path)):
+        return model
+    folder = DEFAULT_MODEL_DIR if str(model) == "default" else Path(model)
+    if not Path(folder).is_dir():
+        if str(model) == "default":
+            raise MelodyError(f"the default model is missing ({folder}); pass --model FOLDER")
+        raise UsageError(f"{folder}: no such model folder")
+    return load_model(folder)
+
+
+def locate_source(path: str, folder: Path) -> Path | None:
+    """A data path a model's config.json recorded: as given (absolute, or from here), else
+    relative to the shipped data or the model folder's parents; None when it is nowhere."""
+    from melody.shipped import shipped_root
+
+    if Path(path).is_absolute():
+        return Path(path) if Path(path).exists() else None
+    folder = Path(folder).resolve()
+    for base in (Path.cwd(), shipped_root(), folder.parent.parent, folder.parent, folder):
+        if (base / path).exists():
+            return base / path
+    return None
+
+
 def load_weights(net: SequenceModel, weights: dict[str, Any], source: str) -> None:
     """Copy `weights` into `net`, refusing any missing, extra or misshapen tensor."""
     expected = net.state_dict()
@@ -219,32 +238,6 @@ def weights_bytes(net: SequenceModel, dtype: str | None = None) -> bytes:
     return save_safetensors(tensors, metadata={"format": FORMAT})
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def make_readable(path: Path) -> None:
-    """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the usual umask-based mode."""
-    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
-
-
-def write_file_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` through a temporary file, flushed to disk, and a rename."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        make_readable(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def config_bytes(config: dict[str, Any]) -> bytes:
     return (json.dumps(config, indent=1, sort_keys=False) + "\n").encode("utf-8")
 
@@ -270,8 +263,8 @@ def save_model(folder: str | os.PathLike, net: SequenceModel, tokenizer: Tokeniz
         if not (folder / TOKENIZER_FILE).exists():
             tokenizer.save(folder / TOKENIZER_FILE)
         for name, data in files.items():
-            write_file_atomic(folder / name, data)
-        write_file_atomic(folder / WEIGHTS_FILE, weights)
+            write_atomic(folder / name, data, overwrite=True, durable=True)
+        write_atomic(folder / WEIGHTS_FILE, weights, overwrite=True, durable=True)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
@@ -305,5 +298,5 @@ def update_config(folder: str | os.PathLike, changes: dict[str, Any]) -> dict[st
     """Merge top-level `changes` into a model folder's config.json, atomically (for `melody eval`)."""
     folder = Path(folder)
     config = read_config(folder) | changes
-    write_file_atomic(folder / CONFIG_FILE, config_bytes(config))
+    write_atomic(folder / CONFIG_FILE, config_bytes(config), overwrite=True, durable=True)
     return config

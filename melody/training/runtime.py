@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from melody.errors import UsageError
+from melody.nn.threads import cap_threads, usable_cpus
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -26,25 +27,6 @@ def pick_device(name: str = "auto") -> Any:
     if name == "mps" and not has_mps:
         raise UsageError("--device mps: Apple's Metal backend is not available here")
     return torch.device(name)
-
-
-def cpu_threads(local_processes: int = 1) -> int:
-    """The CPUs this process may use, shared among the processes on this machine."""
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))  # the user's (or torchrun's) choice wins
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // max(1, local_processes))
-
-
-def set_threads(count: int) -> None:
-    """Use at most `count` CPU threads; never more than torch (or the app embedding melody) chose."""
-    import torch
-
-    # torch starts with one thread per physical core; an app (the terminal UI) may have lowered it.
-    torch.set_num_threads(max(1, min(count, torch.get_num_threads())))
 
 
 @dataclass
@@ -104,7 +86,7 @@ def start_runtime(device_name: str = "auto") -> Runtime:
     if world_size <= 1:
         device = pick_device(device_name)
         if device.type == "cpu":
-            set_threads(cpu_threads())
+            cap_threads(usable_cpus())
         return Runtime(device=device)
     import torch.distributed as dist
 
@@ -118,7 +100,7 @@ def start_runtime(device_name: str = "auto") -> Runtime:
     elif device.type == "mps":
         raise UsageError("several processes on Apple's Metal backend are not supported: use --device cpu")
     else:
-        set_threads(cpu_threads(local_world))
+        cap_threads(usable_cpus(local_world))
     started = False
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")

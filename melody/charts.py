@@ -1,20 +1,43 @@
-"""Small line plots as PNG files, with no plotting library: melody.png's raster, lines and
-encoder, plus a 5x7 font with letters for titles, axis labels and a legend.
+"""Line charts as PNG bytes, with no plotting library: a raster, lines, a 5x7 font, zlib.
 
-`line_plot(series, title=..., x_label=..., path=...)` draws named curves on shared axes with
-a legend and the axis ranges written at the corners. It is enough for density curves and
-loss curves; melody needs no more, and matplotlib is too heavy a dependency for that.
+The one chart renderer melody has: `line_plot` draws named curves on shared axes with a
+title, axis ranges and a legend. It draws the loss curves of a model folder (loss.png) and
+the statistic plots of `melody eval --plots`. It is written by hand because the need is a
+few line charts, and matplotlib would add tens of MB and a second of import for them.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import struct
+import zlib
 from typing import Sequence
 
 import numpy as np
 
-from melody.music.io import write_bytes_atomic
-from melody.png import draw_line, encode_png
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG bytes of an RGB uint8 array [height, width, 3]."""
+    height, width, _ = pixels.shape
+    rows = np.concatenate([np.zeros((height, 1), dtype=np.uint8), pixels.reshape(height, width * 3)], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
+
+
+def _thick_line(pixels: np.ndarray, x0: float, y0: float, x1: float, y1: float, color: tuple[int, int, int]) -> None:
+    """A line two pixels thick, by sampling along it (no anti-aliasing)."""
+    count = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+    xs = np.linspace(x0, x1, count * 2).round().astype(int)
+    ys = np.linspace(y0, y1, count * 2).round().astype(int)
+    height, width, _ = pixels.shape
+    for dy in (0, 1):
+        inside = (xs >= 0) & (xs < width) & (ys + dy >= 0) & (ys + dy < height)
+        pixels[ys[inside] + dy, xs[inside]] = color
+
 
 # Colour-blind-safe (Okabe-Ito) line colours, in series order.
 PALETTE = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233))
@@ -70,7 +93,7 @@ class Canvas:
 
     def line(self, x0: float, y0: float, x1: float, y1: float, colour: tuple[int, int, int], thick: int = 1) -> None:
         if thick > 1:
-            draw_line(self.pixels, x0, y0, x1, y1, colour)  # melody.png's line is two pixels thick
+            _thick_line(self.pixels, x0, y0, x1, y1, colour)
             return
         steps = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
         for t in np.linspace(0.0, 1.0, steps + 1):
@@ -153,14 +176,6 @@ def line_plot(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], *,
     return canvas.png()
 
 
-def write_plot(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write PNG bytes atomically."""
-    path = Path(path)
-    write_bytes_atomic(path, data, overwrite=overwrite)
-    return path
-
-
 def safe_name(text: str) -> str:
     """A file-name stem from a statistic's name: 'pitch-class entropy' -> 'pitch-class-entropy'."""
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text.strip().lower()).strip("-")
-

@@ -1,0 +1,70 @@
+"""Writing files: the one atomic writer every command uses, and free names for new files.
+
+A file is written to a temporary name in its own folder, given the mode the user's umask asks
+for (mkstemp makes 0600 files; a generated tune should read like any file the user made), and
+then moved into place in one step, so a reader never sees half a file and a kill leaves
+either the old file or the new one. Without `overwrite` an existing file is never replaced:
+the new one is hard-linked into place, which fails if the name was taken meanwhile, so two
+writers cannot race past a check.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from melody.errors import MelodyError
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_readable(path: Path) -> None:
+    """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the umask's usual mode."""
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool = False,
+                 durable: bool = False) -> Path:
+    """Write `data` (text as UTF-8) to `path` atomically with the umask's mode; the path.
+
+    `overwrite=False` raises MelodyError if `path` exists. `durable` flushes the data to disk
+    before the rename (model weights and configs: a power cut must not leave an empty file).
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        make_readable(Path(temporary))
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if the name exists: no race with another writer
+            except FileExistsError:
+                raise MelodyError(f"{path}: already exists (use --force to replace it)") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return path
+
+
+def free_stem(folder: str | os.PathLike, stem: str, suffixes: Iterable[str]) -> str:
+    """`stem`, or the first `stem-2`, `stem-3`, ... with no `folder/<stem>.<suffix>` taken."""
+    folder, suffixes = Path(folder), list(suffixes)
+    candidate, number = stem, 2
+    while any((folder / f"{candidate}.{suffix}").exists() or (folder / f"{candidate}.{suffix}").is_symlink()
+              for suffix in suffixes):
+        candidate, number = f"{stem}-{number}", number + 1
+    return candidate
