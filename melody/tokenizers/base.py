@@ -39,6 +39,7 @@ class Constraints:
     pitch_range: tuple[int, int] | None = None  # inclusive MIDI pitch bounds
     bars: int | None = None  # exact number of bars to generate after the prime
     end_on_bar_line: bool = True  # stop only at a bar line
+    max_bars: int | None = None  # without `bars`: at most this many bars after the prime
 
 
 class Grammar(ABC):
@@ -90,6 +91,12 @@ class Tokenizer(ABC):
     def default_config(cls) -> dict[str, Any]:
         return {}
 
+    @classmethod
+    def legacy_config(cls) -> dict[str, Any]:
+        """Settings a tokenizer.json written by an older melody lacks, as that melody had them
+        (a new option's default may differ: it must not change an old model's vocabulary)."""
+        return {}
+
     @abstractmethod
     def build_vocab(self) -> list[str]:
         """The scheme's tokens, after the special ones."""
@@ -122,30 +129,3 @@ class Tokenizer(ABC):
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer as JSON, atomically."""
         write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n", overwrite=True)
-
-
-def tokenizer_from_dict(data: dict[str, Any], source: str = "tokenizer") -> Tokenizer:
-    """Rebuild a tokenizer from `to_dict()` output; checks the vocabulary still matches."""
-    from melody.tokenizers import get_tokenizer
-
-    if not isinstance(data, dict) or data.get("format") != "melody-tokenizer":
-        raise ModelError(f"{source}: not a melody tokenizer file")
-    if data.get("version") != FORMAT_VERSION:
-        raise ModelError(f"{source}: tokenizer format version {data.get('version')} is not supported")
-    try:
-        tokenizer = get_tokenizer(data.get("name", ""), **(data.get("config") or {}))
-    except (UsageError, TypeError) as error:  # an unknown scheme, a bad setting, a config not a mapping
-        raise ModelError(f"{source}: {error}") from None
-    if data.get("vocab") != tokenizer.vocab:
-        raise ModelError(f"{source}: vocabulary does not match this version of melody's "
-                         f"{tokenizer.name} tokenizer")
-    return tokenizer
-
-
-def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
-    """Read a tokenizer JSON file written by `Tokenizer.save`."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: cannot read tokenizer: {error}") from None
-    return tokenizer_from_dict(data, str(path))
