@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from melody.training.metrics import loss_plot, read_metrics
 from melody.training.optim import learning_rate, make_optimizer
 from melody.training.runtime import Runtime
 from melody.training.settings import Settings, model_config
-from melody.training.data import (WindowSampler, rng_for_step, split_pieces, split_summary,
+from melody.training.data import (BatchPrefetcher, WindowSampler, split_pieces, split_summary,
                                   transposer_for, validation_windows)
 
 
@@ -116,7 +117,8 @@ class Trainer:
         # What generation lets the model open with, and the tokens it ever saw (melody.corpus.openings).
         self.openings = config_bytes(openings_of(tokenizer, (p.ids for p in train_pieces), self.transposer))
         self.sampler = WindowSampler([p.ids for p in train_pieces], training["window"],
-                                     training["batch_size"], self.transposer)
+                                     training["batch_size"], self.transposer, tokenizer,
+                                     infill_rate=training["infill_rate"], halve_rate=training["augment_halve"])
         windows = validation_windows([p.ids for p in valid_pieces], training["window"],
                                      training["eval_batches"] * training["batch_size"])
         self.valid_windows = torch.from_numpy(windows[self.runtime.rank::self.runtime.world_size])
@@ -200,6 +202,8 @@ class Trainer:
                                    + (f", from step {self.step}" if self.step else ""))
         if self.step >= max_steps:
             self.stopped = "max_steps"
+        workers = min(4, (os.cpu_count() or 1) - 1) if self.runtime.device.type == "cuda" else 0
+        self.batches = BatchPrefetcher(self.sampler, training["seed"], self.runtime.rank, workers)
         try:
             self._loop(max_steps)
         except KeyboardInterrupt:
@@ -214,6 +218,8 @@ class Trainer:
                 f"training.window={training['window']}, model.d_model={self.settings['model']['d_model']}: "
                 f"lower one of them (e.g. --set training.batch_size={max(1, training['batch_size'] // 2)})"
             ) from None
+        finally:
+            self.batches.close()
         result = TrainResult(folder=self.out, step=self.step, best_step=self.best_step,
                              best_validation_loss=self.best_loss, stopped=self.stopped,
                              parameters=self.parameters, tokens_seen=self.tokens_seen,
@@ -241,11 +247,11 @@ class Trainer:
         while self.step < max_steps:
             if self._should_stop():
                 break
-            lr = learning_rate(self.step, training["lr"], training["warmup_steps"], max_steps,
-                               training["min_lr_ratio"])
+            lr = learning_rate(self._schedule_step(max_steps), training["lr"], training["warmup_steps"],
+                               max_steps, training["min_lr_ratio"])
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            windows = self.sampler.batch(rng_for_step(training["seed"], runtime.rank, self.step))
+            windows = self.batches.batch(self.step)
             tokens = int((windows[:, 1:] != PAD).sum())
             batch = torch.from_numpy(windows).to(device, non_blocking=True)
             with self.autocast:
@@ -292,6 +298,17 @@ class Trainer:
             self._evaluate_and_save(final=True)
         elif self.stopped != "max_steps":
             self._checkpoint()
+
+    def _schedule_step(self, max_steps: int) -> float:
+        """Where the learning-rate schedule stands: the step, or, with a time budget that will
+        end the run first, the same share of `max_steps` as of the budget spent, so the decay
+        ends when the time does instead of being cut off at a high rate. (One process only:
+        under torchrun each process's clock differs, and their rates must not.)"""
+        limit = self.training["max_minutes"]
+        if not limit or self.runtime.distributed:
+            return self.step
+        spent = self.train_seconds + time.perf_counter() - self.last_log_time
+        return max(float(self.step), min(1.0, spent / (limit * 60)) * max_steps)
 
     def _should_stop(self) -> bool:
         limit = self.training["max_minutes"]

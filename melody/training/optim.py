@@ -10,8 +10,9 @@ import torch
 from melody.nn import SequenceModel
 
 
-def learning_rate(step: int, peak: float, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warmup to `peak`, then cosine decay to peak * min_ratio at `total` steps."""
+def learning_rate(step: float, peak: float, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup to `peak`, then cosine decay to peak * min_ratio at `total` steps (`step`
+    may be fractional: a time budget moves the schedule by the share of it spent)."""
     if warmup and step < warmup:
         return peak * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))

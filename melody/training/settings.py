@@ -48,6 +48,8 @@ DEFAULTS: Settings = {
         "clip": 1.0,  # gradient norm clipping; 0: off
         "seed": 0,
         "augment_transpose": 5,  # random shifts up to +-N semitones on training windows; 0: off
+        "augment_halve": 0.0,  # share of windows written at half the note values (4/4 eighths as 4/8 sixteenths)
+        "infill_rate": 0.5,  # share of windows rearranged for infilling (prefix, suffix, middle); 0: off
         "checkpoint_every": 500,
         "log_every": 10,
     },
@@ -193,6 +195,9 @@ def validate(settings: Settings) -> Settings:
         raise UsageError(f"setting training.lr must be positive, not {training['lr']}")
     if not 0 <= training["min_lr_ratio"] <= 1:
         raise UsageError(f"setting training.min_lr_ratio must be within 0..1, not {training['min_lr_ratio']}")
+    for key in ("augment_halve", "infill_rate"):
+        if not 0 <= training[key] <= 1:
+            raise UsageError(f"setting training.{key} must be within 0..1, not {training[key]}")
     if not 0 <= model["dropout"] < 1:
         raise UsageError(f"setting model.dropout must be within 0..1, not {model['dropout']}")
     if not 0 < data["validation_fraction"] < 1:
