@@ -9,8 +9,10 @@ of them by section:
 
 The dataclasses below are the one list of settings: a field's annotation is its type (a
 `Literal` lists its choices) and, through `Annotated`, its range; its default is the default.
-Checking is generic over the fields, so adding a setting is one line in its section. An
-unknown key, a value of the wrong type or out of range is a UsageError naming the setting.
+Checking is generic over the fields, so adding a setting is one line in its section (and its
+name in `melody train --help`, melody/commands/train.py; a test compares the two). Folders
+recorded before a setting existed resume with its default. An unknown key, a value of the
+wrong type or out of range is a UsageError naming the setting.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ class Range:
     high_open: bool = False
 
     def contains(self, value: float) -> bool:
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+        # Each test says what passes, so NaN (which every comparison fails) never does.
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
 
     def wants(self) -> str:
         """What the error says a value must do: "be at least 1", "not be negative", ..."""
