@@ -29,7 +29,7 @@ def tiny_model_folder(folder: Path, family: str = "lstm", seed: int = 0) -> Path
     tests fast (the grammar still decides where Bar and EOS may go).
     """
     tokenizer = get_tokenizer("remi")
-    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "heads": 2,
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "hidden": 0, "layers": 1, "heads": 2,
              "context": 64, "dropout": 0.0}
     torch.manual_seed(seed)
     net = build_model(family, sizes)

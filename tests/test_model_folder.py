@@ -20,7 +20,7 @@ from melody.model_folder import (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, list
 from melody.nn import build_model
 from melody.tokenizers import get_tokenizer
 
-SIZES = {"d_model": 16, "layers": 1, "heads": 2, "context": 32, "dropout": 0.0}
+SIZES = {"d_model": 16, "hidden": 0, "layers": 1, "heads": 2, "context": 32, "dropout": 0.0}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -53,7 +53,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     tokenizer = get_tokenizer("remi")
-    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "dropout": 0.0}
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "hidden": 0, "layers": 1, "dropout": 0.0}
     folder = tmp_path_factory.mktemp("models") / "tiny"
     save_model(folder, build_model("lstm", sizes), tokenizer,
                {"family": "lstm", "model": sizes, "tokenizer": {"name": tokenizer.name, "config": tokenizer.config}})
