@@ -34,7 +34,6 @@ from melody.tokenizers.remi import (BAR, DRUM, DURATION, KEY, PITCH, POSITION, P
 # Phases: where in the grammar the sequence stands.
 START, AFTER_BAR, AFTER_METER, AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_PROGRAM, AFTER_PITCH, \
     AFTER_VELOCITY, AFTER_DURATION, ENDED = range(11)
-UNLIMITED = 1 << 40
 
 
 class RemiState(SlotState):
