@@ -19,7 +19,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-import numpy as np
 
 from melody.evaluation.likelihood import LikelihoodResult, ScoredPiece, summarize
 from melody.tokenizers.base import BOS
