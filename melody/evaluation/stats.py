@@ -138,7 +138,7 @@ class Statistic:
     kind: str = "value"  # "value", "rate" (yes or no per piece) or "mean" (a set judged by its mean)
 
 
-STATISTICS: tuple[Statistic, ...] = (
+SURFACE_STATISTICS: tuple[Statistic, ...] = (
     Statistic("pitch-class entropy", "bits", pitch_class_entropy),
     Statistic("scale consistency", "share", scale_consistency),
     Statistic("groove consistency", "share", groove_consistency),
@@ -147,6 +147,8 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic("notes per bar", "notes", notes_per_bar),
     Statistic("pitch range", "semitones", pitch_range),
     Statistic("duration histogram", "distance", duration_histogram),
+)
+FORM_STATISTICS: tuple[Statistic, ...] = (
     Statistic("returning part", "share of pieces", form.returning_part, "rate"),
     Statistic("returning part, transposed", "share of pieces", form.returning_part_transposed, "rate"),
     Statistic("tonic ending", "share of pieces", form.tonic_ending, "rate"),
@@ -155,6 +157,7 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic("meter fill", "share of bars", form.meter_fill, "mean"),
     Statistic("length in bars", "bars", form.length_in_bars),
 )
+STATISTICS: tuple[Statistic, ...] = SURFACE_STATISTICS + FORM_STATISTICS
 # The statistics whose distance densities `melody eval --plots` draws: a rate's distances
 # are only 0 or 1, which a density plot does not show any better than the two shares.
 PLOTTED: tuple[Statistic, ...] = tuple(s for s in STATISTICS if s.kind != "rate")
@@ -319,9 +322,10 @@ def compare(generated: Sequence[Piece], real: Sequence[Piece], statistic: Statis
         kind=statistic.kind, intra=intra, inter=inter)
 
 
-def compare_all(generated: Sequence[Piece], real: Sequence[Piece]) -> list[Comparison]:
-    """Every statistic in `STATISTICS`, generated beside real."""
-    return [compare(generated, real, statistic) for statistic in STATISTICS]
+def compare_all(generated: Sequence[Piece], real: Sequence[Piece],
+                statistics: Sequence[Statistic] = STATISTICS) -> list[Comparison]:
+    """Every statistic in `statistics` (default: all of them), generated beside real."""
+    return [compare(generated, real, statistic) for statistic in statistics]
 
 
 def _number(value: float, digits: int = 2) -> str:
