@@ -16,6 +16,7 @@ not matter; the issue asks for 1.3 or less), overall and per meter as written.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     def bits_per_note(result, rows: list[int]) -> float:
         nats = sum(result.per_piece[i][0] for i in rows)
         notes = sum(result.per_piece[i][2] for i in rows)
-        return nats / 0.6931471805599453 / notes
+        return nats / math.log(2) / notes
 
     by_meter: dict[str, list[int]] = defaultdict(list)
     for index, meter in enumerate(meters):
