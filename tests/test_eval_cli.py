@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from melody.cli import main
+from melody.evaluation.stats import PLOTTED
 
 TUNES = 24
 
@@ -58,7 +59,7 @@ def test_eval_scores_the_held_out_split_beside_the_ngram_and_writes_json_and_plo
     assert 0 < model["bits_per_note"] and 0 < ngram["bits_per_note"]
     assert figures["temperatures"][0]["pieces"] == 3 and figures["bars"] == 2
     pngs = sorted(p.name for p in plots.iterdir())
-    assert "pitch-class-entropy.png" in pngs and len(pngs) == 8
+    assert "pitch-class-entropy.png" in pngs and "meter-fill.png" in pngs and len(pngs) == len(PLOTTED)
     assert all((plots / name).read_bytes().startswith(b"\x89PNG") for name in pngs)
 
 

@@ -103,8 +103,11 @@ def test_generated_copies_of_the_real_set_fall_inside_its_spread():
     rng = np.random.default_rng(2)
     real = [melody_of(rng.integers(55, 80, 32), duration=12) for _ in range(30)]
     for comparison in stats.compare_all(real, real):
+        if comparison.generated_count == 0:
+            continue  # undefined for these pieces: four bars leave no room for a part to return, no key
         assert comparison.inside, comparison.name
-        assert comparison.overlap > 0.8, comparison.name
+        if comparison.kind != "rate":  # a rate has shares, no distance densities to overlap
+            assert comparison.overlap > 0.8, comparison.name
 
 
 def test_a_set_far_from_the_real_one_falls_outside():

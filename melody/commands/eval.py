@@ -107,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.plots is not None and num > 0 and not args.force:
         from melody.charts import safe_name
-        from melody.evaluation.stats import STATISTICS
+        from melody.evaluation.stats import PLOTTED
 
-        for statistic in STATISTICS:
+        for statistic in PLOTTED:
             target = args.plots / f"{safe_name(statistic.name)}.png"
             if target.exists():
                 raise MelodyError(f"{target}: already exists (use --force to replace it)")

@@ -186,6 +186,8 @@ def statistic_plots(report: EvalReport) -> dict[str, bytes]:
     if not report.temperatures:
         return plots
     for position, first in enumerate(report.temperatures[0].comparisons):
+        if first.kind == "rate":
+            continue  # two shares: nothing a density plot shows better (stats.PLOTTED)
         intra = first.intra
         inters = [(t.temperature, t.comparisons[position].inter) for t in report.temperatures]
         grid = density_grid(intra, *[inter for _, inter in inters], points=256)

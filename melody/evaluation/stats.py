@@ -6,6 +6,10 @@ in music"): the real set's own spread is the distribution of distances between i
 (intra-set), the generated set's distance to it the distribution of distances from each
 generated piece to each real one (inter-set), and their agreement is the overlap area of
 the two distributions' Gaussian kernel density estimates (1.0: indistinguishable).
+
+Form statistics (`form.py`) join them. Those that ask a yes-or-no question of each piece
+(does a part return?) are rates: a set's figure is the share of its pieces, and the real
+set's spread is where that share falls for as many real pieces as were generated.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from melody.evaluation import form
+from melody.evaluation.form import bar_spans, sounding
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece
 
 # Duration classes in ticks (24 per quarter): 32nd, 16th triplet, 16th, 8th triplet, dotted
@@ -48,19 +54,13 @@ def scale_consistency(piece: Piece) -> float:
     return max(sum(c in scale for c in classes) for scale in _SCALES) / len(classes)
 
 
-def _bars(piece: Piece) -> list[tuple[int, int]]:
-    starts = piece.bar_starts()
-    ends = [*starts[1:], max(piece.end_tick, starts[-1] + 1)]
-    return [(s, e) for s, e in zip(starts, ends) if e > s]
-
-
 def groove_consistency(piece: Piece) -> float:
     """1 minus the mean Hamming distance between consecutive bars' onset patterns (MusPy).
 
     A bar's onset pattern marks the ticks (relative to its bar line) where a note starts;
     the distance is normalised by the longer bar's length, so identical bars give 1.0.
     """
-    bars = _bars(piece)
+    bars = bar_spans(piece)
     if len(bars) < 2:
         return math.nan
     onsets = sorted({n.onset for n in piece.notes})
@@ -79,32 +79,23 @@ def groove_consistency(piece: Piece) -> float:
     return 1.0 - float(np.mean(distances))
 
 
-def _sounding(piece: Piece, end: int) -> np.ndarray:
-    """How many notes sound at each tick 0..end-1 (a difference array, then a running sum)."""
-    delta = np.zeros(end + 1, dtype=np.int64)
-    for note in piece.notes:
-        delta[min(note.onset, end)] += 1
-        delta[min(note.end, end)] -= 1
-    return np.cumsum(delta[:-1])
-
-
 def empty_beat_rate(piece: Piece) -> float:
     """Share of beats (quarter notes, as MusPy's resolution) during which no note sounds."""
     end = piece.end_tick
     if end <= 0 or not piece.notes:
         return math.nan
     beats = -(-end // TICKS_PER_QUARTER)
-    sounding = np.zeros(beats * TICKS_PER_QUARTER, dtype=np.int64)
-    sounding[:end] = _sounding(piece, end)
-    return float((sounding.reshape(beats, TICKS_PER_QUARTER).max(axis=1) == 0).mean())
+    per_tick = np.zeros(beats * TICKS_PER_QUARTER, dtype=np.int64)
+    per_tick[:end] = sounding(piece, end)
+    return float((per_tick.reshape(beats, TICKS_PER_QUARTER).max(axis=1) == 0).mean())
 
 
 def polyphony(piece: Piece) -> float:
     """Mean number of notes sounding together, over the ticks where at least one sounds."""
     if not piece.notes:
         return math.nan
-    sounding = _sounding(piece, piece.end_tick)
-    active = sounding[sounding > 0]
+    counts = sounding(piece, piece.end_tick)
+    active = counts[counts > 0]
     return float(active.mean()) if active.size else math.nan
 
 
@@ -112,7 +103,7 @@ def notes_per_bar(piece: Piece) -> float:
     """Notes divided by bars."""
     if not piece.notes:
         return math.nan
-    return len(piece.notes) / max(1, len(_bars(piece)))
+    return len(piece.notes) / max(1, len(bar_spans(piece)))
 
 
 def pitch_range(piece: Piece) -> float:
@@ -134,14 +125,20 @@ def duration_histogram(piece: Piece) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Statistic:
-    """One feature of a piece: a name, its unit and its function (scalar or vector)."""
+    """One feature of a piece: a name, its unit and its function (scalar or vector).
+
+    A "rate" statistic answers yes (1.0) or no (0.0) per piece, and a set is summed up by
+    the share of its pieces that say yes. A "mean" statistic is a share of bars that is 0 or
+    1 for most pieces, and a set is judged by its mean, as a rate is by its share.
+    """
 
     name: str
     unit: str
     function: Callable[[Piece], float | np.ndarray]
+    kind: str = "value"  # "value", "rate" (yes or no per piece) or "mean" (a set judged by its mean)
 
 
-STATISTICS: tuple[Statistic, ...] = (
+SURFACE_STATISTICS: tuple[Statistic, ...] = (
     Statistic("pitch-class entropy", "bits", pitch_class_entropy),
     Statistic("scale consistency", "share", scale_consistency),
     Statistic("groove consistency", "share", groove_consistency),
@@ -151,6 +148,19 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic("pitch range", "semitones", pitch_range),
     Statistic("duration histogram", "distance", duration_histogram),
 )
+FORM_STATISTICS: tuple[Statistic, ...] = (
+    Statistic("returning part", "share of pieces", form.returning_part, "rate"),
+    Statistic("returning part, transposed", "share of pieces", form.returning_part_transposed, "rate"),
+    Statistic("tonic ending", "share of pieces", form.tonic_ending, "rate"),
+    Statistic("empty first bar", "share of pieces", form.empty_first_bar, "rate"),
+    Statistic("padded bars", "share of bars", form.padded_bar_rate, "mean"),
+    Statistic("meter fill", "share of bars", form.meter_fill, "mean"),
+    Statistic("length in bars", "bars", form.length_in_bars),
+)
+STATISTICS: tuple[Statistic, ...] = SURFACE_STATISTICS + FORM_STATISTICS
+# The statistics whose distance densities `melody eval --plots` draws: a rate's distances
+# are only 0 or 1, which a density plot does not show any better than the two shares.
+PLOTTED: tuple[Statistic, ...] = tuple(s for s in STATISTICS if s.kind != "rate")
 
 
 def features(pieces: Sequence[Piece], statistic: Statistic) -> np.ndarray:
@@ -233,6 +243,7 @@ class Comparison:
     overlap: float  # overlap area of the intra-set and inter-set distance densities
     inside: bool  # the generated set's typical value lies inside the real set's spread
     generated_count: int
+    kind: str = "value"  # "rate" and "mean": real_low..real_high is the band of a set's mean
     intra: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     inter: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
@@ -250,15 +261,49 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return math.nan, math.nan  # a histogram has no scalar mean; its distances tell instead
 
 
+BOOTSTRAP_DRAWS = 2000
+
+
+def mean_band(values: np.ndarray, count: int, low: float = 5, high: float = 95) -> tuple[float, float]:
+    """The `low` and `high` percentiles of the mean of `count` values drawn (with replacement)
+    from `values`: where a set of `count` real pieces would put its mean (or, for 0/1
+    values, its share). A fixed seed keeps reports reproducible."""
+    if count <= 0 or values.size == 0:
+        return math.nan, math.nan
+    draws = np.random.default_rng(0).choice(values, size=(BOOTSTRAP_DRAWS, count), replace=True)
+    band = np.percentile(draws.mean(axis=1), [low, high])
+    return float(band[0]), float(band[1])
+
+
+def _compare_rate(g: np.ndarray, r: np.ndarray, statistic: Statistic) -> Comparison:
+    """A rate: the share of each set, and the real share's 5..95% band for as many pieces as
+    were generated (the spread a real set of that size would show)."""
+    real_share = float(r.mean()) if r.size else math.nan
+    gen_share = float(g.mean()) if g.size else math.nan
+    low, high = mean_band(r, len(g) or len(r))
+    return Comparison(
+        name=statistic.name, unit=statistic.unit, real_mean=real_share, real_std=math.nan,
+        generated_mean=gen_share, generated_std=math.nan, real_low=low, real_high=high,
+        intra_mean=math.nan, inter_mean=math.nan, overlap=math.nan,
+        inside=bool(g.size and low <= gen_share <= high), generated_count=int(len(g)), kind="rate")
+
+
 def compare(generated: Sequence[Piece], real: Sequence[Piece], statistic: Statistic) -> Comparison:
     """The statistic of both sets, the real set's spread, and where the generated set falls."""
     g = features(generated, statistic)
     r = features(real, statistic)
+    if statistic.kind == "rate":
+        return _compare_rate(g, r, statistic)
     intra = intra_distances(r)
     inter = inter_distances(g, r)
     real_mean, real_std = _mean_std(r)
     gen_mean, gen_std = _mean_std(g)
-    if r.ndim == 1:
+    if statistic.kind == "mean":
+        # A share of bars, mostly 0 or 1 per piece: a median would hide the pieces that go
+        # wrong, so the generated mean must fall where the mean of as many real pieces does.
+        low, high = mean_band(r, len(g) or len(r))
+        inside = bool(g.size and low <= gen_mean <= high)
+    elif r.ndim == 1:
         # A scalar: the generated set's median inside the real values' 5..95 percentile band.
         low, high = (np.percentile(r, [5, 95]) if r.size else (math.nan, math.nan))
         inside = bool(g.size and low <= float(np.median(g)) <= high)
@@ -274,31 +319,53 @@ def compare(generated: Sequence[Piece], real: Sequence[Piece], statistic: Statis
         intra_mean=float(intra.mean()) if intra.size else math.nan,
         inter_mean=float(inter.mean()) if inter.size else math.nan,
         overlap=overlap_area(intra, inter), inside=inside, generated_count=int(len(g)),
-        intra=intra, inter=inter)
+        kind=statistic.kind, intra=intra, inter=inter)
 
 
-def compare_all(generated: Sequence[Piece], real: Sequence[Piece]) -> list[Comparison]:
-    """Every statistic in `STATISTICS`, generated beside real."""
-    return [compare(generated, real, statistic) for statistic in STATISTICS]
+def compare_all(generated: Sequence[Piece], real: Sequence[Piece],
+                statistics: Sequence[Statistic] = STATISTICS) -> list[Comparison]:
+    """Every statistic in `statistics` (default: all of them), generated beside real."""
+    return [compare(generated, real, statistic) for statistic in statistics]
 
 
 def _number(value: float, digits: int = 2) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _percent(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.0f}%"
+
+
 def format_table(comparisons: Sequence[Comparison]) -> str:
-    """An aligned plain-text table of comparisons, one statistic per row."""
+    """An aligned plain-text table of comparisons, one statistic per row (rates in percent,
+    explained in a line under the table)."""
     header = ("statistic", "real mean±sd", "generated mean±sd", "real 5-95%", "intra", "inter",
               "overlap", "inside")
     rows = [header]
+    rates = [c for c in comparisons if c.kind == "rate"]
+    means = [c for c in comparisons if c.kind == "mean"]
     for c in comparisons:
+        if c.kind == "rate":
+            rows.append((c.name, _percent(c.real_mean), _percent(c.generated_mean),
+                         f"{_percent(c.real_low)}..{_percent(c.real_high)}", "-", "-", "-",
+                         "yes" if c.inside else "NO"))
+            continue
+        digits = 3 if c.kind == "mean" else 2  # shares of bars near 0 or 1 need the third digit
         rows.append((c.name,
-                     f"{_number(c.real_mean)}±{_number(c.real_std)}" if not math.isnan(c.real_mean) else "-",
-                     f"{_number(c.generated_mean)}±{_number(c.generated_std)}" if not math.isnan(c.generated_mean) else "-",
-                     f"{_number(c.real_low)}..{_number(c.real_high)}",
+                     f"{_number(c.real_mean, digits)}±{_number(c.real_std, digits)}" if not math.isnan(c.real_mean) else "-",
+                     f"{_number(c.generated_mean, digits)}±{_number(c.generated_std, digits)}"
+                     if not math.isnan(c.generated_mean) else "-",
+                     f"{_number(c.real_low, digits)}..{_number(c.real_high, digits)}",
                      _number(c.intra_mean), _number(c.inter_mean), _number(c.overlap),
                      "yes" if c.inside else "NO"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in rows]
+    if rates or means:
+        count = (rates or means)[0].generated_count
+        among = f"{count} real pieces, as many as were generated" if count else "as many real pieces"
+        which = " and ".join(c.name for c in means)
+        lines.append(f"(a % row is a rate: the share of pieces with that property. For rates"
+                     + (f", and for {which} (judged by the set's mean)" if means else "")
+                     + f", real 5-95% is where the real set's share or mean falls among {among}.)")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 TICKS_PER_QUARTER = 24
 DEFAULT_QPM = 120.0
@@ -169,3 +170,49 @@ class Piece:
                 f"{self.time_signature.numerator}/{self.time_signature.denominator}, "
                 f"{self.key.name if self.key else 'no key'}>")
 
+
+def scale_note_values(piece: Piece, factor: Fraction | int | float) -> Piece:
+    """`piece` written with every note value multiplied by `factor` (a power of two), sounding the same.
+
+    Halving (factor 1/2) keeps the bar count and the meter's numerator: 4/4 with eighths
+    becomes 4/8 with sixteenths, 6/8 becomes 6/16, 2/2 becomes 2/4. Every onset, duration,
+    event tick and the end are scaled, the meter's denominator divided by `factor`, and the
+    tempo (quarter notes per minute) multiplied by it, so each note lasts as many seconds as
+    before; a piece without a meter or tempo gets the implied 4/4 and default tempo, scaled.
+    ValueError when `factor` is not a power of two, when a tick would fall between two ticks
+    of the grid (a 32nd note halved), or when a meter's denominator would fall below 1 (3/1
+    doubled).
+    """
+    scale = Fraction(factor)
+    if scale <= 0 or (scale.numerator & (scale.numerator - 1)) or (scale.denominator & (scale.denominator - 1)):
+        raise ValueError(f"note values can only be scaled by a power of two, not {factor}")
+
+    if scale == 1:
+        return piece
+
+    def tick(value: int, what: str) -> int:
+        scaled = value * scale
+        if scaled.denominator != 1:
+            raise ValueError(f"{what} would not be a whole number of ticks with note values scaled by {scale}")
+        return int(scaled)
+
+    notes = [dataclasses.replace(n, onset=tick(n.onset, f"the note {n.pitch} at tick {n.onset}"),
+                                 duration=tick(n.duration, f"the {n.duration}-tick note {n.pitch} at tick {n.onset}"))
+             for n in piece.notes]
+    signatures = piece.time_signatures
+    if not signatures or signatures[0].tick > 0:
+        signatures = [TimeSignature(0, 4, 4), *signatures]  # what bar_starts assumes
+    meters = []
+    for signature in signatures:
+        denominator = signature.denominator / scale
+        if denominator.denominator != 1 or denominator < 1:
+            raise ValueError(f"the meter {signature.numerator}/{signature.denominator} has no "
+                             f"denominator when note values are scaled by {scale}")
+        meters.append(TimeSignature(tick(signature.tick, f"the meter change at tick {signature.tick}"), signature.numerator,
+                                    int(denominator)))
+    tempos = [Tempo(tick(t.tick, f"the tempo change at tick {t.tick}"), t.qpm * float(scale)) for t in piece.tempos]
+    if not piece.tempos:
+        tempos = [Tempo(0, DEFAULT_QPM * float(scale))]  # the default tempo, kept as heard
+    keys = [dataclasses.replace(k, tick=tick(k.tick, f"the key change at tick {k.tick}")) for k in piece.keys]
+    end = None if piece.end is None else tick(piece.end, f"the end at tick {piece.end}")
+    return piece.replace(notes=notes, time_signatures=meters, tempos=tempos, keys=keys, end=end)

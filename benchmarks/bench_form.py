@@ -1,0 +1,137 @@
+"""Do generated tunes hold together? Form statistics and a classifier two-sample test.
+
+    python benchmarks/bench_form.py [--model models/default] [--num 100] [--bars 32] [--seed 1] [--threads 2]
+
+Samples `--num` tunes of `--bars` bars through `melody.generation.generate` with the sampling
+defaults (temperature 1, top-p 0.95), then prints, for each form statistic
+(`melody/evaluation/form.py`), the generated figure beside the model's held-out real tunes and
+beside all its real tunes (held-out and training), with the real set's 5-95% band: for a
+rate (a yes or no per tune) and a mean of bar shares, where the figure of `--num` real tunes
+drawn at random falls; for a per-tune value, the spread of the real tunes' values.
+
+Then a classifier two-sample test (`melody/evaluation/discriminator.py`): a logistic
+regression on features of the first `--bars` bars, `--folds`-fold cross-validated, tells
+`--num` generated tunes from as many real tunes drawn at random (seeded); the accuracy per
+feature group says what gives the generated tunes away, beside the accuracy a guess reaches
+(its 95th percentile). The real pieces are the model's tokenized corpus decoded, as
+`melody eval` reads them. The output is Markdown, ready to paste into benchmarks/REPORT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from melody.evaluation.discriminator import GROUPS, two_sample_test  # noqa: E402
+from melody.evaluation.stats import FORM_STATISTICS, Comparison, compare_all  # noqa: E402
+
+
+def shown(path: str) -> str:
+    """A model folder as the repository names it (relative to its root where it lies inside)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path
+
+
+def figure(comparison: Comparison, generated: bool = False) -> str:
+    """A comparison's generated or real figure: a share in percent, a mean, or a mean±sd."""
+    value = comparison.generated_mean if generated else comparison.real_mean
+    if comparison.kind == "rate":
+        return f"{100 * value:.0f}%"
+    if comparison.kind == "mean":
+        return f"{value:.3f}"
+    spread = comparison.generated_std if generated else comparison.real_std
+    return f"{value:.1f}±{spread:.1f}"
+
+
+def band(comparison: Comparison) -> str:
+    low, high = comparison.real_low, comparison.real_high
+    if comparison.kind == "rate":
+        return f"{100 * low:.0f}%..{100 * high:.0f}%"
+    if comparison.kind == "mean":
+        return f"{low:.3f}..{high:.3f}"
+    return f"{low:.0f}..{high:.0f}"
+
+
+def form_table(generated: list, held_out: list, everything: list) -> list[str]:
+    """A Markdown table: each form statistic, generated beside held-out and all real tunes."""
+    beside_held = compare_all(generated, held_out, FORM_STATISTICS)
+    beside_all = compare_all(generated, everything, FORM_STATISTICS)
+    lines = [f"| statistic | generated ({len(generated)}) | held-out real ({len(held_out)}) | 5-95% "
+             f"| inside | all real ({len(everything)}) | 5-95% | inside |",
+             "|---|---:|---:|---:|:-:|---:|---:|:-:|"]
+    for held, every in zip(beside_held, beside_all):
+        lines.append(f"| {held.name} | {figure(held, generated=True)} | {figure(held)} | {band(held)} | "
+                     f"{'yes' if held.inside else 'NO'} | {figure(every)} | {band(every)} | "
+                     f"{'yes' if every.inside else 'NO'} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(ROOT / "models" / "default"), help="model folder")
+    parser.add_argument("--num", type=int, default=100, help="tunes to generate (default 100)")
+    parser.add_argument("--bars", type=int, default=32, help="bars per generated tune and classified (default 32)")
+    parser.add_argument("--seed", type=int, default=1, help="generation seed (default 1)")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from melody.evaluation.data import held_out_and_training
+    from melody.generation import GenerationSettings, generate
+    from melody.model_folder import load_model
+
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    model = load_model(args.model)
+    split = held_out_and_training(model)
+    if split is None:
+        print(f"bench_form: {args.model}: its training data cannot be found to rebuild the held-out split",
+              file=sys.stderr)
+        return 1
+    decode = model.tokenizer.decode
+    held_out = [decode([int(t) for t in p.ids]) for p in split.held_out]
+    everything = held_out + [decode([int(t) for t in p.ids]) for p in split.training]
+
+    sampling = time.perf_counter()
+    settings = GenerationSettings(num=args.num, bars=args.bars, seed=args.seed)
+    generated = [take.piece for take in generate(model, settings)]
+    sampling = time.perf_counter() - sampling
+
+    rng = np.random.default_rng(args.seed)
+    real_sample = [everything[i] for i in rng.choice(len(everything), min(args.num, len(everything)), replace=False)]
+    test = two_sample_test(real_sample, generated, bars=args.bars, folds=args.folds, seed=args.seed)
+
+    command = "python benchmarks/bench_form.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    lines = ["## Form: do generated tunes hold together?", "", "```bash", command.strip(), "```", "",
+             f"Model `{shown(args.model)}` "
+             f"({model.family}, {model.tokenizer.name} tokens): {len(generated)} tunes of {args.bars} bars, seed "
+             f"{args.seed}, temperature {settings.temperature:g}, top-p {settings.top_p:g} "
+             f"(sampled in {sampling:.1f} s on {args.threads} threads). Rates are shares of tunes; their "
+             f"5-95% (and that of padded bars and meter fill, judged by the mean) is where {len(generated)} "
+             f"real tunes drawn at random put the figure; length in bars is set by `--bars` here, telling only "
+             f"for a model that ends its tunes itself.", "",
+             *form_table(generated, held_out, everything), "",
+             f"Classifier two-sample test: logistic regression (L2, numpy), {test.folds}-fold cross-validated, "
+             f"on the first {test.bars} bars of {test.generated} generated and {test.real} real tunes (drawn "
+             f"at random from all {len(everything)}); 50% means it cannot tell them apart, and a guess "
+             f"reaches {100 * test.chance_high:.0f}% one time in twenty.", "",
+             "| features | accuracy |", "|---|---:|",
+             *[f"| {group} | {100 * test.by_group[group]:.0f}% |" for group in GROUPS],
+             f"| all together | **{100 * test.accuracy:.0f}%** |", "",
+             f"({time.perf_counter() - started:.0f} s in all.)"]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
