@@ -17,12 +17,10 @@ import json
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from melody.errors import ModelError, UsageError
 from melody.files import write_atomic
 from melody.music.notes import Piece
 
@@ -122,30 +120,3 @@ class Tokenizer(ABC):
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer as JSON, atomically."""
         write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n", overwrite=True)
-
-
-def tokenizer_from_dict(data: dict[str, Any], source: str = "tokenizer") -> Tokenizer:
-    """Rebuild a tokenizer from `to_dict()` output; checks the vocabulary still matches."""
-    from melody.tokenizers import get_tokenizer
-
-    if not isinstance(data, dict) or data.get("format") != "melody-tokenizer":
-        raise ModelError(f"{source}: not a melody tokenizer file")
-    if data.get("version") != FORMAT_VERSION:
-        raise ModelError(f"{source}: tokenizer format version {data.get('version')} is not supported")
-    try:
-        tokenizer = get_tokenizer(data.get("name", ""), **(data.get("config") or {}))
-    except (UsageError, TypeError) as error:  # an unknown scheme, a bad setting, a config not a mapping
-        raise ModelError(f"{source}: {error}") from None
-    if data.get("vocab") != tokenizer.vocab:
-        raise ModelError(f"{source}: vocabulary does not match this version of melody's "
-                         f"{tokenizer.name} tokenizer")
-    return tokenizer
-
-
-def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
-    """Read a tokenizer JSON file written by `Tokenizer.save`."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: cannot read tokenizer: {error}") from None
-    return tokenizer_from_dict(data, str(path))

@@ -43,10 +43,10 @@ from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHO
                                       config_flag, config_int, config_keys, config_levels, index_groups,
                                       key_index, key_of_token, key_tokens, meters, nearest,
                                       nearest_log)
-
-
 # Token classes: the kind of every id, for the decoder and the grammar.
-(SPECIAL, BAR, TIMESIG, POSITION, KEY, TEMPO, PROGRAM, PITCH, DRUM, VELOCITY, DURATION) = range(11)
+from melody.tokenizers.remi_kinds import (BAR, DRUM, DURATION, KEY, PITCH, POSITION, PROGRAM, SPECIAL,
+                                          TEMPO, TIMESIG, VELOCITY)
+
 
 
 class REMI(Tokenizer):
