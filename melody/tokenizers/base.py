@@ -17,10 +17,12 @@ import json
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from melody.errors import ModelError, UsageError
 from melody.files import write_atomic
 from melody.music.notes import Piece
 
@@ -37,6 +39,7 @@ class Constraints:
     pitch_range: tuple[int, int] | None = None  # inclusive MIDI pitch bounds
     bars: int | None = None  # exact number of bars to generate after the prime
     end_on_bar_line: bool = True  # stop only at a bar line
+    max_bars: int | None = None  # without `bars`: at most this many bars after the prime
 
 
 class Grammar(ABC):
@@ -86,6 +89,12 @@ class Tokenizer(ABC):
     # -- hooks a scheme fills in ---------------------------------------------------------
     @classmethod
     def default_config(cls) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def legacy_config(cls) -> dict[str, Any]:
+        """Settings a tokenizer.json written by an older melody lacks, as that melody had them
+        (a new option's default may differ: it must not change an old model's vocabulary)."""
         return {}
 
     @abstractmethod

@@ -37,16 +37,15 @@ import numpy as np
 
 from melody.errors import MusicError
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
-from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer, decode_incrementally
 from melody.music.midi import MAX_TICKS  # the longest piece any scheme writes, as MIDI reads
+from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer, decode_incrementally
 from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE,
                                       config_flag, config_int, config_keys, config_levels, index_groups,
                                       key_index, key_of_token, key_tokens, meters, nearest,
                                       nearest_log)
-# Token classes: the kind of every id, for the decoder and the grammar.
-from melody.tokenizers.remi_kinds import (BAR, DRUM, DURATION, KEY, PITCH, POSITION, PROGRAM, SPECIAL,
-                                          TEMPO, TIMESIG, VELOCITY)
-
+from melody.tokenizers.remi_form import MAX_COPY_BACK, MAX_COPY_BARS, MIN_COPY_BARS, with_copies
+from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, DRUM, DURATION, INFILL, KEY, PITCH,
+                                          POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
 
 
 class REMI(Tokenizer):
@@ -58,7 +57,12 @@ class REMI(Tokenizer):
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         return {"max_bar_ticks": 4 * WHOLE, "max_duration": WHOLE, "max_duration_tokens": 16,
-                "velocities": list(DYNAMICS), "programs": True}
+                "velocities": list(DYNAMICS), "programs": True, "copies": True, "infill": True}
+
+    @classmethod
+    def legacy_config(cls) -> dict[str, Any]:
+        # tokenizer.json files written before copies and infilling existed have neither.
+        return {"copies": False, "infill": False}
 
     def build_vocab(self) -> list[str]:
         config = self.config
@@ -70,6 +74,8 @@ class REMI(Tokenizer):
         self.max_duration = config_int("remi", config, "max_duration", 1, 16 * WHOLE)
         self.max_duration_tokens = config_int("remi", config, "max_duration_tokens", 1, 64)
         programs = config_flag("remi", config, "programs")
+        self.copies = config_flag("remi", config, "copies")
+        self.infill = config_flag("remi", config, "infill")
         groups: list[tuple[int, list[str]]] = [
             (BAR, ["Bar"]),
             (TIMESIG, [f"TimeSig_{n}/{d}" for n, d in self.meters]),
@@ -81,9 +87,16 @@ class REMI(Tokenizer):
             (DRUM, [f"Drum_{p}" for p in range(128)]),
             (VELOCITY, [f"Velocity_{v}" for v in self.velocities]),
             (DURATION, [f"Duration_{d}" for d in range(1, self.max_duration + 1)]),
+            (COPY_FROM, [f"CopyFrom_{d}" for d in range(1, MAX_COPY_BACK + 1)] if self.copies else []),
+            (COPY_BARS, [f"CopyBars_{k}" for k in range(MIN_COPY_BARS, MAX_COPY_BARS + 1)] if self.copies else []),
+            (INFILL, ["Infill_Suffix", "Infill_Middle"] if self.infill else []),
         ]
-        vocab, self.kind, self.value, self.first = index_groups(groups, counts_from_one=(DURATION,))
+        vocab, self.kind, self.value, self.first = index_groups(groups, counts_from_one=(DURATION, COPY_FROM))
+        if self.copies:  # CopyBars_k stands for k bars (its index in the group counts from 0)
+            for token in range(self.first[COPY_BARS], self.first[COPY_BARS] + MAX_COPY_BARS - MIN_COPY_BARS + 1):
+                self.value[token] += MIN_COPY_BARS
         self.meter_index = {meter: index for index, meter in enumerate(self.meters)}
+        self.default_velocity_level = nearest(self.velocities, DEFAULT_VELOCITY) if self.velocities else -1
         return vocab
 
     # -- encode ------------------------------------------------------------------------------
@@ -179,7 +192,44 @@ class REMI(Tokenizer):
                 ids.append(first[TIMESIG] + self._meter_id(cut_meter, piece))
             start = end
         ids.append(EOS)
-        return ids
+        return with_copies(self, ids) if self.copies else ids
+
+    def expand_copies(self, ids: Sequence[int]) -> list[int]:
+        """`ids` with every copy written out as the bars it replays (what `encode` gives without
+        copies); a copy that reaches before the first bar, or is not a CopyFrom-CopyBars pair,
+        is dropped, as the decoder drops it."""
+        if not self.copies:
+            return list(ids)
+        kinds, values = self.kind, self.value
+        out: list[int] = []
+        bars: list[tuple[int, int]] = []  # (start, end) of each bar in `out`
+        back = 0
+        for token in ids:
+            kind = kinds[token] if 0 <= token < len(kinds) else SPECIAL
+            if kind == COPY_FROM:
+                back = values[token]
+                continue
+            if kind == COPY_BARS:
+                count, source = values[token], len(bars) - back
+                if back and source >= 0:
+                    self._close(bars, out)
+                    for index in range(source, source + count):
+                        start, end = bars[index]
+                        bars.append((len(out), len(out) + end - start))
+                        out.extend(out[start:end])
+                back = 0
+                continue
+            back = 0
+            if kind == BAR:
+                self._close(bars, out)
+                bars.append((len(out), -1))
+            out.append(token)
+        return out
+
+    @staticmethod
+    def _close(bars: list[tuple[int, int]], out: list[int]) -> None:
+        if bars and bars[-1][1] < 0:
+            bars[-1] = (bars[-1][0], len(out))
 
     def _meter_id(self, meter: TimeSignature, piece: Piece) -> int:
         index = self.meter_index.get((meter.numerator, meter.denominator))
@@ -261,6 +311,10 @@ class REMIDecoder:
         self.pending: tuple[int, int, bool, int, int] | None = None  # onset, pitch, drum, program, velocity
         self.duration = self.count = 0
         self.full = False  # the pending note's last Duration was a full-length one
+        self.bars: list[list[int]] = []  # every bar's tokens as read (copies written out), to replay
+        self.copy_back = 0  # the bars back of a CopyFrom waiting for its CopyBars
+        self.in_suffix = False  # between Infill_Suffix and Infill_Middle: skipped
+        self.replaying = False
 
     def feed(self, token: int) -> bool:
         """Read one token; True at EOS (decoding stops there)."""
@@ -268,6 +322,14 @@ class REMIDecoder:
             return False
         kind = self.kinds[token]
         value = self.values[token]
+        if kind >= COPY_FROM or self.in_suffix:
+            return self._form(token, kind, value)
+        self.copy_back = 0
+        if not self.replaying:
+            if kind == BAR:
+                self.bars.append([])
+            if self.bars:
+                self.bars[-1].append(token)
         pending = self.pending
         if kind == DURATION:
             # A Duration adds to the note before it; only a full one may be followed by more.
@@ -326,6 +388,35 @@ class REMIDecoder:
             return True
         self.previous = kind
         return token == EOS
+
+    def _form(self, token: int, kind: int, value: int) -> bool:
+        """Copies (replayed bar by bar) and infill sentinels. The suffix of a fill-in-the-middle
+        sequence is skipped, so the middle goes on from where the prefix ended, and the piece
+        read is the prefix and the middle."""
+        if self.in_suffix:
+            self.in_suffix = not (kind == INFILL and value == 1)
+            return token == EOS
+        if self.pending is not None:  # like any other token, this one completes the note
+            if self.duration:
+                self.notes.append(_note(self.pending, self.duration))
+            self.pending = None
+        self.previous = kind
+        if kind == COPY_FROM:
+            self.copy_back = value
+        elif kind == COPY_BARS:
+            source = len(self.bars) - self.copy_back
+            if self.copy_back and source >= 0:
+                for index in range(source, source + value):
+                    replay = list(self.bars[index])
+                    self.bars.append(replay)
+                    self.replaying = True
+                    for old in replay:
+                        self.feed(old)
+                    self.replaying = False
+            self.copy_back = 0
+        elif kind == INFILL and value == 0:
+            self.in_suffix = True
+        return False
 
     def piece(self) -> Piece:
         """The piece read so far, its last note finished with the Durations it has."""

@@ -17,7 +17,16 @@ It follows the grammar in `melody.tokenizers.remi`'s docstring and adds what sam
 - `bars` also limits durations (and meter changes) so that no note rings past the last bar
   line: the decoded piece has exactly that many bars;
 - `end_on_bar_line` (without `bars`): EOS only once every note has ended by the end of the
-  current bar.
+  current bar; `max_bars` (without `bars`): at most that many bars after the prime;
+- a copy (`CopyFrom_d CopyBars_k`, melody.tokenizers.remi_form) stands where a Bar could, and
+  only for bars that may be copied: plain ones (no meter, key or tempo inside), of the current
+  bar length, whose program and dynamics at their start are the ones in force now, and (with
+  a scale or pitch range) whose pitches keep the constraints (a prime's bars may not); the k
+  bars count toward `bars` and `max_bars`. After a copy: a Bar, another copy, or the end. With
+  copies a piece has more than one spelling; the encoder writes the one with the longest,
+  nearest copies;
+- `Infill_Suffix` (in a prime) keeps the state where the prefix ended; `Infill_Middle` goes
+  back to it, and `bars` counts the bars of the middle.
 `allowed` always has at least one True entry (EOS at worst).
 """
 
@@ -30,23 +39,25 @@ import numpy as np
 from melody.music.notes import Key
 from melody.tokenizers.base import EOS, Constraints, Grammar
 from melody.tokenizers.common import DEFAULT_VELOCITY, SlotState, key_of_token, nearest, pitch_mask
-from melody.tokenizers.remi_kinds import (BAR, DRUM, DURATION, KEY, PITCH, POSITION, PROGRAM, SPECIAL,
-                                          TEMPO, TIMESIG, VELOCITY)
+from melody.tokenizers.remi_form import MAX_COPY_BACK, MAX_COPY_BARS, MIN_COPY_BARS
+from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, DRUM, DURATION, INFILL, KEY, PITCH,
+                                          POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
 
 if TYPE_CHECKING:  # a hint only: remi.py imports this module, so a run-time import would be a cycle
     from melody.tokenizers.remi import REMI
 
 # Phases: where in the grammar the sequence stands.
 START, AFTER_BAR, AFTER_METER, AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_PROGRAM, AFTER_PITCH, \
-    AFTER_VELOCITY, AFTER_DURATION, ENDED = range(11)
-UNLIMITED = 1 << 40
+    AFTER_VELOCITY, AFTER_DURATION, ENDED, AFTER_COPY_FROM, AFTER_COPY = range(13)
+MOVE_ON = (AFTER_BAR, AFTER_METER, AFTER_KEY, AFTER_TEMPO, AFTER_DURATION, AFTER_COPY)
 
 
 class RemiState(SlotState):
     """Where a remi sequence stands; `advance` returns a new one."""
 
-    __slots__ = ("phase", "bars", "target", "bar_start", "bar_length", "position", "program",
-                 "velocity", "onset", "duration", "count", "full", "max_end", "last")
+    __slots__ = ("phase", "bars", "target", "limit", "bar_start", "bar_length", "position", "program",
+                 "velocity", "onset", "duration", "count", "full", "max_end", "last", "history", "bar",
+                 "copy_back", "saved")
 
     def __init__(self) -> None:
         self.phase = START
@@ -63,6 +74,14 @@ class RemiState(SlotState):
         self.full = False  # its last Duration was a full-length one
         self.max_end = 0  # the latest end of any note so far
         self.last: tuple[bool, int, int] | None = None  # (drum, program, pitch) of the last note here
+        self.limit: int | None = None  # total bars not to pass (max_bars), fixed with target
+        # Copies: every finished bar as (length, may be copied, program and velocity at its
+        # start, program and velocity at its end, latest note end from its bar line), and the
+        # open bar's (may be copied, program, velocity, latest end) so far; None before a bar.
+        self.history: tuple[tuple[int, bool, int, int, int, int, int], ...] = ()
+        self.bar: tuple[bool, int, int, int] | None = None
+        self.copy_back = 0
+        self.saved: RemiState | None = None  # the state where an infill prefix ended
 
 
 class REMIGrammar(Grammar):
@@ -101,6 +120,8 @@ class REMIGrammar(Grammar):
                             AFTER_PROGRAM: self.pitches, AFTER_PITCH: self.velocities.copy(),
                             AFTER_DURATION: self.note_starts}
         self.bars = constraints.bars
+        self.max_bars = constraints.max_bars if constraints.bars is None else None
+        self.copies = COPY_FROM in self.first
         self.default_velocity = nearest(tokenizer.velocities, DEFAULT_VELOCITY) if tokenizer.velocities else -1
 
     # -- the Grammar interface ---------------------------------------------------------------
@@ -110,11 +131,12 @@ class REMIGrammar(Grammar):
         return state
 
     def allowed(self, state: RemiState) -> np.ndarray:
-        if state.target is None:  # the prime is in: count the bars from here
+        if state.target is None and state.limit is None:  # the prime is in: count the bars from here
             # A prime with no notes at all is a header (Bar, TimeSig, Key, Tempo): its open bar
             # is the first new one. Any other prime ends with its last bar.
             fresh = state.bar_start >= 0 and state.max_end == 0
             state.target = None if self.bars is None else state.bars - fresh + self.bars
+            state.limit = None if self.max_bars is None else state.bars - fresh + self.max_bars
         phase = state.phase
         base = self.phase_masks.get(phase)
         mask = base.copy() if base is not None else np.zeros(self.size, dtype=bool)
@@ -122,7 +144,13 @@ class REMIGrammar(Grammar):
             mask[EOS] = True
             return mask
         first = self.first
-        more_bars = state.target is None or state.bars < state.target
+        room = self._room(state)
+        more_bars = room is None or room > 0
+        if phase == AFTER_COPY_FROM:
+            self._copy_lengths(state, mask, room)
+            if not mask.any():
+                mask[EOS] = True
+            return mask
         if phase == AFTER_PITCH or phase == AFTER_VELOCITY:
             self._durations(state, mask)
         elif phase == AFTER_DURATION and state.full and state.count < self.max_count:
@@ -133,13 +161,15 @@ class REMIGrammar(Grammar):
             mask[first[VELOCITY] + state.velocity] = False  # already in force
         if phase in (AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_DURATION) and first.get(PROGRAM) is not None:
             mask[first[PROGRAM] + state.program] = False
-        if phase in (AFTER_BAR, AFTER_METER, AFTER_KEY, AFTER_TEMPO, AFTER_DURATION):
-            # Move on: a later position, the next bar, or the end.
+        if phase in MOVE_ON:
+            # Move on: a later position, the next bar (written or copied), or the end.
             low = state.position + 1
             if low < state.bar_length:
                 mask[first[POSITION] + low:first[POSITION] + state.bar_length] = True
             if more_bars:
                 mask[first[BAR]] = True
+            if self.copies and phase not in (AFTER_BAR, AFTER_METER) and (room is None or room >= MIN_COPY_BARS):
+                self._copy_sources(state, mask, room)
             if self._may_end(state):
                 mask[EOS] = True
         if phase == AFTER_BAR:
@@ -171,6 +201,8 @@ class REMIGrammar(Grammar):
         if kind == SPECIAL:
             return state
         phase = state.phase
+        if kind >= COPY_FROM:
+            return self._form(state, kind, value)
         if kind == DURATION:
             if phase in (AFTER_PITCH, AFTER_VELOCITY) or (phase == AFTER_DURATION and state.full):
                 state.duration += value
@@ -178,6 +210,9 @@ class REMIGrammar(Grammar):
                 state.full = value == self.max_duration
                 state.max_end = max(state.max_end, state.onset + state.duration)
                 state.phase = AFTER_DURATION
+                if state.bar is not None:
+                    ok, program, velocity, reach = state.bar
+                    state.bar = (ok, program, velocity, max(reach, state.onset + state.duration - state.bar_start))
             return state
         if kind == VELOCITY:
             state.velocity = value
@@ -185,6 +220,8 @@ class REMIGrammar(Grammar):
                 state.phase = AFTER_VELOCITY
             return state
         if kind == BAR:
+            self._close_bar(state)
+            state.bar = (True, state.program, state.velocity, 0)
             state.bar_start = 0 if state.bar_start < 0 else state.bar_start + state.bar_length
             state.bars += 1
             state.position = -1
@@ -192,9 +229,11 @@ class REMIGrammar(Grammar):
         elif kind == TIMESIG:
             if phase == AFTER_BAR or (phase == AT_POSITION and state.position > 0):
                 if phase == AT_POSITION:  # a meter change cuts the bar: a new one starts here
+                    self._close_bar(state)
                     state.bar_start += state.position
                     state.bars += 1
                     state.position = -1
+                state.bar = (False, state.program, state.velocity, 0)  # never copied
                 state.bar_length = int(self.meter_lengths[value])
                 state.phase = AFTER_METER
         elif kind == POSITION:
@@ -208,6 +247,8 @@ class REMIGrammar(Grammar):
         elif state.position < 0:
             pass  # no time to put it at: skipped, as the decoder does
         elif kind == PITCH or kind == DRUM:
+            if kind == PITCH and not self.pitches[token] and state.bar is not None:
+                state.bar = (False, *state.bar[1:])  # outside the constraints: not to be copied
             state.onset = state.bar_start + state.position
             state.duration = state.count = 0
             state.full = False
@@ -217,6 +258,93 @@ class REMIGrammar(Grammar):
             state.phase = AFTER_KEY
         elif kind == TEMPO:
             state.phase = AFTER_TEMPO
+        if kind in (KEY, TEMPO) and state.bar is not None:
+            state.bar = (False, *state.bar[1:])
+        return state
+
+    # -- copies and infilling ------------------------------------------------------------------
+    def _room(self, state: RemiState) -> int | None:
+        """Bars that may still come (None: no limit)."""
+        rooms = [end - state.bars for end in (state.target, state.limit) if end is not None]
+        return min(rooms) if rooms else None
+
+    def _close_bar(self, state: RemiState) -> None:
+        """Move the open bar into the history."""
+        if state.bar is not None:
+            ok, program, velocity, reach = state.bar
+            state.history = (*state.history, (state.bar_length, ok, program, velocity,
+                                              state.program, state.velocity, reach))
+            state.bar = None
+
+    def _records(self, state: RemiState) -> tuple:
+        """The history with the open bar as it would be closed now."""
+        if state.bar is None:
+            return state.history
+        ok, program, velocity, reach = state.bar
+        return (*state.history, (state.bar_length, ok, program, velocity, state.program, state.velocity, reach))
+
+    def _copy_sources(self, state: RemiState, mask: np.ndarray, room: int | None) -> None:
+        """CopyFrom_d for every d whose bars may be copied here, at least MIN_COPY_BARS of them."""
+        records = self._records(state)
+        current = (state.bar_length, state.program, state.velocity)
+        start = self.first[COPY_FROM] - 1
+        for back in range(1, min(len(records), MAX_COPY_BACK) + 1):
+            if records[-back][:4] == (current[0], True, *current[1:]) and \
+                    self._copy_counts(records, back, state.bar_length, room):
+                mask[start + back] = True
+
+    def _copy_lengths(self, state: RemiState, mask: np.ndarray, room: int | None) -> None:
+        """CopyBars_k for every k whose bars may all be copied and fit."""
+        start = self.first[COPY_BARS] - MIN_COPY_BARS
+        for count in self._copy_counts(state.history, state.copy_back, state.bar_length, room):
+            mask[start + count] = True
+
+    @staticmethod
+    def _copy_counts(records: tuple, back: int, length: int, room: int | None) -> list[int]:
+        """How many bars a copy from `back` bars ago may replay (at least MIN_COPY_BARS)."""
+        source = len(records) - back
+        most = MAX_COPY_BARS if room is None else min(MAX_COPY_BARS, room)
+        counts = []
+        for count in range(1, most + 1):
+            index = source + count - 1
+            # Past the history the copy replays its own first bars (overlap): the same records.
+            record = records[index] if index < len(records) else records[source + (index - len(records)) % back]
+            if not (record[1] and record[0] == length):
+                break
+            # The last bar of a counted piece must not ring past its end (as written notes don't).
+            if count >= MIN_COPY_BARS and not (count == room and record[6] > length):
+                counts.append(count)
+        return counts
+
+    def _form(self, state: RemiState, kind: int, value: int) -> RemiState:
+        if kind == INFILL:
+            if value == 0:  # Infill_Suffix: remember where the prefix ended
+                state.saved = state.copy()
+                return state
+            if state.saved is not None:  # Infill_Middle: back there; the middle's bars count
+                return state.saved.copy()
+            return state
+        if kind == COPY_FROM:
+            if state.phase in MOVE_ON and state.bar_start >= 0:
+                self._close_bar(state)
+                state.copy_back = value
+                state.phase = AFTER_COPY_FROM
+            return state
+        if state.phase != AFTER_COPY_FROM:  # CopyBars without its CopyFrom: ignored
+            return state
+        source = len(state.history) - state.copy_back
+        for count in range(value):
+            if source + count < 0:
+                break
+            record = state.history[source + count]
+            state.history = (*state.history, record)
+            state.bar_start += state.bar_length
+            state.bars += 1
+            state.max_end = max(state.max_end, state.bar_start + record[6])
+            state.program, state.velocity = record[4], record[5]
+        state.position = state.bar_length  # the copied bars are complete
+        state.last = None
+        state.phase = AFTER_COPY
         return state
 
     # -- helpers -----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""REMI's token kinds: the class of every id, shared by the tokenizer and its grammar.
+"""The kinds of remi tokens: what the encoder, decoder, grammar and form helpers agree on.
 
-A module of its own so that `remi.py` and `remi_grammar.py` both import it and neither
-imports the other at run time.
+Every remi token id has a kind (`REMI.kind[id]`) and a value within its kind (`REMI.value[id]`):
+Pitch_62 is (PITCH, 62), CopyFrom_8 is (COPY_FROM, 8). A module of its own, so the tokenizer
+and its grammar can both import it without importing each other.
 """
 
-(SPECIAL, BAR, TIMESIG, POSITION, KEY, TEMPO, PROGRAM, PITCH, DRUM, VELOCITY, DURATION) = range(11)
+(SPECIAL, BAR, TIMESIG, POSITION, KEY, TEMPO, PROGRAM, PITCH, DRUM, VELOCITY, DURATION,
+ COPY_FROM, COPY_BARS, INFILL) = range(14)
