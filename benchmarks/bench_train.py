@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from melody.nn import build_model  # noqa: E402
 from melody.tokenizers import PAD, get_tokenizer  # noqa: E402
-from melody.training.settings import default_settings, model_config  # noqa: E402
+from melody.training.settings import Settings, apply_overrides, model_config  # noqa: E402
 from melody.training.optim import make_optimizer  # noqa: E402
 from melody.training import TrainEvent, train  # noqa: E402
 
@@ -49,17 +49,13 @@ WARMUP = 5  # steps before the clock starts; melody logs every 5 steps here, so 
 
 def bare_loop(family: str, overrides: dict, steps: int, device: torch.device) -> tuple[float, float]:
     """Tokens per wall-clock second and per CPU second of the same model stepped by a plain loop."""
-    settings = default_settings()
-    for name, value in overrides.items():
-        section, key = name.split(".")
-        settings[section][key] = value
-    settings["model"]["family"] = family
-    training = settings["training"]
+    settings = apply_overrides(Settings(), dict(overrides) | {"model.family": family})
+    training = settings.training
     vocab = get_tokenizer("remi").vocab_size
     torch.manual_seed(0)
     net = build_model(family, model_config(settings, vocab)).to(device).train()
     optimizer = make_optimizer(net, training)
-    batch, window = training["batch_size"], training["window"]
+    batch, window = training.batch_size, training.window
     started = cpu_started = 0.0
     for step in range(WARMUP + steps):
         if step == WARMUP:
@@ -69,7 +65,7 @@ def bare_loop(family: str, overrides: dict, steps: int, device: torch.device) ->
         loss = F.cross_entropy(logits.float().view(-1, vocab), tokens[:, 1:].reshape(-1), ignore_index=PAD)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), training["clip"])
+        torch.nn.utils.clip_grad_norm_(net.parameters(), training.clip)
         optimizer.step()
     loss.item()
     if device.type == "cuda":

@@ -120,7 +120,6 @@ class Figures:
     train_key_ms: list[float] = field(default_factory=list)
     exported: list[str] = field(default_factory=list)
     exported_notes: int = 0
-    notes_seen_while_probing: int = 0
 
 
 def seed_value(screen: str) -> str | None:

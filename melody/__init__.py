@@ -4,9 +4,9 @@ The public API (the CLI and the terminal UI call exactly these):
 
     read(path) -> list[Piece]              music.io: any .abc/.mid file to pieces
     write(piece, path)                      music.io: a piece to .abc or .mid, atomically
-    load_model(folder) -> Model             models: a trained model folder
-    train(...)                              training: the training loop
-    generate(...) -> list[Piece]            generation: sample new pieces
+    load_model(folder) -> Model             model_folder: a trained model folder
+    train(...) -> TrainResult               training: corpus in, model folder out
+    generate(...) -> list[Take]             generation: sample new pieces (take.piece)
 
 Attributes import lazily so that `import melody` (and `melody --help`) never pulls in torch.
 """

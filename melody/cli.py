@@ -26,13 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"melody {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"melody.commands.{name}")
-        except ModuleNotFoundError as missing:
-            if missing.name == f"melody.commands.{name}":
-                continue  # a command not built yet
-            raise
-        module.add_parser(subparsers)
+        importlib.import_module(f"melody.commands.{name}").add_parser(subparsers)
     return parser
 
 
@@ -40,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        if sys.stdin.isatty() and sys.stdout.isatty() and "tui" in parser._subparsers._group_actions[0].choices:  # noqa: SLF001
+        if sys.stdin.isatty() and sys.stdout.isatty():
             args = parser.parse_args(["tui"])
         else:
             parser.print_help()

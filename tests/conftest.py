@@ -1,4 +1,6 @@
-"""Shared fixtures: paths to shipped data, and external tools that CI must have."""
+"""Shared fixtures: paths to shipped data, external tools that CI must have, a tiny model.
+
+Plain helper functions several test modules share live in helpers.py."""
 
 from __future__ import annotations
 
@@ -47,3 +49,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A freshly initialised (untrained) one-layer LSTM over the REMI tokenizer, saved as a model folder."""
+    from melody.model_folder import save_model
+    from melody.nn import build_model
+    from melody.tokenizers import get_tokenizer
+
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = get_tokenizer("remi")
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "hidden": 0, "layers": 1, "dropout": 0.0}
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    save_model(folder, build_model("lstm", sizes), tokenizer,
+               {"family": "lstm", "model": sizes, "tokenizer": {"name": tokenizer.name, "config": tokenizer.config}})
+    return folder

@@ -66,7 +66,7 @@ def manual_nll(net, ids):
 @pytest.mark.parametrize("family", ["lstm", "transformer"])
 def test_batched_padded_evaluation_equals_one_piece_at_a_time(family):
     torch.manual_seed(0)
-    net = build_model(family, {"vocab_size": V, "d_model": 32, "layers": 2, "heads": 2,
+    net = build_model(family, {"vocab_size": V, "d_model": 32, "hidden": 0, "layers": 2, "heads": 2,
                                "context": 128, "dropout": 0.0}).eval()
     pieces = tunes([12, 40, 90, 41, 5])
     result = evaluate_likelihood(net, pieces, batch_tokens=200)  # forces several batches

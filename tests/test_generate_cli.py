@@ -12,7 +12,7 @@ import pytest
 
 from melody.cli import main
 from melody.model_folder import DEFAULT_MODEL_DIR
-from test_generation import PRIME_ABC, tiny_model_folder
+from helpers import PRIME_ABC, tiny_model_folder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

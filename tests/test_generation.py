@@ -7,38 +7,14 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 
+from helpers import PRIME_ABC, tiny_model_folder
 from melody.errors import MelodyError, MusicError, UsageError
 from melody.generation import (BarEvent, DoneEvent, GenerationSettings, NoteEvent, Take, generate,
                                stream, write_take)
-from melody.model_folder import save_model
 from melody.music.io import render
 from melody.music.notes import Key
-from melody.nn import build_model
 from melody.tokenizers import get_tokenizer
-
-PRIME_ABC = "X:1\nT:Prime\nM:6/8\nL:1/8\nK:G\nGAB c2d|edc B2A|GAB c2d|e3 d3|\n"
-
-
-def tiny_model_folder(folder: Path, family: str = "lstm", seed: int = 0) -> Path:
-    """A small randomly initialised model folder with the remi tokenizer.
-
-    An untrained model spreads its probability over all ~900 tokens, so a bar fills with
-    hundreds of notes; the LSTM's output bias favours Bar to keep its pieces short and the
-    tests fast (the grammar still decides where Bar and EOS may go).
-    """
-    tokenizer = get_tokenizer("remi")
-    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "heads": 2,
-             "context": 64, "dropout": 0.0}
-    torch.manual_seed(seed)
-    net = build_model(family, sizes)
-    if family == "lstm":
-        with torch.no_grad():
-            net.output_bias[tokenizer.token_to_id["Bar"]] = 6.0
-            net.output_bias[tokenizer.token_to_id["<eos>"]] = 8.0
-    return save_model(folder, net, tokenizer, {"family": family, "model": sizes})
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

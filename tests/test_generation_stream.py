@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def tiny_remi_model(folder: Path, family: str) -> Path:
     """A small untrained remi model (the LSTM's raised Bar logit keeps its bars short)."""
     tokenizer = get_tokenizer("remi")
-    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "heads": 2,
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "hidden": 0, "layers": 1, "heads": 2,
              "context": 64, "dropout": 0.0}
     torch.manual_seed(0)
     net = build_model(family, sizes)
@@ -87,7 +87,7 @@ def test_the_incremental_decoder_reads_every_corpus_tune_as_decode_does(irish_pa
 def tiny_model(folder: Path, tokenizer_name: str) -> Path:
     """A small untrained LSTM over another tokenizer's tokens."""
     tokenizer = get_tokenizer(tokenizer_name)
-    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "dropout": 0.0}
+    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "hidden": 0, "layers": 1, "dropout": 0.0}
     torch.manual_seed(0)
     net = build_model("lstm", sizes)
     return save_model(folder, net, tokenizer, {"family": "lstm", "model": sizes})

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA, require_program
+from helpers import fifo_consistent
 from melody.errors import MusicError
 from melody.music import io as music_io
 from melody.music.midi import midi_bytes, parse_midi
@@ -218,15 +219,6 @@ def test_arbitrary_bytes_raise_only_music_error(data):
         parse_midi(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x00\x60" + data)
     except MusicError:
         pass
-
-
-def fifo_consistent(notes: list[Note]) -> bool:
-    """True when overlapping notes of one pitch and instrument end in the order they start
-    (the only order MIDI's note-on/note-off pairs can say)."""
-    groups: dict[tuple, list[Note]] = {}
-    for note in sorted(notes):
-        groups.setdefault((note.is_drum, note.program, note.pitch), []).append(note)
-    return all(a.end <= b.end for group in groups.values() for a, b in zip(group, group[1:]))
 
 
 notes_strategy = st.lists(st.builds(

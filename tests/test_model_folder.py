@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import SIZES, config_for, make_net
 from melody import model_folder as models
 from melody.training.checkpoint import load_state, save_checkpoint, latest_checkpoint
 from melody.errors import ModelError
@@ -20,21 +21,7 @@ from melody.model_folder import (CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, list
 from melody.nn import build_model
 from melody.tokenizers import get_tokenizer
 
-SIZES = {"d_model": 16, "layers": 1, "heads": 2, "context": 32, "dropout": 0.0}
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def make_net(family: str, seed: int = 0):
-    torch.manual_seed(seed)
-    tokenizer = get_tokenizer("remi")
-    return build_model(family, {"vocab_size": tokenizer.vocab_size, **SIZES}), tokenizer
-
-
-def config_for(net, family: str, **extra) -> dict:
-    return {"family": family, "model": {"vocab_size": net.vocab_size, **SIZES},
-            "tokenizer": {"name": "remi", "config": {}}} | extra
 
 
 @pytest.fixture
@@ -216,7 +203,7 @@ def test_a_process_killed_mid_save_leaves_a_loadable_folder(tmp_path: Path, save
 import os, sys, time, torch
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-import test_model_folder as t
+import helpers as t
 from melody import model_folder as models
 real = models.write_atomic
 def slow(path, data, **options):

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def tiny(family: str, **sizes) -> SequenceModel:
     torch.manual_seed(0)
-    config = {"vocab_size": VOCAB, "d_model": 32, "layers": 2, "heads": 4, "context": 16, "dropout": 0.0}
+    config = {"vocab_size": VOCAB, "d_model": 32, "hidden": 0, "layers": 2, "heads": 4, "context": 16, "dropout": 0.0}
     return build_model(family, config | sizes).eval()
 
 
@@ -154,7 +154,7 @@ def test_the_transformer_refuses_a_window_longer_than_its_context() -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_first_loss_is_close_to_ln_vocab_size(family: str) -> None:
     torch.manual_seed(0)
-    model = build_model(family, {"vocab_size": 300, "d_model": 128, "layers": 2, "heads": 4,
+    model = build_model(family, {"vocab_size": 300, "d_model": 128, "hidden": 0, "layers": 2, "heads": 4,
                                  "context": 64, "dropout": 0.0}).eval()
     tokens = torch.randint(0, 300, (8, 65))
     with torch.no_grad():
@@ -202,7 +202,16 @@ def test_an_unknown_family_or_impossible_size_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown model 'gru'"):
         build_model("gru", {"vocab_size": 10})
     with pytest.raises(UsageError, match="multiple of heads"):
-        build_model("transformer", {"vocab_size": 10, "d_model": 30, "heads": 4})
+        build_model("transformer", {"vocab_size": 10, "d_model": 30, "layers": 1, "heads": 4, "context": 8,
+                                    "dropout": 0.0})
+
+
+def test_a_config_lacking_sizes_names_them_rather_than_taking_a_second_set_of_defaults() -> None:
+    # The sizes' defaults live in melody.training.settings only; a config must carry them all.
+    with pytest.raises(UsageError, match="transformer model: no layers, context in the model's sizes"):
+        build_model("transformer", {"vocab_size": 10, "d_model": 32, "heads": 4, "dropout": 0.0})
+    with pytest.raises(UsageError, match="lstm model: no hidden in the model's sizes"):
+        build_model("lstm", {"vocab_size": 10, "d_model": 32, "layers": 1, "dropout": 0.0})
 
 
 def test_a_tiny_lstm_leaves_the_first_loss_on_real_remi_tokens() -> None:
@@ -220,7 +229,7 @@ def test_a_tiny_lstm_leaves_the_first_loss_on_real_remi_tokens() -> None:
     ids = torch.cat([torch.as_tensor(tokenizer.encode(piece), dtype=torch.long) for piece in pieces])
     windows = ids[:len(ids) // 65 * 65].view(-1, 65)
     torch.manual_seed(0)
-    model = build_model("lstm", {"vocab_size": tokenizer.vocab_size, "d_model": 64, "layers": 1,
+    model = build_model("lstm", {"vocab_size": tokenizer.vocab_size, "d_model": 64, "hidden": 0, "layers": 1,
                                  "dropout": 0.0})
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []

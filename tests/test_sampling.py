@@ -42,7 +42,7 @@ class CountingGrammar(Grammar):
 
 def tiny(family: str, seed: int = 0, context: int = 64, spread: bool = True) -> torch.nn.Module:
     torch.manual_seed(seed)
-    config = {"vocab_size": VOCAB, "d_model": 32, "layers": 2, "heads": 4, "context": context,
+    config = {"vocab_size": VOCAB, "d_model": 32, "hidden": 0, "layers": 2, "heads": 4, "context": context,
               "dropout": 0.0}
     net = build_model(family, config).eval()
     if spread:

@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA, IRISH
+from helpers import assert_grammar_accepts, sample_grammar
 from melody.errors import MusicError
 from melody.music.io import read
 from melody.music.midi import parse_midi
 from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
 from melody.tokenizers import EOS, Constraints, get_tokenizer
 from melody.tokenizers.common import DYNAMICS, METRONOME, nearest, nearest_log
-from test_tokenizers import assert_grammar_accepts, sample
 
 REMI = get_tokenizer("remi")
 MIDI_FIXTURES = sorted(DATA.glob("*.mid"))
@@ -115,7 +115,7 @@ def test_grammar_samples_decode_in_scale_range_and_exact_bars(seed):
     rng = np.random.default_rng(seed)
     scale = Key(0, 9, "minor").scale
     bars = 1 + seed % 3
-    ids = sample(REMI.grammar(Constraints(scale=scale, pitch_range=(57, 81), bars=bars)), rng, limit=60000)
+    ids = sample_grammar(REMI.grammar(Constraints(scale=scale, pitch_range=(57, 81), bars=bars)), rng, limit=60000)
     assert ids[-1] == EOS
     piece = REMI.decode(ids)
     assert len(piece.bar_starts()) == bars
@@ -131,16 +131,16 @@ def test_grammar_counts_bars_after_the_prime():
     prime = REMI.encode(tune)[:-1]
     grammar = REMI.grammar(Constraints(bars=2))
     rng = np.random.default_rng(1)
-    ids = sample(grammar, rng, prime=prime)
+    ids = sample_grammar(grammar, rng, prime=prime)
     assert len(REMI.decode(ids).bar_starts()) == len(REMI.decode(prime).bar_starts()) + 2
     # A header prime (bar, meter, key, no notes): its open bar is the first new one.
     header = REMI.encode(Piece(keys=[Key(0, 2)], time_signatures=[TimeSignature(0, 6, 8)], end=0))[:-1]
     assert REMI.tokens(header) == ["<bos>", "Bar", "TimeSig_6/8", "Position_0", "Key_D_major"]
-    assert len(REMI.decode(sample(grammar, rng, prime=header)).bar_starts()) == 2
+    assert len(REMI.decode(sample_grammar(grammar, rng, prime=header)).bar_starts()) == 2
     # A prime whose last bar is a bar's rest still ends there: two new bars follow it.
     resting = REMI.encode(Piece(notes=[Note(0, 62, 48)], end=2 * 96))[:-1]
     assert REMI.tokens(resting)[-1] == "Bar"
-    assert len(REMI.decode(sample(grammar, rng, prime=resting)).bar_starts()) == 4
+    assert len(REMI.decode(sample_grammar(grammar, rng, prime=resting)).bar_starts()) == 4
 
 
 @pytest.mark.parametrize("path", MIDI_FIXTURES[:4], ids=lambda p: p.name)

@@ -11,13 +11,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA, IRISH
+from helpers import assert_grammar_accepts, fifo_consistent, sample_grammar
 from melody.errors import ModelError, UsageError
 from melody.music.io import read
 from melody.music.midi import parse_midi
 from melody.music.notes import Key, Note, Piece
 from melody.tokenizers import EOS, SCHEMES, Constraints, get_tokenizer, load_tokenizer
 from melody.tokenizers.common import nearest
-from test_midi import fifo_consistent
 
 TOKENIZERS = {name: get_tokenizer(name) for name in SCHEMES}
 
@@ -124,35 +124,12 @@ def test_performance_transposition_table_moves_notes_not_drums():
     assert PERFORMANCE.decode(PERFORMANCE.transposition_table(-2)[ids].tolist()).notes == on_levels(piece.transposed(-2))
 
 
-def assert_grammar_accepts(tokenizer, grammar, ids, where=None):
-    """Every token of an encoded sequence is one the grammar allows, and it ends finished."""
-    state = grammar.start()
-    for index, token in enumerate(ids[1:]):
-        assert grammar.allowed(state)[token], (where, index, tokenizer.vocab[token])
-        state = grammar.advance(state, token)
-    assert grammar.finished(state)
-
-
-def sample(grammar, rng, prime=(1,), limit=20000):
-    state = grammar.start()
-    for token in prime[1:]:
-        state = grammar.advance(state, token)
-    ids = list(prime)
-    for _ in range(limit):
-        token = int(rng.choice(np.flatnonzero(grammar.allowed(state))))
-        ids.append(token)
-        state = grammar.advance(state, token)
-        if token == EOS:
-            break
-    return ids
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_performance_grammar_samples_respect_scale_range_and_bars(seed):
     rng = np.random.default_rng(seed)
     scale = Key(0, 7, "mixolydian").scale
     bars = 1 + seed
-    ids = sample(PERFORMANCE.grammar(Constraints(scale=scale, pitch_range=(50, 90), bars=bars)), rng)
+    ids = sample_grammar(PERFORMANCE.grammar(Constraints(scale=scale, pitch_range=(50, 90), bars=bars)), rng)
     assert ids[-1] == EOS
     piece = PERFORMANCE.decode(ids)
     assert_valid(piece)
@@ -210,7 +187,7 @@ def test_abc_char_grammar_ends_only_at_a_line_start_after_the_bars():
     grammar = ABC.grammar(Constraints(bars=3))
     prime = ABC.encode_text("X:1\nT:Test\nM:6/8\nK:D\n")[:-1]
     for seed in range(4):
-        ids = sample(grammar, np.random.default_rng(seed), prime=prime)
+        ids = sample_grammar(grammar, np.random.default_rng(seed), prime=prime)
         text = ABC.text(ids)
         assert ids[-1] == EOS and text.endswith("\n")
         assert ABC.decode(ids).title == "Test" or ABC.decode(ids).notes == []

@@ -42,24 +42,6 @@ async def wait_until(pilot, condition, timeout: float = 30.0, what: str = "") ->
         await pilot.pause(0.05)
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    """A freshly initialised (untrained) one-layer LSTM over the REMI tokenizer, saved as a model folder."""
-    from melody.model_folder import save_model
-    from melody.nn import build_model
-    from melody.tokenizers import get_tokenizer
-
-    import torch
-
-    torch.manual_seed(0)
-    tokenizer = get_tokenizer("remi")
-    sizes = {"vocab_size": tokenizer.vocab_size, "d_model": 32, "layers": 1, "dropout": 0.0}
-    folder = tmp_path_factory.mktemp("models") / "tiny"
-    save_model(folder, build_model("lstm", sizes), tokenizer,
-               {"family": "lstm", "model": sizes, "tokenizer": {"name": tokenizer.name, "config": tokenizer.config}})
-    return folder
-
-
 def make_app(tmp_path: Path, model: Path | None, monkeypatch) -> MelodyApp:
     monkeypatch.setenv("MELODY_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)  # exports go to ./melody-out, new models to the picker's first folder

@@ -15,7 +15,6 @@ from conftest import IRISH
 from melody.music.notes import Note, Piece, TimeSignature
 from melody.tui.app import MelodyApp
 from melody.tui.session import Session
-from test_tui_flows import tiny_model  # noqa: F401 - the shared model fixture
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -44,7 +43,7 @@ def _app(tmp_path: Path, model: Path, monkeypatch) -> MelodyApp:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_compose_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):  # noqa: F811
+def test_compose_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):
     app = _app(tmp_path, tiny_model, monkeypatch)
 
     async def show_a_take(pilot) -> None:
@@ -62,7 +61,7 @@ def test_compose_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size): 
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_train_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):  # noqa: F811
+def test_train_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):
     from melody.corpus import build_corpus
     from melody.tokenizers import get_tokenizer
     from melody.training import TrainEvent

@@ -12,7 +12,6 @@ import sys
 import pytest
 
 from conftest import ROOT
-from test_tui_flows import tiny_model  # noqa: F401 - the shared model fixture
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -20,7 +19,7 @@ import tui_tmux  # noqa: E402
 
 
 @pytest.mark.slow
-def test_a_take_generated_in_tmux_shows_exports_and_loads_as_midi(tiny_model, capsys):  # noqa: F811
+def test_a_take_generated_in_tmux_shows_exports_and_loads_as_midi(tiny_model, capsys):
     if shutil.which("tmux") is None:
         pytest.skip(reason="tmux is not installed")
     figures = tui_tmux.run(tiny_model, probes=3, bars=2, train=True, log=lambda *_: None)

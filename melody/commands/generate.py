@@ -34,9 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="keep the first B bars of the prime (default: all of it)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--bars", type=int, default=None, metavar="B",
-                        help="new bars after the prime, ending on a bar line (default 16)")
+                        help="exactly B new bars after the prime (default: the model ends the piece)")
     length.add_argument("--max-tokens", type=int, default=None, metavar="N",
                         help="new tokens instead of a bar count")
+    parser.add_argument("--max-bars", type=int, default=None, metavar="B",
+                        help="without --bars: the piece ends by B new bars at the latest (default 64)")
     parser.add_argument("--key", metavar="K", help='key without a prime: "D", "Em", "Ador", "G major"')
     parser.add_argument("--meter", metavar="M", help='meter without a prime: "6/8", "3/4", "C"')
     parser.add_argument("--tempo", type=float, default=None, metavar="Q", help="quarter notes per minute")
@@ -80,7 +82,7 @@ def settings_from_args(args: argparse.Namespace):  # -> GenerationSettings
         "meter": args.meter, "tempo": args.tempo, "key_lock": args.key_lock,
         "pitch_range": _pitch_range(args.pitch_range),
     }
-    for name in ("temperature", "top_k", "top_p", "bars", "max_tokens"):
+    for name in ("temperature", "top_k", "top_p", "bars", "max_tokens", "max_bars"):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     if args.prime_bars is not None and args.prime is None and args.prime_abc is None:

@@ -19,7 +19,7 @@ settings (--set section.key=value; a TOML --config file has the same sections):
   model:    family, d_model, hidden, layers, heads, context, dropout
   training: batch_size, window, optimizer, lr, min_lr_ratio, weight_decay, warmup_steps,
             max_steps, max_minutes, eval_every, eval_batches, patience, clip, seed,
-            augment_transpose, checkpoint_every, log_every
+            augment_transpose, augment_halve, infill_rate, checkpoint_every, log_every
   data:     tokenizer, validation_fraction
 """
 

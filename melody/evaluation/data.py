@@ -93,6 +93,7 @@ def held_out_and_training(model: Any, *, workers: int | None = None) -> Split | 
     """The model's training and held-out pieces, or None when its training data is gone."""
     from melody.corpus import build_corpus
     from melody.training.data import piece_key, split_pieces
+    from melody.training.settings import DataSettings, TrainingSettings
 
     recorded = training_sources(model.config)
     located = [locate_source(p, Path(model.folder)) for p in recorded]
@@ -110,8 +111,10 @@ def held_out_and_training(model: Any, *, workers: int | None = None) -> Split | 
         held = [p for p in corpus.pieces if piece_key(p) in keys]
         training = [p for p in corpus.pieces if piece_key(p) not in keys]
     else:
-        fraction = float(settings.get("validation_fraction", 0.1))
-        training, held = split_pieces(corpus.pieces, fraction, int(settings.get("seed", 0)))
+        # A split record without its fraction or seed was made with the defaults.
+        fraction = float(settings.get("validation_fraction", DataSettings().validation_fraction))
+        seed = int(settings.get("seed", TrainingSettings().seed))
+        training, held = split_pieces(corpus.pieces, fraction, seed)
     if not held:
         return None
     return Split(training=list(training), held_out=list(held), paths=[str(p) for p in located])

@@ -19,7 +19,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-import numpy as np
 
 from melody.evaluation.likelihood import LikelihoodResult, ScoredPiece, summarize
 from melody.tokenizers.base import BOS
@@ -116,24 +115,6 @@ class NGramModel:
             total, mass = stats
             count = level.followers[ctx].get(token, 0)
             p = (max(count - level.discount(count), 0.0) + mass * p) / total
-        return p
-
-    def distribution(self, context: Sequence[int]) -> np.ndarray:
-        """The whole next-token distribution for a context (sums to 1)."""
-        history = tuple(int(t) for t in context[-(self.order - 1):]) if self.order > 1 else ()
-        if len(history) < self.order - 1:
-            history = (BOS,) * (self.order - 1 - len(history)) + history
-        p = np.full(self.vocab_size, 1.0 / self.vocab_size)
-        for k, level in enumerate(self.levels):
-            ctx = history[len(history) - k:] if k else ()
-            stats = level.totals.get(ctx)
-            if stats is None:
-                continue
-            total, mass = stats
-            discounted = np.zeros(self.vocab_size)
-            for token, count in level.followers[ctx].items():
-                discounted[token] = count - level.discount(count)
-            p = (discounted + mass * p) / total
         return p
 
     def piece_nll(self, ids: Sequence[int]) -> float:

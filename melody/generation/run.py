@@ -105,7 +105,10 @@ class _Run:
             scale=key.scale if settings.key_lock and key is not None else None,
             pitch_range=pitch_range_of(settings.pitch_range) if settings.pitch_range else None,
             bars=settings.bars,
-            end_on_bar_line=settings.bars is not None,
+            # Without a bar count the model ends the piece, at a bar line, by max_bars; a token
+            # count (max_tokens) stops wherever it runs out.
+            max_bars=settings.max_bars if settings.max_tokens is None else None,
+            end_on_bar_line=settings.max_tokens is None,
         )
         self.grammar = self.tokenizer.grammar(constraints)
         self.openings = read_openings(self.model.folder)
@@ -116,7 +119,7 @@ class _Run:
     def _max_new_tokens(self) -> int:
         if self.settings.max_tokens is not None:
             return self.settings.max_tokens
-        return self.settings.bars * TOKENS_PER_BAR_CAP + 16
+        return (self.settings.bars or self.settings.max_bars) * TOKENS_PER_BAR_CAP + 16
 
     def _sampler(self, seeds: list[int]) -> Any:
         from melody.generation.sampling import BatchSampler, SamplingOptions

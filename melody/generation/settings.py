@@ -12,7 +12,7 @@ from typing import Any
 from melody.errors import UsageError
 from melody.generation.prime import parse_key, parse_meter, parse_tempo
 
-DEFAULT_BARS = 16
+DEFAULT_MAX_BARS = 64  # a piece the model is left to end ends by here at the latest
 MAX_NUM = 1024
 
 
@@ -26,7 +26,8 @@ class GenerationSettings:
     top_p: float = 0.95
     seed: int | None = None  # None: drawn at random and recorded in each take
     prime_bars: int | None = None  # bars of the prime to keep; None: all of it
-    bars: int | None = DEFAULT_BARS  # new bars after the prime; None with max_tokens
+    bars: int | None = None  # new bars after the prime, exactly; None: the model ends the piece
+    max_bars: int = DEFAULT_MAX_BARS  # without bars: the most new bars before it must end
     max_tokens: int | None = None  # new tokens instead of bars
     key: str | None = None  # "D", "Em", "Ador", "G major"; from the prime when there is one
     meter: str | None = None  # "6/8", "C"
@@ -62,10 +63,12 @@ class GenerationSettings:
             _whole("prime-bars", self.prime_bars, low=1)
         if self.bars is not None and self.max_tokens is not None:
             raise UsageError("give either --bars or --max-tokens, not both")
-        if self.bars is None and self.max_tokens is None:
-            raise UsageError("give --bars or --max-tokens")
+        _whole("max-bars", self.max_bars, low=1, high=4096)
         if self.bars is not None:
             _whole("bars", self.bars, low=1, high=4096)
+            if self.max_bars < self.bars:
+                raise UsageError(f"--max-bars {self.max_bars} is below --bars {self.bars}: a piece of "
+                                 f"exactly {self.bars} bars cannot stop by bar {self.max_bars}")
         if self.max_tokens is not None:
             _whole("max-tokens", self.max_tokens, low=1, high=1_000_000)
         SamplingOptions(float(self.temperature) if _number(self.temperature) else self.temperature,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable
 
 TICKS_PER_QUARTER = 24
 DEFAULT_QPM = 120.0
@@ -170,22 +169,3 @@ class Piece:
                 f"{self.time_signature.numerator}/{self.time_signature.denominator}, "
                 f"{self.key.name if self.key else 'no key'}>")
 
-
-def transposition_range(piece: Piece, low: int = 0, high: int = 127) -> range:
-    """The semitone shifts that keep every pitched note of `piece` within low..high."""
-    span = piece.pitch_range()
-    if span is None:
-        return range(0, 1)
-    return range(low - span[0], high - span[1] + 1)
-
-
-def merge_notes(notes: Iterable[Note]) -> list[Note]:
-    """Notes sorted by onset then pitch, with exact duplicates (same onset, pitch, program) dropped."""
-    seen: set[tuple[int, int, int, bool]] = set()
-    kept: list[Note] = []
-    for note in sorted(notes):
-        identity = (note.onset, note.pitch, note.program, note.is_drum)
-        if identity not in seen:
-            seen.add(identity)
-            kept.append(note)
-    return kept

@@ -16,7 +16,8 @@ FAMILIES: dict[str, tuple[type, type]] = {
 
 
 def build_model(family: str, config: dict[str, Any]) -> SequenceModel:
-    """A freshly initialised model of `family` with sizes from `config` (needs vocab_size)."""
+    """A freshly initialised model of `family` with sizes from `config` (every size its config
+    dataclass has no default for: melody.training.settings.model_config gives them)."""
     if family not in FAMILIES:
         raise UsageError(f"unknown model {family!r} (choose from {', '.join(FAMILIES)})")
     model_class, config_class = FAMILIES[family]

@@ -48,6 +48,12 @@ class SequenceModel(nn.Module, ABC):
 
 
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """A config dataclass from a dict, ignoring keys it does not know."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    """A config dataclass from a dict, ignoring keys it does not know; ValueError naming the
+    sizes it needs and lacks."""
+    fields = dataclasses.fields(cls)
+    missing = [f.name for f in fields if f.name not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} in the model's sizes")
+    names = {f.name for f in fields}
     return cls(**{key: value for key, value in data.items() if key in names})

@@ -16,13 +16,18 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each [layers, B, hidden
 
 @dataclass
 class LSTMConfig:
-    """Sizes of an LSTM model; `hidden=0` means the same as `d_model` (tied without a projection)."""
+    """Sizes of an LSTM model; `hidden=0` means the same as `d_model` (tied without a projection).
+
+    The sizes have no defaults here: a new model takes them from melody.training.settings
+    (ModelSettings, through `model_config`), a saved one from its config.json. Only what a
+    saved config.json may lack has a default: `input_scale`.
+    """
 
     vocab_size: int
-    d_model: int = 256  # embedding size
-    hidden: int = 0
-    layers: int = 2
-    dropout: float = 0.1
+    d_model: int  # embedding size
+    hidden: int
+    layers: int
+    dropout: float
     # What the embedding is multiplied by on the way in (see LSTMModel.reset_parameters).
     # Saved in config.json so a model always loads with the scale it was trained with; a
     # config without it (models saved before it was recorded) gets sqrt(d_model) / 2, the

@@ -34,14 +34,20 @@ from melody.nn.base import SequenceModel
 
 @dataclass
 class TransformerConfig:
-    """Sizes of a causal Transformer."""
+    """Sizes of a causal Transformer.
+
+    The sizes have no defaults here: a new model takes them from melody.training.settings
+    (ModelSettings, through `model_config`), a saved one from its config.json. `mlp_ratio` and
+    `rope_base` are no settings, only fixed choices of this architecture; every config.json
+    records them, and their defaults are what every melody Transformer has been built with.
+    """
 
     vocab_size: int
-    d_model: int = 256
-    layers: int = 4
-    heads: int = 4
-    context: int = 256  # the longest window forward() accepts and the cache keeps
-    dropout: float = 0.1
+    d_model: int
+    layers: int
+    heads: int
+    context: int  # the longest window forward() accepts and the cache keeps
+    dropout: float
     mlp_ratio: int = 4
     rope_base: float = 10000.0
 

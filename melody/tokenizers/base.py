@@ -113,6 +113,35 @@ class Tokenizer(ABC):
     def grammar(self, constraints: Constraints | None = None) -> Grammar:
         """The grammar that constrained sampling follows."""
 
+    # -- form: what windows, infilling and augmentation need (a scheme without bars: None) ---
+    def bar_count(self, ids: Sequence[int]) -> int | None:
+        """How many bars the sequence spans, or None for a scheme without bar tokens."""
+        return None
+
+    def from_bar(self, ids: Sequence[int], bar: int) -> list[int] | None:
+        """`[BOS, ...]` holding bars `bar`.. of `ids` alone, with the meter, key and tempo in
+        force there restated at its head (a training window that knows its meter); None when
+        the scheme cannot cut at bars."""
+        return None
+
+    @property
+    def supports_infill(self) -> bool:
+        """True when the vocabulary has the fill-in-the-middle sentinels."""
+        return False
+
+    def infill_prime(self, ids: Sequence[int], first: int, last: int) -> tuple[list[int], list[int]]:
+        """(the prime that asks for bars `first`..`last` of `ids` anew: prefix, suffix and the
+        sentinels, the original middle's tokens); only where `supports_infill`."""
+        raise NotImplementedError(f"the {self.name} tokenizer has no infilling")
+
+    def halving_table(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(the id each id becomes at half note values, which ids can be halved), or None.
+
+        A sequence whose every id can be halved is the same music written at half the note
+        values (a reel in 4/4 with eighths as 4/8 with sixteenths): the augmentation that
+        teaches a model the music rather than one collection's notation."""
+        return None
+
     # -- shared ----------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:

@@ -43,7 +43,8 @@ from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHO
                                       config_flag, config_int, config_keys, config_levels, index_groups,
                                       key_index, key_of_token, key_tokens, meters, nearest,
                                       nearest_log)
-from melody.tokenizers.remi_form import MAX_COPY_BACK, MAX_COPY_BARS, MIN_COPY_BARS, with_copies
+from melody.tokenizers.remi_form import (MAX_COPY_BACK, MAX_COPY_BARS, MIN_COPY_BARS, from_bar, infill_parts,
+                                         split_bars, with_copies)
 from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, DRUM, DURATION, INFILL, KEY, PITCH,
                                           POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
 
@@ -193,6 +194,46 @@ class REMI(Tokenizer):
             start = end
         ids.append(EOS)
         return with_copies(self, ids) if self.copies else ids
+
+    # -- form (melody.tokenizers.remi_form does the work) -------------------------------------
+    def bar_count(self, ids: Sequence[int]) -> int:
+        return len(split_bars(self, self.expand_copies(ids))[1])
+
+    def from_bar(self, ids: Sequence[int], bar: int) -> list[int]:
+        return from_bar(self, ids, bar)
+
+    @property
+    def supports_infill(self) -> bool:
+        return self.infill
+
+    def infill_prime(self, ids: Sequence[int], first: int, last: int) -> tuple[list[int], list[int]]:
+        if not self.infill:
+            return super().infill_prime(ids, first, last)
+        prime, middle, _ = infill_parts(self, ids, first, last)
+        return prime, middle
+
+    def halving_table(self) -> tuple[np.ndarray, np.ndarray]:
+        table = np.arange(self.vocab_size, dtype=np.int64)
+        halvable = np.ones(self.vocab_size, dtype=bool)
+        kinds, values, first = self.kind, self.value, self.first
+        for token in range(3, self.vocab_size):
+            kind, value = kinds[token], values[token]
+            if kind == POSITION or kind == DURATION:
+                # A full-length Duration says "more follow": halved, it would end the note.
+                if value % 2 or (kind == DURATION and value == self.max_duration):
+                    halvable[token] = False
+                else:
+                    table[token] = first[kind] + value // 2 - (kind == DURATION)
+            elif kind == TIMESIG:
+                numerator, denominator = self.meters[value]
+                halved = self.meter_index.get((numerator, denominator * 2))
+                if halved is None:
+                    halvable[token] = False
+                else:
+                    table[token] = first[TIMESIG] + halved
+            elif kind == TEMPO:  # quarter notes per minute halve: the music sounds the same
+                table[token] = first[TEMPO] + nearest_log(METRONOME, METRONOME[value] / 2)
+        return table, halvable
 
     def expand_copies(self, ids: Sequence[int]) -> list[int]:
         """`ids` with every copy written out as the bars it replays (what `encode` gives without

@@ -165,6 +165,21 @@ def restated(tokenizer: REMI, bar: Sequence[int], header: tuple[int | None, ...]
     return out + rest
 
 
+def from_bar(tokenizer: REMI, ids: Sequence[int], bar: int) -> list[int]:
+    """`[BOS, ...]`: bars `bar`.. of `ids` alone, the header in force restated at their head and
+    copies that reached before them written out (copies among them stay), then EOS if `ids`
+    had one."""
+    head, bars, infos = split_bars(tokenizer, tokenizer.expand_copies(ids))
+    if bar <= 0 or not bars:
+        return list(ids)
+    bar = min(bar, len(bars) - 1)
+    opening = restated(tokenizer, bars[bar], header_in_force(tokenizer, bars, bar))
+    rest_bars = [opening, *bars[bar + 1:]]
+    rest_infos = [BarInfo(0, False, 0, -1), *infos[bar + 1:]]
+    tail = [EOS] if ids and ids[-1] == EOS else []
+    return [BOS, *copy_tokens(tokenizer, rest_bars, rest_infos, 0, len(rest_bars), 0), *tail]
+
+
 def _opening(tokenizer: REMI, bar: Sequence[int]) -> int:
     """How many tokens of a tune's first bar are header: Bar, TimeSig, and Position_0 with its
     Key and Tempo (the Position_0 only when such an event follows it)."""

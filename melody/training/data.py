@@ -4,9 +4,15 @@
   comes from a hash of (seed, file name, tune number): it does not depend on file order or on
   which other files are in the corpus, and survives moving the corpus folder.
 - Training windows are drawn at random: a piece with probability proportional to its length
-  (so every token is equally likely to be seen), an offset uniform within it, optionally a
-  transposition. The random stream of step `s` on process `r` is seeded by (seed, r, s), so a
-  resumed run draws exactly the windows an uninterrupted one would have drawn.
+  (so every token is equally likely to be seen). A piece that fits the window is read whole,
+  from its first token to its EOS, so the model sees how tunes open and how they end; a longer
+  one is read from a random bar, with the meter, key and tempo in force there restated at the
+  window's head (`Tokenizer.from_bar`), so no window loses the meter. (For a scheme without
+  bars, a random offset.) Optionally a share of the windows is rearranged for infilling
+  (prefix, suffix, then the middle: `Tokenizer.infill_prime`), transposed, or written at half
+  the note values (`Tokenizer.halving_table`). The random stream of step `s` on process `r` is
+  seeded by (seed, r, s), so a resumed run draws exactly the windows an uninterrupted one
+  would have drawn.
 - Validation windows are fixed: consecutive windows through the held-out pieces.
 """
 
@@ -20,7 +26,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from melody.errors import UsageError
-from melody.tokenizers.base import PAD, Tokenizer
+from melody.tokenizers.base import EOS, PAD, Tokenizer
 
 
 class PieceLike(Protocol):
@@ -106,6 +112,9 @@ class WindowSampler:
     window: int
     batch_size: int
     transposer: Transposer | None = None
+    tokenizer: Tokenizer | None = None  # for bar-aligned windows, infilling and halving
+    infill_rate: float = 0.0  # share of windows rearranged for infilling (where the scheme can)
+    halve_rate: float = 0.0  # share of windows written at half the note values (where it can)
 
     def __post_init__(self) -> None:
         lengths = np.array([len(ids) for ids in self.pieces], dtype=np.int64)
@@ -114,6 +123,14 @@ class WindowSampler:
         # Legal shifts per piece, found once: a window's shift keeps the whole piece in range.
         if self.transposer is not None:
             self.shifts = np.array([self.transposer.legal_shifts(ids) for ids in self.pieces], dtype=np.int64)
+        tokenizer = self.tokenizer
+        self.bars = [tokenizer.bar_count(ids) if tokenizer is not None else None for ids in self.pieces]
+        if tokenizer is None or not tokenizer.supports_infill:
+            self.infill_rate = 0.0
+        halving = tokenizer.halving_table() if tokenizer is not None and self.halve_rate > 0 else None
+        self.halving = halving[0] if halving is not None else None
+        self.halvable = (np.array([bool(halving[1][ids].all()) for ids in self.pieces])
+                         if halving is not None else np.zeros(len(self.pieces), dtype=bool))
 
     def batch(self, rng: np.random.Generator) -> np.ndarray:
         """One batch of windows drawn with `rng`, padded with PAD past a short piece's end."""
@@ -126,11 +143,89 @@ class WindowSampler:
             low, high = self.shifts[choice, 0], self.shifts[choice, 1]
             shifts = low + (rng.random(self.batch_size) * (high - low + 1)).astype(np.int64)
         for row, (index, start) in enumerate(zip(choice, starts)):
-            ids = self.pieces[index][start:start + span]
-            if self.transposer is not None:
-                ids = self.transposer.apply(ids, int(shifts[row]))
+            ids = self._augmented(int(index), int(start), span, rng, int(shifts[row]) if self.transposer else 0)
             out[row, :len(ids)] = ids
+            filled = len(ids)
+            # Whole tunes leave room: pack more whole tunes behind it (each from its BOS), as
+            # long as they fit, instead of padding (a tune is ~300 tokens, a window 1024).
+            while self.bars[index] is not None and len(ids) and ids[-1] == EOS and filled < span:
+                index = int(np.searchsorted(self.cumulative, rng.integers(0, self.cumulative[-1]), side="right"))
+                shift = 0
+                if self.transposer is not None:
+                    low, high = self.shifts[index]
+                    shift = int(low + rng.integers(0, high - low + 1))
+                ids = self._augmented(index, 0, span, rng, shift)
+                if filled + len(ids) > span:
+                    break
+                out[row, filled:filled + len(ids)] = ids
+                filled += len(ids)
         return out
+
+    def _augmented(self, index: int, start: int, span: int, rng: np.random.Generator, shift: int) -> np.ndarray:
+        ids = self._window(index, start, span, rng)
+        if shift:
+            ids = self.transposer.apply(ids, shift)
+        if self.halvable[index] and rng.random() < self.halve_rate:
+            ids = self.halving[ids]
+        return ids
+
+    def _window(self, index: int, start: int, span: int, rng: np.random.Generator) -> np.ndarray:
+        """The tokens of one window of piece `index`: whole, from a bar, or rearranged to infill."""
+        ids, bars = self.pieces[index], self.bars[index]
+        if bars is None:  # a scheme without bars: a random offset
+            return ids[start:start + span]
+        if self.infill_rate and bars >= 2 and len(ids) + 8 <= span and rng.random() < self.infill_rate:
+            size = int(rng.integers(1, min(16, bars - 1) + 1))
+            first = int(rng.integers(0, bars - size + 1))
+            prime, middle = self.tokenizer.infill_prime(ids.tolist(), first, first + size - 1)
+            return np.asarray([*prime, *middle, EOS][:span], dtype=np.int64)
+        if len(ids) <= span:
+            return ids
+        bar = int(rng.integers(0, bars))
+        return np.asarray(self.tokenizer.from_bar(ids.tolist(), bar)[:span], dtype=np.int64)
+
+
+_SAMPLER: WindowSampler | None = None  # the sampler a forked worker draws from
+
+
+def _draw(seed: int, rank: int, step: int) -> np.ndarray:
+    return _SAMPLER.batch(rng_for_step(seed, rank, step))
+
+
+class BatchPrefetcher:
+    """Step `s`'s batch, drawn ahead in forked worker processes while the GPU trains.
+
+    A batch depends only on (seed, rank, step), so drawing it in another process, early,
+    gives the same windows as drawing it in the loop. With `workers == 0` (the CPU: its cores
+    are busy with the model) it draws in the loop.
+    """
+
+    def __init__(self, sampler: WindowSampler, seed: int, rank: int, workers: int = 0, ahead: int = 8) -> None:
+        self.sampler, self.seed, self.rank, self.ahead = sampler, seed, rank, ahead
+        self.pending: dict[int, Any] = {}
+        self.pool = None
+        if workers > 0:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            global _SAMPLER
+            _SAMPLER = sampler
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+
+    def batch(self, step: int) -> np.ndarray:
+        if self.pool is None:
+            return self.sampler.batch(rng_for_step(self.seed, self.rank, step))
+        for ahead in range(step, step + self.ahead):
+            if ahead not in self.pending:
+                self.pending[ahead] = self.pool.submit(_draw, self.seed, self.rank, ahead)
+        for stale in [s for s in self.pending if s < step]:
+            self.pending.pop(stale).cancel()
+        return self.pending.pop(step).result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
 
 
 def validation_windows(pieces: Sequence[np.ndarray], window: int, limit: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from melody.training.metrics import loss_plot, read_metrics
 from melody.training.optim import learning_rate, make_optimizer
 from melody.training.runtime import Runtime
 from melody.training.settings import Settings, model_config
-from melody.training.data import (WindowSampler, rng_for_step, split_pieces, split_summary,
+from melody.training.data import (BatchPrefetcher, WindowSampler, split_pieces, split_summary,
                                   transposer_for, validation_windows)
 
 
@@ -39,7 +40,7 @@ class Trainer:
                  cache_dir: Path | None, replace: bool) -> None:
         self.data = [str(p) for p in data]
         self.settings = settings
-        self.training = settings["training"]
+        self.training = settings.training
         self.out = out
         self.runtime = runtime
         self.previous = previous
@@ -65,13 +66,13 @@ class Trainer:
     # -- reporting ---------------------------------------------------------------------------
     def emit(self, phase: str, **fields: Any) -> None:
         if self._on_event is not None and self.runtime.is_main:
-            fields = {"step": self.step, "max_steps": self.training["max_steps"],
+            fields = {"step": self.step, "max_steps": self.training.max_steps,
                       "best_validation_loss": self.best_loss} | fields
             self._on_event(TrainEvent(phase=phase, **fields))
 
     # -- setting up ----------------------------------------------------------------------------
     def _tokenizer(self):
-        name = self.settings["data"]["tokenizer"]
+        name = self.settings.data.tokenizer
         if self.previous is not None:
             tokenizer = load_tokenizer(self.out / TOKENIZER_FILE)
             if tokenizer.name != name:
@@ -106,26 +107,27 @@ class Trainer:
         settings, training = self.settings, self.training
         self.tokenizer = tokenizer = self._tokenizer()
         self.corpus = corpus = self._corpus(tokenizer)
-        fraction = settings["data"]["validation_fraction"]
-        train_pieces, valid_pieces = split_pieces(corpus.pieces, fraction, training["seed"])
-        self.split = split_summary(train_pieces, valid_pieces, training["seed"], fraction)
-        self.transposer = transposer_for(tokenizer, training["augment_transpose"])
-        if training["augment_transpose"] and self.transposer is None:
+        fraction = settings.data.validation_fraction
+        train_pieces, valid_pieces = split_pieces(corpus.pieces, fraction, training.seed)
+        self.split = split_summary(train_pieces, valid_pieces, training.seed, fraction)
+        self.transposer = transposer_for(tokenizer, training.augment_transpose)
+        if training.augment_transpose and self.transposer is None:
             self.emit("corpus", message=f"transposition off: the {tokenizer.name} tokenizer cannot "
                                         f"shift pitches token by token")
         # What generation lets the model open with, and the tokens it ever saw (melody.corpus.openings).
         self.openings = config_bytes(openings_of(tokenizer, (p.ids for p in train_pieces), self.transposer))
-        self.sampler = WindowSampler([p.ids for p in train_pieces], training["window"],
-                                     training["batch_size"], self.transposer)
-        windows = validation_windows([p.ids for p in valid_pieces], training["window"],
-                                     training["eval_batches"] * training["batch_size"])
+        self.sampler = WindowSampler([p.ids for p in train_pieces], training.window,
+                                     training.batch_size, self.transposer, tokenizer,
+                                     infill_rate=training.infill_rate, halve_rate=training.augment_halve)
+        windows = validation_windows([p.ids for p in valid_pieces], training.window,
+                                     training.eval_batches * training.batch_size)
         self.valid_windows = torch.from_numpy(windows[self.runtime.rank::self.runtime.world_size])
         self.emit("corpus", message=f"split by tune: {len(train_pieces)} training pieces "
                                     f"({self.split['training_tokens']:,} tokens), {len(valid_pieces)} "
                                     f"validation pieces ({self.split['validation_tokens']:,} tokens)")
 
-        torch.manual_seed(training["seed"])  # the same initial weights on every process
-        self.net = build_model(settings["model"]["family"], model_config(settings, tokenizer.vocab_size))
+        torch.manual_seed(training.seed)  # the same initial weights on every process
+        self.net = build_model(settings.model.family, model_config(settings, tokenizer.vocab_size))
         # Every size the network was built with, defaults included (the LSTM's input scale):
         # config.json then rebuilds this network even if a default changes later.
         self.model_config = self.net.config.to_dict()
@@ -136,7 +138,7 @@ class Trainer:
         if self.previous is not None:
             self._restore(state)
         else:
-            torch.manual_seed(training["seed"] * 1_000_003 + self.runtime.rank)
+            torch.manual_seed(training.seed * 1_000_003 + self.runtime.rank)
         self.parameters = self.net.num_parameters()
         self.train_net: Any = self.net
         if self.runtime.distributed:
@@ -162,7 +164,7 @@ class Trainer:
             if self.runtime.rank == 0 and isinstance(state.get("torch_rng"), torch.Tensor):
                 torch.set_rng_state(state["torch_rng"])
             else:  # other ranks' dropout streams were not saved: start a fresh one per (rank, step)
-                torch.manual_seed(self.training["seed"] * 1_000_003 + self.runtime.rank + 7919 * self.step)
+                torch.manual_seed(self.training.seed * 1_000_003 + self.runtime.rank + 7919 * self.step)
             if torch.cuda.is_available() and state.get("cuda_rng") is not None and self.runtime.rank == 0:
                 torch.cuda.set_rng_state(state["cuda_rng"], self.runtime.device)
         except (KeyError, ValueError, TypeError, RuntimeError) as error:
@@ -175,7 +177,7 @@ class Trainer:
         net = self.net
         net.eval()
         total, count = 0.0, 0.0
-        batch = self.training["batch_size"]
+        batch = self.training.batch_size
         with torch.no_grad(), self.autocast:
             for start in range(0, len(self.valid_windows), batch):
                 rows = self.valid_windows[start:start + batch].to(self.runtime.device)
@@ -190,16 +192,18 @@ class Trainer:
     def run(self) -> TrainResult:
         self.setup()
         training = self.training
-        max_steps = training["max_steps"]
+        max_steps = training.max_steps
         where = str(self.runtime.device)
         if self.runtime.distributed:
             where += f" x {self.runtime.world_size} processes"
-        self.emit("start", message=f"{self.settings['model']['family']} model, {self.parameters:,} "
+        self.emit("start", message=f"{self.settings.model.family} model, {self.parameters:,} "
                                    f"parameters, {self.tokenizer.name} tokens (vocabulary "
                                    f"{self.tokenizer.vocab_size}), on {where}"
                                    + (f", from step {self.step}" if self.step else ""))
         if self.step >= max_steps:
             self.stopped = "max_steps"
+        workers = min(4, (os.cpu_count() or 1) - 1) if self.runtime.device.type == "cuda" else 0
+        self.batches = BatchPrefetcher(self.sampler, training.seed, self.runtime.rank, workers)
         try:
             self._loop(max_steps)
         except KeyboardInterrupt:
@@ -210,10 +214,12 @@ class Trainer:
             raise
         except torch.cuda.OutOfMemoryError:
             raise MelodyError(
-                f"out of GPU memory with training.batch_size={training['batch_size']}, "
-                f"training.window={training['window']}, model.d_model={self.settings['model']['d_model']}: "
-                f"lower one of them (e.g. --set training.batch_size={max(1, training['batch_size'] // 2)})"
+                f"out of GPU memory with training.batch_size={training.batch_size}, "
+                f"training.window={training.window}, model.d_model={self.settings.model.d_model}: "
+                f"lower one of them (e.g. --set training.batch_size={max(1, training.batch_size // 2)})"
             ) from None
+        finally:
+            self.batches.close()
         result = TrainResult(folder=self.out, step=self.step, best_step=self.best_step,
                              best_validation_loss=self.best_loss, stopped=self.stopped,
                              parameters=self.parameters, tokens_seen=self.tokens_seen,
@@ -241,11 +247,11 @@ class Trainer:
         while self.step < max_steps:
             if self._should_stop():
                 break
-            lr = learning_rate(self.step, training["lr"], training["warmup_steps"], max_steps,
-                               training["min_lr_ratio"])
+            lr = learning_rate(self._schedule_step(max_steps), training.lr, training.warmup_steps,
+                               max_steps, training.min_lr_ratio)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            windows = self.sampler.batch(rng_for_step(training["seed"], runtime.rank, self.step))
+            windows = self.batches.batch(self.step)
             tokens = int((windows[:, 1:] != PAD).sum())
             batch = torch.from_numpy(windows).to(device, non_blocking=True)
             with self.autocast:
@@ -253,14 +259,14 @@ class Trainer:
             loss = F.cross_entropy(logits.float().view(-1, vocab), batch[:, 1:].reshape(-1), ignore_index=PAD)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if training["clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), training["clip"])
+            if training.clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), training.clip)
             self.optimizer.step()
             self.step += 1
             self.tokens_seen += tokens * runtime.world_size
             running += loss.detach()
             running_count += 1
-            if self.step % training["log_every"] == 0 or self.step == max_steps:
+            if self.step % training.log_every == 0 or self.step == max_steps:
                 now = time.perf_counter()
                 # Every process logs at the same steps, so this all-reduce lines up across them.
                 loss_sum, loss_count = runtime.all_sum([running.item(), float(running_count)])
@@ -274,18 +280,18 @@ class Trainer:
                 rate = (self.tokens_seen - last_log_tokens) / stepping
                 self.last_log_time, last_log_tokens, self.paused = now, self.tokens_seen, 0.0
                 eta = elapsed / max(1, self.step - session_first_step) * (max_steps - self.step)
-                if training["max_minutes"]:
-                    eta = max(0.0, min(eta, training["max_minutes"] * 60 - self.train_seconds))
+                if training.max_minutes:
+                    eta = max(0.0, min(eta, training.max_minutes * 60 - self.train_seconds))
                 self.metrics.append({"step": self.step, "train_loss": round(train_loss, 6), "lr": lr,
                                      "tokens_per_second": round(rate, 1), "elapsed": round(self.train_seconds, 2)})
                 self.emit("step", train_loss=train_loss, tokens_per_second=rate, eta_seconds=eta,
                           learning_rate=lr)
-            if self.step % training["eval_every"] == 0 or self.step == max_steps:
+            if self.step % training.eval_every == 0 or self.step == max_steps:
                 self._evaluate_and_save()
                 last_eval_step = self.step
                 if self.stopped == "early_stopping":
                     return
-            if self.step % training["checkpoint_every"] == 0 and last_eval_step != self.step:
+            if self.step % training.checkpoint_every == 0 and last_eval_step != self.step:
                 self._checkpoint()
         self.train_seconds += time.perf_counter() - self.last_log_time
         if last_eval_step != self.step:
@@ -293,8 +299,19 @@ class Trainer:
         elif self.stopped != "max_steps":
             self._checkpoint()
 
+    def _schedule_step(self, max_steps: int) -> float:
+        """Where the learning-rate schedule stands: the step, or, with a time budget that will
+        end the run first, the same share of `max_steps` as of the budget spent, so the decay
+        ends when the time does instead of being cut off at a high rate. (One process only:
+        under torchrun each process's clock differs, and their rates must not.)"""
+        limit = self.training.max_minutes
+        if not limit or self.runtime.distributed:
+            return self.step
+        spent = self.train_seconds + time.perf_counter() - self.last_log_time
+        return max(float(self.step), min(1.0, spent / (limit * 60)) * max_steps)
+
     def _should_stop(self) -> bool:
-        limit = self.training["max_minutes"]
+        limit = self.training.max_minutes
         # train_seconds is brought up to date at each log line; add the time since the last one.
         # Each session takes at least one step, so a run always moves.
         timed_out = (bool(limit) and self.step > self.session_first_step
@@ -302,7 +319,7 @@ class Trainer:
         requested = self.stop is not None and self.stop.is_set()
         if self.runtime.distributed:
             # Every process must agree, or one would wait forever in the next all-reduce.
-            if self.step % self.training["log_every"]:
+            if self.step % self.training.log_every:
                 return False
             requested, timed_out = self.runtime.any(requested), self.runtime.any(timed_out)
         if requested:
@@ -329,8 +346,8 @@ class Trainer:
                   "validation_bits_per_token": round(loss / math.log(2), 6)}
         self.metrics.append(record)
         self.emit("eval", validation_loss=loss)
-        patience = self.training["patience"]
-        if not final and patience and self.bad_evals >= patience and self.step < self.training["max_steps"]:
+        patience = self.training.patience
+        if not final and patience and self.bad_evals >= patience and self.step < self.training.max_steps:
             self.stopped = "early_stopping"
         if self.runtime.is_main:
             self.save(best=improved)
@@ -358,11 +375,11 @@ class Trainer:
         best = self.best_loss
         return {
             "melody_version": __version__,
-            "family": self.settings["model"]["family"],
+            "family": self.settings.model.family,
             "model": self.model_config,
             "parameters": self.parameters,
             "tokenizer": {"name": self.tokenizer.name, "config": self.tokenizer.config},
-            "settings": self.settings,
+            "settings": self.settings.to_dict(),
             "data": {"sources": self.data,
                      "corpus": {"files": corpus.files, "kept": corpus.kept, "skipped": corpus.skipped,
                                 "pieces": len(corpus.pieces), "tokens": corpus.tokens,

@@ -27,8 +27,7 @@ from typing import Any, Callable, Sequence
 from melody.errors import ModelError, UsageError
 from melody.model_folder import CONFIG_FILE, locate_source, read_config
 from melody.training.events import TrainEvent, TrainResult
-from melody.training.settings import (SHAPE_KEYS, Settings, apply_overrides, default_settings, load_toml,
-                                      merge, validate)
+from melody.training.settings import SHAPE_KEYS, Settings, apply_overrides, load_toml, merge, validate
 
 
 def resolve_settings(*, model: str | None = None, tokenizer: str | None = None,
@@ -36,7 +35,7 @@ def resolve_settings(*, model: str | None = None, tokenizer: str | None = None,
                      overrides: Sequence[str] | dict[str, Any] | None = None,
                      previous: dict[str, Any] | None = None) -> Settings:
     """Defaults < a resumed folder's recipe < the config file < --model/--tokenizer < --set."""
-    settings = default_settings()
+    settings = Settings()
     if previous is not None:
         settings = merge(settings, previous.get("settings") or {}, f"{CONFIG_FILE} of the resumed model")
     if config is not None:
@@ -52,11 +51,11 @@ def resolve_settings(*, model: str | None = None, tokenizer: str | None = None,
         settings = apply_overrides(settings, {"data.tokenizer": tokenizer})
     settings = validate(apply_overrides(settings, overrides))
     if previous is not None:
-        before = merge(default_settings(), previous.get("settings") or {}, CONFIG_FILE)
-        for section, key in SHAPE_KEYS:
-            if before[section][key] != settings[section][key]:
-                raise ModelError(f"cannot resume: the model was trained with {section}.{key} = "
-                                 f"{before[section][key]!r}, not {settings[section][key]!r}")
+        before = merge(Settings(), previous.get("settings") or {}, CONFIG_FILE)
+        for name in SHAPE_KEYS:
+            if before.get(name) != settings.get(name):
+                raise ModelError(f"cannot resume: the model was trained with {name} = "
+                                 f"{before.get(name)!r}, not {settings.get(name)!r}")
     return settings
 
 

@@ -15,7 +15,6 @@ from melody.music.notes import Piece
 
 Warn = Callable[[MusicError], None]
 _FIELD_RE = re.compile(r"([A-Za-z+]):")
-_HEADER_ONLY = frozenset("XTKMLQV")
 
 
 def _ignore(error: MusicError) -> None:

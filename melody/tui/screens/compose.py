@@ -234,7 +234,8 @@ class ComposeScreen(TakeActions, Screen):
                        stop: threading.Event) -> None:
         """The worker: load (cached), stream, post notes in batches; never raises."""
         try:
-            from melody.generation import BarEvent, DoneEvent, NoteEvent, build_prime, stream
+            from melody.generation import BarEvent, DoneEvent, NoteEvent, stream
+            from melody.generation.run import build_prime
 
             model = self.app.model_for(folder)
             opening, _ = build_prime(model.tokenizer, settings, prime, prime_abc)

@@ -35,7 +35,7 @@ CONFIGS = shipped_configs()
 # Size presets are the shipped training configs; the family picked in the form overrides theirs.
 SIZE_CONFIGS = {"tiny": {"lstm": "tiny.toml", "transformer": "tiny.toml"},
                 "small": {"lstm": "lstm-small.toml", "transformer": "transformer-small.toml"},
-                "default": {"lstm": "default.toml", "transformer": "default-transformer.toml"}}
+                "default": {"lstm": "default-lstm.toml", "transformer": "default-transformer.toml"}}
 
 
 def preset_config(preset: str, family: str) -> Path | None:
