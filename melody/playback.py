@@ -1,15 +1,17 @@
 """Listen to a piece: through a MIDI output port, or rendered to WAV with FluidSynth.
 
-Both ways are optional extras, never hard dependencies. A port needs mido's rtmidi backend
-(`pip install "melody[play]"`); rendering needs the `fluidsynth` program and a General MIDI
-SoundFont, and hearing the WAV needs a system audio player (aplay, paplay, afplay, ffplay,
-sox's play). `play()` picks whichever is there and says what to install when none is.
+Both ways are optional extras, never hard dependencies. A port needs mido and its rtmidi
+backend (`pip install "melody[play]"`; without them there are no ports, and the messages say
+what to install); rendering needs the `fluidsynth` program and a General MIDI SoundFont, and
+hearing the WAV needs a system audio player (aplay, paplay, afplay, ffplay, sox's play).
+`play()` picks whichever is there and says what to install when none is.
 
 Everything here is plain Python so the CLI can use it as well as the terminal UI.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
@@ -45,9 +47,10 @@ AUDIO_PLAYERS = (
     ("ffplay", ["-nodisp", "-autoexit", "-loglevel", "quiet"]),
     ("play", ["-q"]),
 )
-INSTALL_HINT = ("install python-rtmidi (pip install 'melody[play]') to play through a MIDI port, "
-                "or fluidsynth with a General MIDI SoundFont (apt install fluidsynth "
-                "fluid-soundfont-gm) and an audio player (alsa-utils, pulseaudio-utils or sox)")
+# mido and its rtmidi backend are the optional `play` extra, not dependencies.
+PORT_HINT = "pip install 'melody[play]' (mido and python-rtmidi) to play through a MIDI port"
+INSTALL_HINT = (f"{PORT_HINT}, or install fluidsynth with a General MIDI SoundFont (apt install "
+                "fluidsynth fluid-soundfont-gm) and an audio player (alsa-utils, pulseaudio-utils or sox)")
 
 Music = Union[Piece, bytes, str, os.PathLike]
 
@@ -90,12 +93,26 @@ def find_audio_player() -> list[str] | None:
     return None
 
 
-def midi_ports() -> list[str]:
-    """Names of the MIDI output ports; empty when there are none or no rtmidi backend."""
+def has_mido() -> bool:
+    """True when mido (the `play` extra) is installed."""
+    return importlib.util.find_spec("mido") is not None
+
+
+def _mido():
+    """The mido module, or a PlaybackError saying how to install it."""
     try:
         import mido
+    except ImportError:
+        raise PlaybackError(f"mido is not installed: {PORT_HINT}") from None
+    return mido
 
-        return list(mido.get_output_names())
+
+def midi_ports() -> list[str]:
+    """Names of the MIDI output ports; empty when there are none, or no mido or rtmidi backend."""
+    if not has_mido():
+        return []
+    try:
+        return list(_mido().get_output_names())
     except Exception:  # noqa: BLE001 - a missing backend or ALSA/CoreMIDI trouble means no ports
         return []
 
@@ -211,6 +228,8 @@ def play(music: Music, *, port: str | None = None, soundfont: str | os.PathLike 
     data = midi_data(music)
     ports = [] if wav else midi_ports()
     if port is not None and port not in ports:
+        if not has_mido():
+            raise PlaybackError(f"cannot play through MIDI port {port!r}: {PORT_HINT}")
         raise PlaybackError(f"no MIDI output port named {port!r} (ports: {', '.join(ports) or 'none'})")
     if ports:
         return _play_port(data, port or ports[0])
@@ -232,8 +251,7 @@ def _play_wav(data: bytes, player: list[str], soundfont: str | os.PathLike | Non
 
 
 def _play_port(data: bytes, name: str) -> Playback:
-    import mido
-
+    mido = _mido()
     song = mido.MidiFile(file=io.BytesIO(data))
     try:
         output = mido.open_output(name)
@@ -260,7 +278,7 @@ def _play_port(data: bytes, name: str) -> Playback:
 
 def silence(output) -> None:
     """All notes off, sustain off and controllers reset on all 16 channels of an open port."""
-    import mido
+    mido = _mido()
 
     for channel in range(16):
         output.send(mido.Message("control_change", channel=channel, control=64, value=0))

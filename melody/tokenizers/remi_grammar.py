@@ -32,15 +32,19 @@ It follows the grammar in `melody.tokenizers.remi`'s docstring and adds what sam
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from melody.music.notes import Key
 from melody.tokenizers.base import EOS, Constraints, Grammar
 from melody.tokenizers.common import DEFAULT_VELOCITY, SlotState, key_of_token, nearest, pitch_mask
-from melody.tokenizers.remi import REMI
 from melody.tokenizers.remi_form import MAX_COPY_BACK, MAX_COPY_BARS, MIN_COPY_BARS
 from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, DRUM, DURATION, INFILL, KEY, PITCH,
                                           POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
+
+if TYPE_CHECKING:  # a hint only: remi.py imports this module, so a run-time import would be a cycle
+    from melody.tokenizers.remi import REMI
 
 # Phases: where in the grammar the sequence stands.
 START, AFTER_BAR, AFTER_METER, AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_PROGRAM, AFTER_PITCH, \
