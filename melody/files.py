@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Collection, Iterable
 
-from melody.errors import MelodyError
+from melody.errors import UsageError
 
 
 def current_umask() -> int:
@@ -54,17 +54,31 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool 
             try:
                 os.link(temporary, path)  # fails if the name exists: no race with another writer
             except FileExistsError:
-                raise MelodyError(f"{path}: already exists (use --force to replace it)") from None
+                raise UsageError(f"{path}: already exists (use --force to replace it)") from None
     finally:
         Path(temporary).unlink(missing_ok=True)
     return path
 
 
-def free_stem(folder: str | os.PathLike, stem: str, suffixes: Iterable[str]) -> str:
-    """`stem`, or the first `stem-2`, `stem-3`, ... with no `folder/<stem>.<suffix>` taken."""
+def numbered_stem(stem: str, number: int) -> str:
+    """The name a clash gets: `stem (2)` reads as a second copy, where `stem-2` read as part of
+    the name (`default-7-1-2` looked like seed 7, piece 1, run 2)."""
+    return stem if number < 2 else f"{stem} ({number})"
+
+
+def free_stem(folder: str | os.PathLike, stem: str, suffixes: Iterable[str], *,
+              taken: Collection[Path] = (), on_disk: bool = True) -> str:
+    """`stem`, or the first `stem (2)`, `stem (3)`, ... with no `folder/<stem>.<suffix>` taken.
+
+    A name is taken when it is in `taken` (outputs planned in the same run) or, with
+    `on_disk`, when a file (or a dangling link) of that name exists.
+    """
     folder, suffixes = Path(folder), list(suffixes)
-    candidate, number = stem, 2
-    while any((folder / f"{candidate}.{suffix}").exists() or (folder / f"{candidate}.{suffix}").is_symlink()
-              for suffix in suffixes):
-        candidate, number = f"{stem}-{number}", number + 1
-    return candidate
+
+    def is_taken(path: Path) -> bool:
+        return path in taken or (on_disk and (path.exists() or path.is_symlink()))
+
+    number = 1
+    while any(is_taken(folder / f"{numbered_stem(stem, number)}.{suffix}") for suffix in suffixes):
+        number += 1
+    return numbered_stem(stem, number)
