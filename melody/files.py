@@ -10,10 +10,13 @@ writers cannot race past a check.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Iterator
 
 from melody.errors import UsageError
 
@@ -30,6 +33,33 @@ def make_readable(path: Path) -> None:
     os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
 
 
+@contextlib.contextmanager
+def deferred_signals(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block is done, then deliver them as they came.
+
+    For a few milliseconds of writing that must happen whole: a temporary file not yet
+    renamed or removed, or a piece's MIDI without its sidecar. Outside the main thread
+    (where Python cannot handle signals) the block simply runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: arrived.append(number))
+                for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in arrived[:1]:  # one is enough to stop: the first, as its own handler would
+            handler = previous[number]
+            if callable(handler):
+                handler(number, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(number)
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool = False,
                  durable: bool = False) -> Path:
     """Write `data` (text as UTF-8) to `path` atomically with the umask's mode; the path.
@@ -40,6 +70,11 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool 
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
+    with deferred_signals():  # an interrupt never leaves the temporary file behind
+        return _write_atomic(path, payload, overwrite, durable)
+
+
+def _write_atomic(path: Path, payload: bytes, overwrite: bool, durable: bool) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:

@@ -32,6 +32,10 @@ from melody.music.notes import Key, Piece
 from melody.tokenizers.base import EOS
 
 TOKENS_PER_BAR_CAP = 256  # a safety net only: the grammar ends a piece at its bar count
+# Pieces sampled at once by generate(): past ~64 a bigger batch barely speeds a step up, and
+# a run of thousands would hold them all and print nothing until the end
+# (benchmarks/bench_generate_batches.py).
+BATCH_SIZE = 64
 
 
 def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str | Path | None,
@@ -83,10 +87,28 @@ def generate(model: Any = "default", settings: GenerationSettings | None = None,
              prime: Piece | str | Path | None = None, prime_abc: str | None = None,
              **overrides: Any) -> list[Take]:
     """Sample `settings.num` pieces; `overrides` change single options (e.g. num=4, seed=7)."""
-    for event in stream(model, settings, prime=prime, prime_abc=prime_abc, note_events=False, **overrides):
-        if isinstance(event, DoneEvent):
-            return event.takes
-    raise AssertionError("stream ended without a DoneEvent")  # pragma: no cover
+    return [take for batch in batches(model, settings, prime=prime, prime_abc=prime_abc, **overrides)
+            for take in batch]
+
+
+def batches(model: Any = "default", settings: GenerationSettings | None = None, *,
+            prime: Piece | str | Path | None = None, prime_abc: str | None = None,
+            size: int = BATCH_SIZE, **overrides: Any) -> Iterator[list[Take]]:
+    """`settings.num` pieces, `size` at a time: each batch's takes as soon as it is sampled.
+
+    Piece i is seeded run_seed + i whatever the batch, so batches give the pieces one big
+    batch would, while the first files can be written after seconds and memory stays bounded.
+    """
+    settings = (settings or GenerationSettings()).replace(**overrides) if overrides else (settings or GenerationSettings())
+    settings.validate()
+    if not isinstance(size, int) or size < 1:
+        raise UsageError(f"batch size must be a whole number of at least 1, not {size!r}")
+    run = _Run(model, settings, prime, prime_abc)
+    for start in range(0, settings.num, size):
+        numbers = list(range(start, min(settings.num, start + size)))
+        for event in run.events(None, False, seeds=[run.run_seed + i for i in numbers], indices=numbers):
+            if isinstance(event, DoneEvent):
+                yield event.takes
 
 
 class _Run:

@@ -13,7 +13,7 @@ from melody.errors import UsageError
 from melody.generation.prime import parse_key, parse_meter, parse_tempo
 
 DEFAULT_BARS = 16
-MAX_NUM = 1024
+SEED_LIMIT = 2**63  # piece i is seeded seed + i, which must stay a 64-bit signed integer
 
 
 @dataclass
@@ -55,9 +55,9 @@ class GenerationSettings:
         """UsageError naming the first bad option."""
         from melody.generation.sampling import SamplingOptions
 
-        _whole("num", self.num, low=1, high=MAX_NUM)
+        _whole("num", self.num, low=1, high=SEED_LIMIT // 2)
         if self.seed is not None:
-            _whole("seed", self.seed, low=0, high=2**63 - MAX_NUM - 1)
+            _whole("seed", self.seed, low=0, high=SEED_LIMIT - self.num)
         if self.prime_bars is not None:
             _whole("prime-bars", self.prime_bars, low=1)
         if self.bars is not None and self.max_tokens is not None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from melody import __version__
 from melody.errors import UsageError
-from melody.files import free_stem, write_atomic
+from melody.files import deferred_signals, free_stem, write_atomic
 from melody.music.notes import Piece
 from melody.generation.prime import key_name
 
@@ -102,7 +102,8 @@ def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | li
     sidecar["files"] = [path.name for path, _ in payloads]
     payloads.append((out_dir / f"{stem}.json", (json.dumps(sidecar, indent=1) + "\n").encode("utf-8")))
     written = []
-    for path, data in payloads:
-        write_atomic(path, data, overwrite=force)
-        written.append(path)
+    with deferred_signals():  # a take is written whole: never a MIDI without its sidecar
+        for path, data in payloads:
+            write_atomic(path, data, overwrite=force)
+            written.append(path)
     return written
