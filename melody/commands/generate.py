@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 from pathlib import Path
 
@@ -122,8 +121,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: exists and is not a folder")
     renderers = _renderers(formats)
     model = resolve_model(args.model)
-    if settings.seed is None:  # drawn once here, so that every batch continues the same run
-        settings = settings.replace(seed=secrets.randbelow(2**31))
     say = _Say(quiet=args.quiet, total=settings.num)
     index = _copy_index(model) if args.reject_copies else None
     try:
