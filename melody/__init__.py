@@ -7,6 +7,7 @@ The public API (the CLI and the terminal UI call exactly these):
     load_model(folder) -> Model             model_folder: a trained model folder
     train(...) -> TrainResult               training: corpus in, model folder out
     generate(...) -> list[Take]             generation: sample new pieces (take.piece)
+    infill(model, piece, bars=(5, 8)) -> list[Take]   generation: new bars inside a piece
 
 Attributes import lazily so that `import melody` (and `melody --help`) never pulls in torch.
 """
@@ -26,6 +27,7 @@ _LAZY = {
     "load_model": "melody.model_folder",
     "train": "melody.training",
     "generate": "melody.generation",
+    "infill": "melody.generation",
 }
 
 

@@ -1,8 +1,17 @@
-"""The error types melody raises for a user's mistake.
+"""The error types melody raises for a user's mistake, and the exit code each one means.
 
 Everything a user can get wrong (a bad file, a bad option, a bad model folder) raises a
-subclass of `MelodyError`. The CLI turns one into a single line on stderr and a non-zero
-exit; anything else is a bug and keeps its traceback.
+subclass of `MelodyError`. The CLI turns one into a single line on stderr and exits with the
+error's `exit_code`; anything else is a bug and keeps its traceback. The codes are the same
+for every command (README, "Scripting"):
+
+    0    done
+    1    bad music or model content (a file that does not parse, an incomplete model folder),
+         or work that failed (a disk that refuses a write, FluidSynth failing)
+    2    usage or missing input (a bad option or value, a file or folder that is not there,
+         an output that exists without --force, a program --format wav needs)
+    130  interrupted (SIGINT, Ctrl-C)
+    143  terminated (SIGTERM)
 """
 
 from __future__ import annotations
@@ -15,9 +24,17 @@ class MelodyError(Exception):
 
 
 class UsageError(MelodyError):
-    """A bad option, value or combination of options."""
+    """A bad option, value or combination of options, or an input that is not there."""
 
     exit_code = 2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so that clean-up runs as for Ctrl-C (exit 143).
+
+    A KeyboardInterrupt, so that everything which saves its work on Ctrl-C (training's
+    checkpoint) does so on a polite kill too.
+    """
 
 
 class MusicError(MelodyError):
@@ -41,7 +58,7 @@ class MusicError(MelodyError):
 
     def located(self, *, file: str | None = None, tune: str | int | None = None) -> MusicError:
         """This error with the file (and tune) filled in where it did not know them yet."""
-        return MusicError(
+        return type(self)(
             self.message,
             file=self.file or file,
             tune=self.tune if self.tune is not None else tune,
@@ -64,3 +81,15 @@ class MusicError(MelodyError):
 
 class ModelError(MelodyError):
     """A model folder that is missing, incomplete, tampered with or incompatible."""
+
+
+class MissingMusicFile(MusicError):
+    """A music file the user named that is not there: missing input, so a usage exit code."""
+
+    exit_code = 2
+
+
+class NotAModelFolder(ModelError):
+    """A --model path that is missing, a file, or a folder without config.json (exit 2)."""
+
+    exit_code = 2

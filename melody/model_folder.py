@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from melody.errors import MelodyError, ModelError, UsageError
+from melody.errors import MelodyError, ModelError, NotAModelFolder, UsageError
 from melody.files import make_readable, write_atomic
 from melody.shipped import default_model_dir
 
@@ -87,14 +87,14 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     """config.json of a model folder, checked to be one; ModelError otherwise."""
     folder = Path(folder)
     if not folder.exists():
-        raise ModelError(f"{folder}: no such model folder")
+        raise NotAModelFolder(f"{folder}: no such model folder")
     if not folder.is_dir():
-        raise ModelError(f"{folder}: is a file, not a model folder")
+        raise NotAModelFolder(f"{folder}: is a file, not a model folder")
     path = folder / CONFIG_FILE
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"{folder}: not a model folder (no {CONFIG_FILE})") from None
+        raise NotAModelFolder(f"{folder}: not a model folder (no {CONFIG_FILE})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{path}: cannot read: {error}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
@@ -190,8 +190,8 @@ def resolve_model(model: Any) -> Any:
     folder = DEFAULT_MODEL_DIR if str(model) == "default" else Path(model)
     if not Path(folder).is_dir():
         if str(model) == "default":
-            raise MelodyError(f"the default model is missing ({folder}); pass --model FOLDER")
-        raise UsageError(f"{folder}: no such model folder")
+            raise NotAModelFolder(f"the default model is missing ({folder}); pass --model FOLDER")
+        raise NotAModelFolder(f"{folder}: no such model folder")
     return load_model(folder)
 
 
@@ -259,7 +259,7 @@ def save_model(folder: str | os.PathLike, net: SequenceModel, tokenizer: Tokeniz
     weights = weights_bytes(net, dtype)
     if folder.exists() and not replace:
         if not folder.is_dir():
-            raise ModelError(f"{folder}: is a file, not a model folder")
+            raise UsageError(f"{folder}: is a file, not a model folder")
         if not (folder / TOKENIZER_FILE).exists():
             tokenizer.save(folder / TOKENIZER_FILE)
         for name, data in files.items():

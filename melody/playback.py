@@ -137,12 +137,10 @@ def render_wav(music: Music, wav_path: str | os.PathLike, *, soundfont: str | os
                sample_rate: int = 44100, gain: float = 0.6, timeout: float = 600.0) -> Path:
     """Render music to a WAV file with the FluidSynth program; the file appears whole or not at all."""
     program = shutil.which("fluidsynth")
-    if program is None:
-        raise PlaybackError(f"cannot render audio: the fluidsynth program is not installed ({INSTALL_HINT})")
     font = Path(soundfont) if soundfont else find_soundfont()
-    if font is None or not font.is_file():
-        raise PlaybackError("cannot render audio: no General MIDI SoundFont found (set $MELODY_SOUNDFONT "
-                            "or apt install fluid-soundfont-gm)")
+    if program is None or font is None or not font.is_file():
+        missing = render_missing() or f"the SoundFont {font} is not a file"
+        raise PlaybackError(f"cannot render audio: {missing}")
     data = midi_data(music)
     wav_path = Path(wav_path)
     wav_path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +163,25 @@ def render_wav(music: Music, wav_path: str | os.PathLike, *, soundfont: str | os
         finally:
             partial.unlink(missing_ok=True)
     return wav_path
+
+
+def render_missing() -> str | None:
+    """What to install before `render_wav` can work, as one line; None when it can."""
+    if shutil.which("fluidsynth") is None:
+        return ("WAV needs the fluidsynth program and a General MIDI SoundFont: apt install fluidsynth "
+                "fluid-soundfont-gm (brew install fluid-synth on macOS)")
+    if find_soundfont() is None:
+        chosen = os.environ.get("MELODY_SOUNDFONT")
+        where = f"$MELODY_SOUNDFONT ({chosen}) is not a file" if chosen else "no General MIDI SoundFont found"
+        return (f"WAV needs a General MIDI SoundFont: {where}; apt install fluid-soundfont-gm, or set "
+                f"$MELODY_SOUNDFONT to an .sf2 file")
+    return None
+
+
+def wav_bytes(music: Music, **options: object) -> bytes:
+    """The WAV of a piece rendered by FluidSynth (render_wav's options), for an atomic writer."""
+    with tempfile.TemporaryDirectory(prefix="melody-wav-") as folder:
+        return render_wav(music, Path(folder) / "music.wav", **options).read_bytes()
 
 
 # -- playing -----------------------------------------------------------------------------

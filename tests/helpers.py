@@ -16,7 +16,7 @@ from melody.tokenizers import EOS, get_tokenizer
 PRIME_ABC = "X:1\nT:Prime\nM:6/8\nL:1/8\nK:G\nGAB c2d|edc B2A|GAB c2d|e3 d3|\n"
 
 
-def tiny_model_folder(folder: Path, family: str = "lstm", seed: int = 0) -> Path:
+def tiny_model_folder(folder: Path, family: str = "lstm", seed: int = 0, infill_rate: float | None = None) -> Path:
     """A small randomly initialised model folder with the remi tokenizer.
 
     An untrained model spreads its probability over all ~900 tokens, so a bar fills with
@@ -37,7 +37,10 @@ def tiny_model_folder(folder: Path, family: str = "lstm", seed: int = 0) -> Path
         with torch.no_grad():
             net.output_bias[tokenizer.token_to_id["Bar"]] = 6.0
             net.output_bias[tokenizer.token_to_id["<eos>"]] = 8.0
-    return save_model(folder, net, tokenizer, {"family": family, "model": sizes})
+    config = {"family": family, "model": sizes}
+    if infill_rate is not None:  # as training records it: the model learnt to fill a middle
+        config["settings"] = {"training": {"infill_rate": infill_rate}}
+    return save_model(folder, net, tokenizer, config)
 
 
 # The model sizes test_model_folder saves and loads (also in the child process it kills).

@@ -132,7 +132,7 @@ def test_output_names_stay_unique_when_tune_numbers_repeat(tmp_path):
         path = _output_name(tmp_path, Path("irish.abc"), tune, number, 5, "mid", taken)
         taken.add(path)
         names.append(path.name)
-    assert names == ["irish-1.mid", "irish-2.mid", "irish-1-2.mid", "irish-1-3.mid", "irish-5.mid"]
+    assert names == ["irish-1.mid", "irish-2.mid", "irish-1 (2).mid", "irish-1 (3).mid", "irish-5.mid"]
     assert _output_name(tmp_path, Path("solo.abc"), "7", 1, 1, "abc", set()).name == "solo.abc"
 
 

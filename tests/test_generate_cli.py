@@ -66,9 +66,10 @@ def test_generate_writes_every_piece_and_never_overwrites(model, tmp_path, capsy
     first = (out / "tiny-3-1.mid").read_bytes()
     assert main(["generate", "--model", str(model), "--bars", "2", "--seed", "3", "--out", str(out),
                  "--format", "mid"]) == 0
-    assert (out / "tiny-3-1-2.mid").read_bytes() == first  # a new name, the old file untouched
-    printed = capsys.readouterr().out.split()
-    assert printed[-2:] == [str(out / "tiny-3-1-2.mid"), str(out / "tiny-3-1-2.json")]
+    # A new name that reads as a second copy (not as seed 3, piece 1, run 2); the old file untouched.
+    assert (out / "tiny-3-1 (2).mid").read_bytes() == first
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2:] == [str(out / "tiny-3-1 (2).mid"), str(out / "tiny-3-1 (2).json")]
 
 
 def test_generate_from_a_prime_with_key_lock(model, tmp_path):
@@ -100,7 +101,7 @@ BAD_INPUT = [
     (["--prime-abc", "X:1\nT:no notes\nK:D\n"], "no notes"),
     (["--prime-abc", PRIME_ABC, "--key", "D"], "prime sets the key"),
     (["--prime", "missing.abc"], "no such file"),
-    (["--format", "wav"], "format"),
+    (["--format", "ogg"], "format"),
     (["--pitch-range", "high-low"], "pitch-range"),
     (["--pitch-range", "90-40"], "pitch range"),
 ]

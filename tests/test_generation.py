@@ -124,7 +124,7 @@ def test_write_take_writes_midi_abc_and_sidecar_and_never_overwrites(lstm_folder
     assert sidecar["settings"]["bars"] == 2 and sidecar["tokens"] == take.tokens
     before = first[0].read_bytes()
     second = write_take(take, tmp_path / "out")
-    assert [p.name for p in second] == ["tiny-lstm-11-1-2.mid", "tiny-lstm-11-1-2.abc", "tiny-lstm-11-1-2.json"]
+    assert [p.name for p in second] == ["tiny-lstm-11-1 (2).mid", "tiny-lstm-11-1 (2).abc", "tiny-lstm-11-1 (2).json"]
     assert second[0].read_bytes() == before
     forced = write_take(take, tmp_path / "out", formats=("mid",), force=True)
     assert [p.name for p in forced] == ["tiny-lstm-11-1.mid", "tiny-lstm-11-1.json"]

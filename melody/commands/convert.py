@@ -6,7 +6,7 @@ Two forms:
 
 In the folder form a file with one tune writes DIR/<stem>.<ext>, a file with several writes
 DIR/<stem>-<X>.<ext> per tune (X: the tune's number), and a name already taken in the same run
-gets -2, -3, ... (assets/irish.abc restarts its X: numbers per dance type). The two-file form
+gets ` (2)`, ` (3)`, ... (assets/irish.abc restarts its X: numbers per dance type). The two-file form
 with a multi-tune input needs --tune X, so it never picks one tune silently. Every input is
 read and every output rendered before anything is written, so a bad file or an existing
 output (without --force) leaves nothing behind.
@@ -26,13 +26,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "convert", help="convert ABC and MIDI files (optionally through a tokenizer)",
         description="Convert ABC and MIDI files: abc->mid, mid->abc, abc->abc (normalised), "
-                    "mid->mid. `melody convert IN OUT` converts one file; "
+                    "mid->mid, and either to .wav through FluidSynth. `melody convert IN OUT` converts one file; "
                     "`melody convert IN... --out DIR --to mid|abc` writes one file per tune.")
     parser.add_argument("inputs", nargs="+", metavar="IN",
                         help="input .abc/.mid/.midi files or folders (and OUT in the "
                              "two-file form)")
     parser.add_argument("--out", metavar="DIR", type=Path, help="folder for one output per tune")
-    parser.add_argument("--to", choices=("mid", "abc"), help="output format with --out")
+    parser.add_argument("--to", choices=("mid", "abc", "wav"),
+                        help="output format with --out (wav: rendered by FluidSynth)")
     parser.add_argument("--tune", metavar="X",
                         help="convert only the tune with this X: number (or 1-based index)")
     parser.add_argument("--via", metavar="TOKENIZER",
@@ -49,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     from melody.music import io as music_io
 
     targets = _plan_form(args)
+    if targets["kind"] == "wav":
+        from melody.playback import render_missing
+
+        if render_missing():
+            raise UsageError(render_missing())
     sources = files_in_order(targets["inputs"])
     if not sources:
         named = ", ".join(map(str, targets["inputs"]))
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             path = targets["out_file"] or _output_name(
                 targets["out_dir"], source, piece.tune, number, len(pieces), targets["kind"], taken)
             taken.add(path)
-            outputs.append((path, music_io.render(piece, targets["kind"])))
+            outputs.append((path, _render(piece, targets["kind"])))
 
     folders = [path for path, _ in outputs if path.is_dir()]
     if folders:
@@ -150,12 +156,23 @@ def _plan_form(args: argparse.Namespace) -> dict:
     source, target = (Path(p) for p in args.inputs)
     if target.is_dir():
         raise UsageError(f"{target} is a folder: use --out {target} --to mid|abc")
-    kind = music_io.format_of(target)
+    kind = "wav" if target.suffix.lower() == ".wav" else music_io.format_of(target)
     if args.to is not None and args.to != kind:
         raise UsageError(f"--to {args.to} does not match the output file {target}")
     if source.is_dir():
         raise UsageError(f"{source} is a folder: use --out DIR --to {kind}")
     return {"inputs": [source], "out_file": target, "out_dir": None, "kind": kind}
+
+
+def _render(piece, kind: str) -> bytes:
+    """The bytes of one output: MIDI or ABC from melody.music, WAV through FluidSynth."""
+    if kind == "wav":
+        from melody.playback import wav_bytes
+
+        return wav_bytes(piece)
+    from melody.music import io as music_io
+
+    return music_io.render(piece, kind)
 
 
 def _select_tune(pieces: list, tune: str, source: Path) -> list:
@@ -173,17 +190,15 @@ def _select_tune(pieces: list, tune: str, source: Path) -> list:
 
 def _output_name(folder: Path, source: Path, tune: str | None, number: int, count: int,
                  kind: str, taken: set[Path]) -> Path:
-    """DIR/<stem>.<ext> for a one-tune file, DIR/<stem>-<X>.<ext> per tune; -2, -3... if taken."""
+    """DIR/<stem>.<ext> for a one-tune file, DIR/<stem>-<X>.<ext> per tune; ` (2)`... if taken."""
+    from melody.files import free_stem
+
     stem = source.stem
     if count > 1:
         label = re.sub(r"[^A-Za-z0-9._-]+", "_", str(tune)).strip("._") if tune is not None else ""
         stem = f"{stem}-{label or number}"
-    path = folder / f"{stem}.{kind}"
-    suffix = 2
-    while path in taken:
-        path = folder / f"{stem}-{suffix}.{kind}"
-        suffix += 1
-    return path
+    # Only names of this run count: an existing file is refused (or replaced with --force).
+    return folder / f"{free_stem(folder, stem, [kind], taken=taken, on_disk=False)}.{kind}"
 
 
 def _say_written(paths: list[Path], folder: Path | None) -> None:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be at least 1, not {args.workers}")
     for path in (args.json,):
         if path is not None and path.exists() and not args.force:
-            raise MelodyError(f"{path}: already exists (use --force to replace it)")
+            raise UsageError(f"{path}: already exists (use --force to replace it)")
     if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
         raise UsageError(f"{args.plots}: --plots must be a folder, and this is a file")
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         for statistic in PLOTTED:
             target = args.plots / f"{safe_name(statistic.name)}.png"
             if target.exists():
-                raise MelodyError(f"{target}: already exists (use --force to replace it)")
+                raise UsageError(f"{target}: already exists (use --force to replace it)")
 
     report = evaluate(model, real, training, sample=generation_sampler(model), num=num, temperatures=temperatures,
                       seed=args.seed, ngram_order=order, bars=args.bars, name=model.name, data=description,

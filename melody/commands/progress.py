@@ -129,6 +129,13 @@ class Progress:
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    def clear(self) -> None:
+        """Erase the line on a terminal so another stream can print there; the next update redraws."""
+        if self.interactive and self._drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._last_draw = float("-inf")
+
     def close(self, text: str | None = None) -> None:
         """Draw the final state on a terminal and end its line; nothing more in a log."""
         if text is not None:

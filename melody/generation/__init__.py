@@ -10,11 +10,11 @@ Modules: `settings` (every option, checked), `prime` (what a piece starts from),
 Importing this package does not import torch; sampling does, once a run starts.
 """
 
-from melody.generation.run import build_prime, generate, new_music, reject_copies, stream
+from melody.generation.run import batches, build_prime, generate, infill, new_music, reject_copies, stream
 from melody.generation.settings import GenerationSettings
 from melody.generation.streaming import BarEvent, DoneEvent, NoteEvent, StreamEvent
 from melody.generation.takes import FORMATS, Take, write_take
 from melody.model_folder import resolve_model
 
 __all__ = ["BarEvent", "DoneEvent", "FORMATS", "GenerationSettings", "NoteEvent", "StreamEvent", "Take",
-           "build_prime", "generate", "new_music", "reject_copies", "resolve_model", "stream", "write_take"]
+           "batches", "build_prime", "generate", "infill", "new_music", "reject_copies", "resolve_model", "stream", "write_take"]

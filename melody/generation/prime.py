@@ -84,6 +84,8 @@ class Prime:
     schedule: list[np.ndarray] = dataclasses.field(default_factory=list)  # masks for the next tokens
     text: str | None = None  # the ABC text of --prime-abc
     bars: int | None = None  # how many bars of the source were kept
+    infill: tuple[int, int] | None = None  # bars (from 1, inclusive) sampled anew inside the piece
+    infill_end: int | None = None  # the tick where the infilled bars end
 
 
 def load_prime_piece(path: str | Path | None = None, abc: str | None = None) -> tuple[Piece, str, str | None]:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 from melody.corpus.openings import read_openings, restrict_openings
 from melody.errors import UsageError
+from melody.generation.infill import assemble, check_model, infill_prime
 from melody.generation.prime import (Prime, check_expressible, first_bars, header_plan, load_prime_piece,
                                      parse_key, parse_meter, parse_tempo)
 from melody.generation.settings import GenerationSettings, pitch_range_of
@@ -32,11 +33,17 @@ from melody.music.notes import Key, Piece
 from melody.tokenizers.base import EOS
 
 TOKENS_PER_BAR_CAP = 256  # a safety net only: the grammar ends a piece at its bar count
+# Pieces sampled at once by generate(): past ~64 a bigger batch barely speeds a step up, and
+# a run of thousands would hold them all and print nothing until the end
+# (benchmarks/bench_generate_batches.py).
+BATCH_SIZE = 64
 
 
 def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str | Path | None,
                 prime_abc: str | None) -> tuple[Prime, Key | None]:
     """The run's Prime, and the key it is in (for the key lock)."""
+    if settings.infill is not None and prime is None and prime_abc is None:
+        raise UsageError("--infill needs the piece to fill in: give --prime FILE or --prime-abc TEXT")
     if prime is not None or prime_abc is not None:
         if settings.key is not None or settings.meter is not None:
             raise UsageError("a prime sets the key and meter: drop --key and --meter, or the prime")
@@ -46,6 +53,8 @@ def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str
                 raise UsageError("the prime piece holds no notes")
         else:
             piece, source, text = load_prime_piece(prime, prime_abc)
+        if settings.infill is not None:
+            return infill_prime(tokenizer, piece, tuple(settings.infill), source, text)
         kept, end = first_bars(piece, settings.prime_bars)
         if settings.tempo is not None:
             kept = kept.replace(tempos=[parse_tempo(settings.tempo)])
@@ -83,10 +92,40 @@ def generate(model: Any = "default", settings: GenerationSettings | None = None,
              prime: Piece | str | Path | None = None, prime_abc: str | None = None,
              **overrides: Any) -> list[Take]:
     """Sample `settings.num` pieces; `overrides` change single options (e.g. num=4, seed=7)."""
-    for event in stream(model, settings, prime=prime, prime_abc=prime_abc, note_events=False, **overrides):
-        if isinstance(event, DoneEvent):
-            return event.takes
-    raise AssertionError("stream ended without a DoneEvent")  # pragma: no cover
+    return [take for batch in batches(model, settings, prime=prime, prime_abc=prime_abc, **overrides)
+            for take in batch]
+
+
+def infill(model: Any = "default", piece: Piece | str | Path | None = None, bars: tuple[int, int] = (1, 1),
+           settings: GenerationSettings | None = None, *, prime_abc: str | None = None,
+           **overrides: Any) -> list[Take]:
+    """New music for bars `first`..`last` (from 1, inclusive) of `piece` (a Piece, a file, or
+    `prime_abc` text), `settings.num` takes; every bar outside the range is the original's.
+
+        takes = infill("default", "tune.abc", bars=(5, 8), num=4, seed=7, key_lock=True)
+    """
+    settings = (settings or GenerationSettings()).replace(infill=tuple(bars), **overrides)
+    return generate(model, settings, prime=piece, prime_abc=prime_abc)
+
+
+def batches(model: Any = "default", settings: GenerationSettings | None = None, *,
+            prime: Piece | str | Path | None = None, prime_abc: str | None = None,
+            size: int = BATCH_SIZE, **overrides: Any) -> Iterator[list[Take]]:
+    """`settings.num` pieces, `size` at a time: each batch's takes as soon as it is sampled.
+
+    Piece i is seeded run_seed + i whatever the batch, so batches give the pieces one big
+    batch would, while the first files can be written after seconds and memory stays bounded.
+    """
+    settings = (settings or GenerationSettings()).replace(**overrides) if overrides else (settings or GenerationSettings())
+    settings.validate()
+    if not isinstance(size, int) or size < 1:
+        raise UsageError(f"batch size must be a whole number of at least 1, not {size!r}")
+    run = _Run(model, settings, prime, prime_abc)
+    for start in range(0, settings.num, size):
+        numbers = list(range(start, min(settings.num, start + size)))
+        for event in run.events(None, False, seeds=[run.run_seed + i for i in numbers], indices=numbers):
+            if isinstance(event, DoneEvent):
+                yield event.takes
 
 
 class _Run:
@@ -98,13 +137,15 @@ class _Run:
         self.model = resolve_model(model)
         self.settings = settings
         self.tokenizer = self.model.tokenizer
+        if settings.infill is not None:
+            check_model(self.model)
         self.prime, key = build_prime(self.tokenizer, settings, prime, prime_abc)
         if settings.key_lock and key is None:
             raise UsageError("--key-lock needs a key: give --key, or a prime that has one")
         constraints = Constraints(
             scale=key.scale if settings.key_lock and key is not None else None,
             pitch_range=pitch_range_of(settings.pitch_range) if settings.pitch_range else None,
-            bars=settings.bars,
+            bars=settings.bars if settings.infill is None else settings.infill[1] - settings.infill[0] + 1,
             # Without a bar count the model ends the piece, at a bar line, by max_bars; a token
             # count (max_tokens) stops wherever it runs out.
             max_bars=settings.max_bars if settings.max_tokens is None else None,
@@ -119,7 +160,10 @@ class _Run:
     def _max_new_tokens(self) -> int:
         if self.settings.max_tokens is not None:
             return self.settings.max_tokens
-        return (self.settings.bars or self.settings.max_bars) * TOKENS_PER_BAR_CAP + 16
+        bars = self.settings.bars or self.settings.max_bars
+        if self.settings.infill is not None:
+            bars = self.settings.infill[1] - self.settings.infill[0] + 1
+        return bars * TOKENS_PER_BAR_CAP + 16
 
     def _sampler(self, seeds: list[int]) -> Any:
         from melody.generation.sampling import BatchSampler, SamplingOptions
@@ -137,7 +181,7 @@ class _Run:
             seen = set(used) | {"<eos>"}
             banned += [i for i, token in enumerate(vocab) if token not in seen]
         redirect = {}
-        if self.settings.bars is not None and "Bar" in self.tokenizer.token_to_id:
+        if (self.settings.bars is not None or self.settings.infill is not None) and "Bar" in self.tokenizer.token_to_id:
             redirect = {self.tokenizer.token_to_id["Bar"]: EOS}
         return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
                             max_new_tokens=self._max_new_tokens(), device=device, banned=banned,
@@ -145,11 +189,16 @@ class _Run:
 
     def take(self, index: int, seed: int, tokens: list[int], complete: bool) -> Take:
         piece = self.tokenizer.decode(tokens)
+        if self.prime.infill is not None:
+            piece = assemble(self.prime.piece, piece, self.prime.end, self.prime.infill_end)
         piece = piece.replace(title=f"{self.name} {self.run_seed}-{index + 1}", tune=str(index + 1),
                               source="")
         prime = None
         if self.prime.source is not None:
             prime = {"source": self.prime.source, "text": self.prime.text, "bars": self.prime.bars}
+            if self.prime.infill is not None:
+                prime["infill"] = {"bars": list(self.prime.infill), "start_tick": self.prime.end,
+                                   "end_tick": self.prime.infill_end}
         return Take(piece=piece, prime_end=self.prime.end, tokens=tokens, seed=seed,
                     settings=self.settings.replace(seed=self.run_seed), model_name=self.name,
                     model_sha256=str(getattr(self.model, "weights_sha256", "")), index=index,

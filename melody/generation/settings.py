@@ -13,7 +13,7 @@ from melody.errors import UsageError
 from melody.generation.prime import parse_key, parse_meter, parse_tempo
 
 DEFAULT_MAX_BARS = 64  # a piece the model is left to end ends by here at the latest
-MAX_NUM = 1024
+SEED_LIMIT = 2**63  # piece i is seeded seed + i, which must stay a 64-bit signed integer
 
 
 @dataclass
@@ -29,6 +29,7 @@ class GenerationSettings:
     bars: int | None = None  # new bars after the prime, exactly; None: the model ends the piece
     max_bars: int = DEFAULT_MAX_BARS  # without bars: the most new bars before it must end
     max_tokens: int | None = None  # new tokens instead of bars
+    infill: tuple[int, int] | None = None  # bars (from 1, inclusive) of the prime to sample anew
     key: str | None = None  # "D", "Em", "Ador", "G major"; from the prime when there is one
     meter: str | None = None  # "6/8", "C"
     tempo: float | None = None  # quarter notes per minute
@@ -38,6 +39,7 @@ class GenerationSettings:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["pitch_range"] = list(self.pitch_range) if self.pitch_range else None
+        data["infill"] = list(self.infill) if self.infill else None
         return data
 
     def replace(self, **changes: Any) -> GenerationSettings:
@@ -56,11 +58,22 @@ class GenerationSettings:
         """UsageError naming the first bad option."""
         from melody.generation.sampling import SamplingOptions
 
-        _whole("num", self.num, low=1, high=MAX_NUM)
+        _whole("num", self.num, low=1, high=SEED_LIMIT // 2)
         if self.seed is not None:
-            _whole("seed", self.seed, low=0, high=2**63 - MAX_NUM - 1)
+            _whole("seed", self.seed, low=0, high=SEED_LIMIT - self.num)
         if self.prime_bars is not None:
             _whole("prime-bars", self.prime_bars, low=1)
+        if self.infill is not None:
+            if self.bars is not None or self.max_tokens is not None or self.prime_bars is not None:
+                raise UsageError("--infill sets the bars to sample: drop --bars, --max-tokens and --prime-bars")
+            try:
+                first, last = self.infill
+            except (TypeError, ValueError):
+                raise UsageError(f"infill must be two bar numbers (first, last), not {self.infill!r}") from None
+            _whole("infill's first bar", first, low=1)
+            _whole("infill's last bar", last, low=1)
+            if first > last:
+                raise UsageError(f"infill bars {first}-{last}: the first bar comes after the last")
         if self.bars is not None and self.max_tokens is not None:
             raise UsageError("give either --bars or --max-tokens, not both")
         _whole("max-bars", self.max_bars, low=1, high=4096)

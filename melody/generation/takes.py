@@ -11,11 +11,11 @@ import datetime as _dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from melody import __version__
 from melody.errors import UsageError
-from melody.files import free_stem, write_atomic
+from melody.files import deferred_signals, free_stem, write_atomic
 from melody.music.notes import Piece
 from melody.generation.prime import key_name
 
@@ -72,17 +72,22 @@ class Take:
 
 
 def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | list[str] = FORMATS,
-               stem: str | None = None, force: bool = False) -> list[Path]:
+               stem: str | None = None, force: bool = False,
+               renderers: Mapping[str, Callable[[Piece], bytes]] | None = None) -> list[Path]:
     """Write a take as MIDI and/or ABC plus its .json sidecar, atomically; the paths written.
 
-    Without `force` an existing name is never replaced: the next free stem is used instead.
+    Without `force` an existing name is never replaced: the next free stem is used instead
+    (`default-7-1 (2)`). `renderers` add formats beyond mid and abc, from a layer above this
+    one (the CLI passes playback's WAV renderer).
     """
     from melody.music.io import render
 
+    renderers = dict(renderers or {})
     formats = list(dict.fromkeys(formats))
-    unknown = [f for f in formats if f not in FORMATS]
+    known = (*FORMATS, *renderers)
+    unknown = [f for f in formats if f not in known]
     if unknown or not formats:
-        raise UsageError(f"unknown output format(s) {', '.join(unknown) or '(none)'} (choose from mid, abc)")
+        raise UsageError(f"unknown output format(s) {', '.join(unknown) or '(none)'} (choose from {', '.join(known)})")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: exists and is not a folder")
@@ -91,12 +96,14 @@ def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | li
     if not force:
         stem = free_stem(out_dir, stem, suffixes)
     # Render everything first: a failure leaves no file behind.
-    payloads = [(out_dir / f"{stem}.{kind}", render(take.piece, kind)) for kind in formats]
+    payloads = [(out_dir / f"{stem}.{kind}", renderers[kind](take.piece) if kind in renderers
+                 else render(take.piece, kind)) for kind in formats]
     sidecar = take.sidecar()
     sidecar["files"] = [path.name for path, _ in payloads]
     payloads.append((out_dir / f"{stem}.json", (json.dumps(sidecar, indent=1) + "\n").encode("utf-8")))
     written = []
-    for path, data in payloads:
-        write_atomic(path, data, overwrite=force)
-        written.append(path)
+    with deferred_signals():  # a take is written whole: never a MIDI without its sidecar
+        for path, data in payloads:
+            write_atomic(path, data, overwrite=force)
+            written.append(path)
     return written

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from melody.errors import MelodyError, MusicError, UsageError
+from melody.errors import MelodyError, MissingMusicFile, MusicError, UsageError
 from melody.files import write_atomic
 from melody.music.notes import Piece
 
@@ -48,7 +48,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
                              f"melody reads ({MAX_FILE_BYTES // (1024 * 1024)} MiB)", file=str(path))
         data = path.read_bytes()
     except FileNotFoundError:
-        raise MusicError("no such file", file=str(path)) from None
+        raise MissingMusicFile("no such file", file=str(path)) from None
     except OSError as error:
         raise MusicError(f"cannot read: {error.strerror or error}", file=str(path)) from None
     if not data:
