@@ -120,7 +120,12 @@ def _parts(text: str, index: int, depth: int) -> tuple[str, int]:
 
 
 def arrange_parts(items: list, order: str) -> list:
-    """Items in the order of the header's P: field, each part from its body P: marker on."""
+    """Items in the order of the header's P: field, each part from its body P: marker on.
+
+    Each part mends its own missing '|:' as abc2midi does (it scans part by part), and the
+    result is not mended again as a whole: a part ending in '::' would otherwise turn the
+    next part's supplied '|:' into '::' and play the part between twice.
+    """
     sections: dict[str, list] = {}
     intro: list = []
     current = intro
@@ -130,10 +135,9 @@ def arrange_parts(items: list, order: str) -> list:
         else:
             current.append(item)
     if not sections:
-        return items
-    arranged = list(intro)
+        return fix_repeats(items)
+    arranged = fix_repeats(intro)
     for name in order:
-        # Each part mends its own missing '|:' as abc2midi does (it scans part by part).
         arranged.extend(fix_repeats(sections.get(name, [])))
     return arranged
 
@@ -203,9 +207,7 @@ def _tick(units: int) -> int:
 def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: str, source: str,
          tune: str, parts: str = "") -> Piece:
     """The notes of a scanned tune in playing order (parts in the order `parts` names), as a Piece."""
-    if parts:
-        items = arrange_parts(items, part_order(parts))
-    items = fix_repeats(items)
+    items = arrange_parts(items, part_order(parts)) if parts else fix_repeats(items)
     count = len(items)
     # Notes as [onset_units, end_units, pitch]; `open_ties` maps a pitch to the note a tie
     # from the previous slot would extend.

@@ -70,6 +70,7 @@ class BodyScanner:
         self.bar_accidentals: dict[str, int] = {}  # letter -> shift until the bar line
         self.tie_carry: dict[int, int] = {}  # natural pitch -> pitch tied from the last slot
         self.last_slot: list | None = None
+        self.last_naturals: tuple = ()  # the written (natural) pitches of last_slot, for a late tie
         self.broken: tuple[int, int] | None = None  # factor for the next slot
         self.tuplet_left = 0
         self.tuplet_factor = (1, 1)
@@ -144,6 +145,7 @@ class BodyScanner:
                     units = self._length_of(digits, slashes, denominator, i, offset)
                 if 0 <= pitch <= 127:
                     slot = [SLOT, units, (pitch,), (True,) if tie else UNTIED, line, i + offset + 1]
+                    self.last_naturals = (natural,)
                     if tie:
                         self.tie_carry = {natural: pitch}
                 else:
@@ -172,7 +174,8 @@ class BodyScanner:
                 self._slot(units, (), (), i + offset)
                 i = match.end()
             elif c == "-":
-                i += 1  # a tie after a rest or a space: nothing to tie
+                self._late_tie()
+                i += 1
             elif c in "<>":
                 i = self._broken(text, i, offset)
             elif c == "(":
@@ -219,6 +222,22 @@ class BodyScanner:
                 self._warn(f"unexpected character {c!r} ignored", i + offset)
                 i += 1
         return n
+
+    def _late_tie(self) -> None:
+        """A '-' not glued to its note ('G2 -G', 'G2{A}-G', 'G>-G'): abc2midi ties the last
+        note or chord all the same, unless a rest came after it."""
+        slot = self.last_slot
+        if slot is None or not slot[2] or all(slot[3]):
+            return
+        slot[3] = (True,) * len(slot[2])
+        # After a bar line ('^G2|-G') the accidental is not carried: the next note ties only
+        # if it has the same pitch, as abc2midi reads it.
+        index = len(self.items) - 1
+        while self.items[index] is not slot:
+            if self.items[index][0] == BAR:
+                return
+            index -= 1
+        self.tie_carry = dict(zip(self.last_naturals, slot[2]))
 
     def _warn(self, message: str, index: int) -> None:
         self.warn(MusicError(message, line=self.line, column=index + 1))
@@ -295,6 +314,7 @@ class BodyScanner:
         slot = [SLOT, units, pitches, ties, self.line, column + 1]
         self.items.append(slot)
         self.last_slot = slot
+        self.last_naturals = naturals
         if True in ties:
             self.tie_carry = {natural: pitch for natural, pitch, tie in zip(naturals, pitches, ties) if tie}
         elif self.tie_carry:

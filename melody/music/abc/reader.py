@@ -147,6 +147,7 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
     title = ""
     first_voice = None
     index = start
+    key_line = next((number for number in range(start, stop) if lines[number].startswith("K:")), None)
     while index < stop:
         line = lines[index]
         index += 1
@@ -156,6 +157,10 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
         match = _FIELD_RE.match(line)
         if match is None:
             if line.startswith("%") or not line.strip():
+                continue
+            if key_line is not None and index <= key_line:
+                # Free text in the header ('N bars 13'): abc2midi skips it, and so does melody.
+                warn(MusicError("text without a field letter in the header skipped", line=index, column=1))
                 continue
             warn(MusicError("music before the K: field; header ends here", line=index, column=1))
             index -= 1
@@ -188,6 +193,7 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             warn(MusicError(f"{error}; field ignored"))
     # Music before any V: belongs to the first voice the header names (or an unnamed one).
     current = first_voice or ""
+    part: str | None = None  # the body P: in force, which a voice heard first later starts in
     voices = {current: BodyScanner(key, meter, unit, warn)}
     scanner = voices[current]
     while index < stop:
@@ -201,6 +207,11 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
         if match:
             if match.group(1) == "V":
                 scanner.field("V", line[2:], index, 3)
+            elif match.group(1) == "P":
+                # A part starts in every voice at once (abc2midi plays each voice in P: order).
+                part = line[2:]
+                for voice in voices.values():
+                    voice.field("P", part, index, 3)
             else:
                 rest = scanner.field(match.group(1), line[2:], index, 3)
                 if rest.strip() and not rest.strip().startswith("%"):
@@ -213,12 +224,12 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
                 if scanner.switch is None:
                     break
                 offset += stopped
-                scanner = _switch(voices, scanner, key, meter, unit, warn)
+                scanner = _switch(voices, scanner, key, meter, unit, warn, part)
                 if offset >= len(line):
                     break
             continue
         if scanner.switch is not None:
-            scanner = _switch(voices, scanner, key, meter, unit, warn)
+            scanner = _switch(voices, scanner, key, meter, unit, warn, part)
     starts = [(voice.first_note(), order, voice) for order, voice in enumerate(voices.values())]
     starts = [start for start in starts if start[0] is not None]
     if not starts:
@@ -231,11 +242,14 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
 
 
 def _switch(voices: dict[str, BodyScanner], scanner: BodyScanner, key: KeySpec, meter: Meter, unit: int,
-            warn: Warn) -> BodyScanner:
-    """The scanner of the voice `scanner` was switched to, created with the tune's header state."""
+            warn: Warn, part: str | None = None) -> BodyScanner:
+    """The scanner of the voice `scanner` was switched to, created with the tune's header state
+    (and in the part the body is in)."""
     voice, scanner.switch = scanner.switch, None
     if voice not in voices:
         voices[voice] = BodyScanner(key, meter, unit, warn)
+        if part is not None:
+            voices[voice].field("P", part, 0, 0)
     return voices[voice]
 
 
