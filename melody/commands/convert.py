@@ -74,9 +74,10 @@ def run(args: argparse.Namespace) -> int:
         for number, piece in enumerate(pieces, 1):
             if tokenizer is not None:
                 decoded = tokenizer.decode(tokenizer.encode(piece))
-                # Titles are not tokens; keep them so the output still names its tune.
+                # Titles are not tokens; keep them so the output still names its tune. A
+                # tokenizer without tempo tokens (performance) keeps the source's tempo.
                 piece = decoded.replace(title=decoded.title or piece.title, tune=piece.tune,
-                                        source=piece.source)
+                                        source=piece.source, tempos=decoded.tempos or piece.tempos)
             if not piece.notes:
                 raise MusicError("no notes to write", file=str(source),
                                  tune=piece.tune if len(pieces) > 1 else None)

@@ -21,7 +21,10 @@ from melody.music.notes import TICKS_PER_QUARTER, Piece
 _UNIT = TICKS_PER_QUARTER // 2  # L:1/8 in ticks
 _MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
                 "mixolydian": "mix", "locrian": "loc"}
-_KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+# A mode's relative major, in fifths from its tonic (C dorian has the signature of Bb major).
+_MODE_FIFTHS = {"major": 0, "minor": -3, "dorian": -2, "phrygian": -4, "lydian": 1, "mixolydian": -1,
+                "locrian": -5}
+_LETTER_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
 _LETTERS = "CDEFGAB"
 _NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTAL = {2: "^^", 1: "^", 0: "=", -1: "_", -2: "__"}
@@ -128,8 +131,34 @@ class _Speller:
         return accidental + letter + "," * (-octave)
 
 
+def _tonic_name(tonic: int, mode: str) -> str:
+    """The tonic spelled as the mode's key signature is smallest: C# minor (4 sharps), not
+    Db minor (8 flats); between 6 sharps and 6 flats, a natural letter (F locrian), else the
+    sharps (F# major, D# minor)."""
+    best = None
+    for letter, fifths in _LETTER_FIFTHS.items():
+        for accidental, shift in (("", 0), ("#", 1), ("b", -1)):
+            if (_NATURAL[letter] + shift) % 12 != tonic:
+                continue
+            signature = fifths + 7 * shift + _MODE_FIFTHS[mode]
+            rank = (abs(signature), shift != 0, signature < 0)
+            if best is None or rank < best[0]:
+                best = (rank, letter + accidental)
+    return best[1]
+
+
 def _key_text(tonic: int, mode: str) -> str:
-    return f"{_KEY_NAMES[tonic]}{_MODE_SUFFIX[mode]}"
+    return f"{_tonic_name(tonic, mode)}{_MODE_SUFFIX[mode]}"
+
+
+def _tempo_text(qpm: float) -> str:
+    """A Q: value for `qpm`, exact where a beat of 1/4, 1/8 or 1/16 makes it a whole number
+    (104.5 qpm is 'Q:1/8=209'); else the nearest whole quarter notes per minute."""
+    for beat, per_quarter in ((4, 1), (8, 2), (16, 4)):
+        per_minute = qpm * per_quarter
+        if per_minute >= 1 and per_minute == int(per_minute):
+            return f"1/{beat}={int(per_minute)}"
+    return f"1/4={max(1, round(qpm))}"
 
 
 def _changes(piece: Piece) -> dict[int, list[tuple[str, tuple[int, str] | None]]]:
@@ -138,7 +167,7 @@ def _changes(piece: Piece) -> dict[int, list[tuple[str, tuple[int, str] | None]]
     for key in piece.keys[1:]:
         changes.setdefault(key.tick, []).append((f"[K:{_key_text(key.tonic, key.mode)}]", (key.tonic, key.mode)))
     for tempo in piece.tempos[1:]:
-        changes.setdefault(tempo.tick, []).append((f"[Q:1/4={max(1, round(tempo.qpm))}]", None))
+        changes.setdefault(tempo.tick, []).append((f"[Q:{_tempo_text(tempo.qpm)}]", None))
     return changes
 
 
@@ -151,7 +180,7 @@ def piece_to_abc(piece: Piece) -> str:
     tune = piece.tune if piece.tune and str(piece.tune).isdigit() else "1"
     title = " ".join((piece.title or "Untitled").split())
     header = [f"X:{tune}", f"T:{title}", f"M:{signature.numerator}/{signature.denominator}", "L:1/8",
-              f"Q:1/4={max(1, round(piece.qpm))}", f"K:{_key_text(tonic, mode)}"]
+              f"Q:{_tempo_text(piece.qpm)}", f"K:{_key_text(tonic, mode)}"]
     events = _events(piece)
     if not events:
         return "\n".join(header + ["z8|]"]) + "\n"
