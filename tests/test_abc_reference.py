@@ -4,7 +4,7 @@ installs must play note for note (pitch, onset, duration) as abc2midi plays it.
 abc2midi runs with -NGRA -NGUI -NFER (no grace notes, guitar chords or fermatas), the choices
 melody's reader makes, on the tunes without their playback settings (see _PLAYBACK_ONLY). Its MIDI (480 ticks per quarter) is rounded to melody's 24-tick grid, and
 onsets are compared relative to the first note, since melody shifts a pickup onto the bar grid.
-Only the first voice (abc2midi's first track with notes) is compared.
+Every voice is compared: abc2midi writes each to its own track, melody plays them together.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("sample3.abc", "1"): "abcm2ps-only syntax ('|1.2[M:5/4 (2/4 3/4)]', '[\"last time\"') that abc2midi "
                           "misreads into stacked notes",
     ("sample3.abc", "4"): "an overlay across bars ('(&Bc|de&FG|AB&)cd'): abc2midi mixes overlay notes into "
-                          "the first voice; melody keeps the first line of each bar",
+                          "the first voice; melody reads each '&' as an overlay of its own bar",
     ("sample4.abc", "2"): "slur-direction marks ('FG) and (,FG): abc2midi halves the F after (' and "
                           "rejects (,",
     ("sample5.abc", "3"): "voices interleaved line by line: abc2midi carries V:1s's '_d' into V:1's bar; "
@@ -78,7 +78,7 @@ def _chunks(path: Path) -> list[tuple[str, str]]:
 
 
 def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: str) -> list[tuple[int, int, int]] | None:
-    """abc2midi's first-voice notes as (onset, pitch, duration) on the 24-tick grid."""
+    """abc2midi's notes, every voice, as (onset, pitch, duration) on the 24-tick grid."""
     source = folder / f"{name}.abc"
     target = folder / f"{name}.mid"
     # Chord notes start together: no humanising delay between them (a playing nicety only;
@@ -93,10 +93,18 @@ def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: st
                     "-silent"], capture_output=True, timeout=60, check=False)
     if not target.exists():
         return None
-    midi = mido.MidiFile(str(target))
+    return _midi_notes(target)
+
+
+def _midi_notes(path: Path) -> list[tuple[int, int, int]]:
+    """Every voice's notes (every track) of a MIDI file as (onset, pitch, duration) on the grid,
+    relative to the first note."""
+    midi = mido.MidiFile(str(path))
     scale = midi.ticks_per_beat / 24
+    notes = []
     for track in midi.tracks:
-        notes, sounding, now = [], {}, 0
+        track_notes: set[tuple[int, int, int]] = set()
+        sounding, now = {}, 0
         for message in track:
             now += message.time
             if message.type == "note_on" and message.velocity > 0:
@@ -106,11 +114,11 @@ def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: st
                 if started:
                     begin = started.pop(0)
                     onset, end = round(begin / scale), round(now / scale)
-                    notes.append((onset, message.note, end - onset))
-        if notes:
-            # A unison in a chord ([cc]) is one sounding note on a MIDI channel; melody keeps one.
-            return _relative(sorted(set(notes)))
-    return []
+                    track_notes.add((onset, message.note, end - onset))
+        # A unison in a chord ([cc]) is one sounding note on a MIDI channel; melody keeps one.
+        # The same note in two voices is two.
+        notes.extend(track_notes)
+    return _relative(sorted(notes))
 
 
 def _relative(notes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:

@@ -8,8 +8,9 @@ says one octave, but abc2midi 4.84 (the reference players and these tests use) a
 
 Choices where ABC leaves room (all as abc2midi plays with -NGRA -NGUI -NFER):
 grace notes, decorations, guitar chords, annotations and slurs are dropped; a chord lasts as
-long as its first note (times the length after the ']'). Each voice gets its own scanner; the
-reader keeps the voice whose first note comes first in the text.
+long as its first note (times the length after the ']'). Each voice gets its own scanner, with
+its own `%%MIDI program` or drum channel; a voice overlay ('&') becomes an OVERLAY item at the
+start of its bar, which the player sounds beside the bar's own notes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, num
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
 # rhythm changes the one before it after the fact. Every other item is a tuple (kind, value).
-SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART = range(7)
+SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART, OVERLAY = range(8)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 _SINGLE_BAR_ITEM = (BAR, SINGLE_BAR)
@@ -71,6 +72,11 @@ class BodyScanner:
         self.tie_carry: dict[int, int] = {}  # natural pitch -> pitch tied from the last slot
         self.last_slot: list | None = None
         self.last_naturals: tuple = ()  # the written (natural) pitches of last_slot, for a late tie
+        self.program = 0  # %%MIDI program of this voice
+        self.drum = False  # %%MIDI channel 10
+        # While a voice overlay ('&') is scanned: the voice's own items, and where its bar starts.
+        self.main_items: list | None = None
+        self.overlay_at = 0
         self.broken: tuple[int, int] | None = None  # factor for the next slot
         self.tuplet_left = 0
         self.tuplet_factor = (1, 1)
@@ -158,14 +164,18 @@ class BodyScanner:
                 i = self._note(text, i, offset)
             elif c == "|" and (i + 1 == n or text[i + 1] not in _BAR_FOLLOWERS):
                 self.bar_accidentals = {}  # a plain '|', the most common bar line
+                if self.main_items is not None:
+                    items = self._end_overlay()
                 items.append(_SINGLE_BAR_ITEM)
                 i += 1
             elif c == "|" or c == ":":
                 i = self._bar(text, i, offset)
+                items = self.items  # a bar line ends an overlay
             elif c in _SKIP_CHARS:
                 i += 1
             elif c == "[":
                 i = self._bracket(text, i, offset)
+                items = self.items
                 if self.switch is not None:
                     return i
             elif c in "zx":
@@ -213,15 +223,47 @@ class BodyScanner:
             elif c == "%":
                 return n
             elif c == "&":
-                # A voice overlay: its notes sound beside the bar's first line; keep the first line.
-                end = text.find("|", i)
-                i = n if end < 0 else end
+                items = self._start_overlay()
+                i += 1
             elif c == "]":
                 i += 1
             else:
                 self._warn(f"unexpected character {c!r} ignored", i + offset)
                 i += 1
         return n
+
+    def finish(self) -> None:
+        """End of the tune: an overlay still open ends here."""
+        if self.main_items is not None:
+            self._end_overlay()
+
+    def _start_overlay(self) -> list:
+        """'&': the notes up to the bar line sound from the start of the bar, beside those
+        before the '&' (abc2midi's voice overlay); each '&' of a bar starts one more line."""
+        if self.main_items is None:
+            main = self.main_items = self.items
+            index = len(main)
+            while index > 0 and not (main[index - 1].__class__ is tuple and main[index - 1][0] == BAR):
+                index -= 1
+            self.overlay_at = index
+        else:
+            self._close_overlay()
+        self.items = []
+        self.last_slot = None
+        self.tie_carry = {}
+        return self.items
+
+    def _close_overlay(self) -> None:
+        overlay = tuple(item for item in self.items if item[0] == SLOT)
+        self.main_items.insert(self.overlay_at, (OVERLAY, overlay))
+
+    def _end_overlay(self) -> list:
+        """Back to the voice's own items at the bar line that ends an overlay."""
+        self._close_overlay()
+        self.items, self.main_items = self.main_items, None
+        self.last_slot = None
+        self.tie_carry = {}
+        return self.items
 
     def _late_tie(self) -> None:
         """A '-' not glued to its note ('G2 -G', 'G2{A}-G', 'G>-G'): abc2midi ties the last
@@ -329,6 +371,8 @@ class BodyScanner:
             self._warn(f"unknown bar line {shown(token)!r} ignored", i + offset)
             return end
         self.bar_accidentals = {}
+        if self.main_items is not None:
+            self._end_overlay()
         self.items.append((BAR, kind))
         variant = _VARIANT_RE.match(text, end)
         if variant and (variant.group(0)[0] != "[" or kind != THIN_THICK):

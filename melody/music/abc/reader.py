@@ -7,8 +7,8 @@ import re
 from typing import Callable
 
 from melody.errors import MusicError
-from melody.music.abc.expand import play
-from melody.music.abc.fields import (FREE_METER, FieldError, KeySpec, Meter, default_unit, parse_key,
+from melody.music.abc.expand import Voice, play, play_voices
+from melody.music.abc.fields import (FREE_METER, FieldError, KeySpec, Meter, default_unit, parse_key, shown,
                                      parse_meter, parse_tempo, parse_unit)
 from melody.music.abc.lexer import BodyScanner
 from melody.music.notes import Piece
@@ -146,6 +146,8 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
                                                        defaults.key)
     title = ""
     first_voice = None
+    declared: dict[str, int] = {}  # voices the header names -> their line
+    header_midi: list[tuple[str, int]] = []  # %%MIDI lines of the header: the first voice's
     index = start
     key_line = next((number for number in range(start, stop) if lines[number].startswith("K:")), None)
     while index < stop:
@@ -156,6 +158,8 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             continue
         match = _FIELD_RE.match(line)
         if match is None:
+            if line.startswith("%%MIDI"):
+                header_midi.append((line, index))
             if line.startswith("%") or not line.strip():
                 continue
             if key_line is not None and index <= key_line:
@@ -172,8 +176,11 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             index += 1
         if letter == "T" and not title:
             title = value.split("%", 1)[0].strip()
-        elif letter == "V" and first_voice is None:
-            first_voice = value.split()[0] if value.split() else ""
+        elif letter == "V":
+            name = value.split()[0] if value.split() else ""
+            declared.setdefault(name, index)
+            if first_voice is None:
+                first_voice = name
         elif letter == "P":
             state.parts = value
         else:
@@ -196,12 +203,16 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
     part: str | None = None  # the body P: in force, which a voice heard first later starts in
     voices = {current: BodyScanner(key, meter, unit, warn)}
     scanner = voices[current]
+    for line, number in header_midi:
+        _midi_directive(scanner, line, number, warn)
     while index < stop:
         line = lines[index]
         index += 1
         if not line or line.startswith("%"):
             if line.startswith("%%begin"):
                 index = _skip_block(lines, index, stop, line)
+            elif line.startswith("%%MIDI"):
+                _midi_directive(scanner, line, index, warn)
             continue
         match = _FIELD_RE.match(line)
         if match:
@@ -230,15 +241,52 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             continue
         if scanner.switch is not None:
             scanner = _switch(voices, scanner, key, meter, unit, warn, part)
+    for voice in voices.values():
+        voice.finish()
     starts = [(voice.first_note(), order, voice) for order, voice in enumerate(voices.values())]
     starts = [start for start in starts if start[0] is not None]
+    for name, line in declared.items():
+        if voices.get(name) is None or voices[name].first_note() is None:
+            warn(MusicError(f"voice {shown(name)!r} is declared but has no notes", line=line, column=1))
     if not starts:
         raise MusicError("tune has no notes")
-    kept = min(starts, key=lambda start: start[:2])[2]
-    piece = play(kept.items, meter, key, qpm, title=title, source=source, tune=tune, parts=state.parts)
+    # The voice whose first note comes first in the text leads: its meter, key and tempo
+    # changes and its pickup hold for all; the others follow in the order they appear.
+    ordered = [start[2] for start in sorted(starts, key=lambda start: start[:2])]
+    kept = ordered[0]
+    if len(ordered) == 1 and kept.program == 0 and not kept.drum:
+        piece = play(kept.items, meter, key, qpm, title=title, source=source, tune=tune, parts=state.parts)
+    else:
+        ordered = [ordered[0]] + sorted(ordered[1:], key=lambda voice: list(voices.values()).index(voice))
+        piece = play_voices([Voice(voice.items, voice.program, voice.drum) for voice in ordered], meter, key,
+                            qpm, title=title, source=source, tune=tune, parts=state.parts)
     if not piece.notes:
         raise MusicError("tune has no notes")
     return piece
+
+
+_MIDI_RE = re.compile(r"%%MIDI\s+(program|channel)\s+(-?[0-9]{1,9})(?:\s+(-?[0-9]{1,9}))?")
+
+
+def _midi_directive(scanner: BodyScanner, line: str, number: int, warn: Warn) -> None:
+    """The `%%MIDI program [channel] N` and `%%MIDI channel N` lines that give a voice its
+    instrument (channel 10 is drums); other %%MIDI directives are playback settings."""
+    match = _MIDI_RE.match(line)
+    if match is None:
+        return
+    values = [int(value) for value in match.group(2, 3) if value is not None]
+    if match.group(1) == "program":
+        program = values[-1]
+        if not 0 <= program <= 127:
+            warn(MusicError(f"%%MIDI program {program} is out of range (0-127); ignored", line=number, column=1))
+            return
+        scanner.program = program
+    else:
+        channel = values[0]
+        if not 1 <= channel <= 16:
+            warn(MusicError(f"%%MIDI channel {channel} is out of range (1-16); ignored", line=number, column=1))
+            return
+        scanner.drum = channel == 10
 
 
 def _switch(voices: dict[str, BodyScanner], scanner: BodyScanner, key: KeySpec, meter: Meter, unit: int,

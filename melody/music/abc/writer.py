@@ -1,8 +1,11 @@
 """Write a Piece as one ABC tune that abc2midi plays and `parse_abc` reads back note for note.
 
-Polyphonic music is reduced to one line: notes that start together with the same length
-become a chord; otherwise the highest note at each onset is kept, and a note is cut where the
-next onset starts. Notes that cross a bar line (or a key or tempo change) are split and tied.
+Every note is written. A piece that one line of music holds (program 0, no overlapping notes;
+notes that start together with the same length are a chord) is written as it always was, with
+no V: field. Anything else gets a V: per line of music (`voicing.voice_lines`: one or more per
+instrument), each with `%%MIDI program N` or, for drums, `%%MIDI channel 10`; every voice
+starts at the tune's start (with rests) so the voices stay together, and tempo changes are
+written in the first. Notes that cross a bar line (or a key or tempo change) are split and tied.
 Meter, key and tempo changes are written inline ([M:6/8], [K:Dmix], [Q:1/4=90]). Pitches are
 spelled against the key signature in force, with explicit accidentals wherever the key and
 the bar's earlier accidentals would not give the pitch, so reading the text back gives the
@@ -16,6 +19,7 @@ from __future__ import annotations
 from math import gcd
 
 from melody.music.abc.fields import parse_key
+from melody.music.abc.voicing import voice_lines
 from melody.music.notes import TICKS_PER_QUARTER, Piece
 
 _UNIT = TICKS_PER_QUARTER // 2  # L:1/8 in ticks
@@ -64,29 +68,6 @@ def _fraction(top: int, bottom: int) -> str:
     if bottom == 1:
         return "" if top == 1 else str(top)
     return f"{'' if top == 1 else top}/{bottom}"
-
-
-def _events(piece: Piece) -> list[tuple[int, int, tuple[int, ...]]]:
-    """(onset, duration, pitches) with no overlaps: chords where notes agree, else the top note."""
-    groups: dict[int, list] = {}
-    for note in piece.notes:
-        if not note.is_drum:
-            groups.setdefault(note.onset, []).append(note)
-    onsets = sorted(groups)
-    events = []
-    for index, onset in enumerate(onsets):
-        notes = groups[onset]
-        durations = {n.duration for n in notes}
-        if len(durations) == 1:
-            pitches = tuple(sorted({n.pitch for n in notes}))
-            duration = notes[0].duration
-        else:
-            top = max(notes, key=lambda n: (n.pitch, n.duration))
-            pitches, duration = (top.pitch,), top.duration
-        if index + 1 < len(onsets):
-            duration = min(duration, onsets[index + 1] - onset)
-        events.append((onset, duration, pitches))
-    return events
 
 
 class _Speller:
@@ -161,12 +142,12 @@ def _tempo_text(qpm: float) -> str:
     return f"1/4={max(1, round(qpm))}"
 
 
-def _changes(piece: Piece) -> dict[int, list[tuple[str, tuple[int, str] | None]]]:
-    """Inline fields for the key and tempo changes after the header's: tick -> [(text, key)]."""
+def _changes(piece: Piece, tempos: bool = True) -> dict[int, list[tuple[str, tuple[int, str] | None]]]:
+    """Inline fields for the key (and tempo) changes after the header's: tick -> [(text, key)]."""
     changes: dict[int, list[tuple[str, tuple[int, str] | None]]] = {}
     for key in piece.keys[1:]:
         changes.setdefault(key.tick, []).append((f"[K:{_key_text(key.tonic, key.mode)}]", (key.tonic, key.mode)))
-    for tempo in piece.tempos[1:]:
+    for tempo in piece.tempos[1:] if tempos else ():
         changes.setdefault(tempo.tick, []).append((f"[Q:{_tempo_text(tempo.qpm)}]", None))
     return changes
 
@@ -176,24 +157,43 @@ def piece_to_abc(piece: Piece) -> str:
     signature = piece.time_signature
     key = piece.key
     tonic, mode = (key.tonic, key.mode) if key else (0, "major")
-    speller = _Speller(tonic, mode)
     tune = piece.tune if piece.tune and str(piece.tune).isdigit() else "1"
     title = " ".join((piece.title or "Untitled").split())
     header = [f"X:{tune}", f"T:{title}", f"M:{signature.numerator}/{signature.denominator}", "L:1/8",
               f"Q:{_tempo_text(piece.qpm)}", f"K:{_key_text(tonic, mode)}"]
-    events = _events(piece)
-    if not events:
+    lines = voice_lines(piece)
+    if not lines:
         return "\n".join(header + ["z8|]"]) + "\n"
-    bar_starts = piece.bar_starts(max(piece.end_tick, events[-1][0] + events[-1][1]) + 1)
-    meter_at = {s.tick: s for s in piece.time_signatures}
+    first = min(line.events[0][0] for line in lines)
+    last_end = max(line.end for line in lines)
+    bar_starts = piece.bar_starts(max(piece.end_tick, last_end) + 1)
     first_bar = bar_starts[1] if len(bar_starts) > 1 else None
     # A pickup (music before the first bar line, and more after it): begin at the first note,
-    # so the reader shifts it back to the same place.
-    last_end = events[-1][0] + events[-1][1]
-    pickup = first_bar is not None and 0 < events[0][0] < first_bar < last_end
-    time = events[0][0] if pickup else 0
+    # so the reader shifts it back to the same place. Every voice begins there.
+    pickup = first_bar is not None and 0 < first < first_bar < last_end
+    start = first if pickup else 0
+    if len(lines) == 1 and lines[0].program == 0 and not lines[0].drum:
+        body = _voice_body(piece, lines[0].events, bar_starts, start, (tonic, mode), tempo_changes=True)
+        return "\n".join(header) + "\n" + body + "\n"
+    out = list(header)
+    for number, line in enumerate(lines, 1):
+        out.append(f"V:{number}")
+        out.append("%%MIDI channel 10" if line.drum else f"%%MIDI program {line.program}")
+        # Tempo changes once, in the first voice: abc2midi applies a Q: in any voice to all.
+        # Every voice runs to the same end (rests after its last note): a voice that stopped
+        # inside its first bar would look like a pickup to a reader.
+        out.append(_voice_body(piece, line.events, bar_starts, start, (tonic, mode), tempo_changes=number == 1,
+                               until=last_end))
+    return "\n".join(out) + "\n"
+
+
+def _voice_body(piece: Piece, events: list, bar_starts: list[int], time: int, key: tuple[int, str], *,
+                tempo_changes: bool, until: int = 0) -> str:
+    """The music of one voice from tick `time`: notes split and tied at bar lines and changes."""
+    speller = _Speller(*key)
+    meter_at = {s.tick: s for s in piece.time_signatures}
     boundaries = [tick for tick in bar_starts if tick > time]
-    changes = _changes(piece)
+    changes = _changes(piece, tempo_changes)
     change_ticks = sorted(tick for tick in changes if tick > time)
     body: list[str] = []
     line: list[str] = []
@@ -246,8 +246,8 @@ def piece_to_abc(piece: Piece) -> str:
     for onset, duration, pitches in events:
         advance_to(onset, ())
         advance_to(onset + duration, pitches)
+    advance_to(until, ())
     if line:
         body.append("".join(_group_triplets(line)).strip())
     text = "\n".join(body).rstrip()
-    text = text[:-1] + "|]" if text.endswith("|") else text + "|]"
-    return "\n".join(header) + "\n" + text + "\n"
+    return text[:-1] + "|]" if text.endswith("|") else text + "|]"
