@@ -84,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
             path = targets["out_file"] or _output_name(
                 targets["out_dir"], source, piece.tune, number, len(pieces), targets["kind"], taken)
             taken.add(path)
-            outputs.append((path, music_io.render(piece, targets["kind"])))
+
+            def left_out(message: str, path: Path = path) -> None:
+                """What the output format cannot carry is said, as a reader's warning is."""
+                warnings.append(MusicError(message, file=str(path)))
+
+            outputs.append((path, music_io.render(piece, targets["kind"], on_warning=left_out)))
 
     folders = [path for path, _ in outputs if path.is_dir()]
     if folders:

@@ -80,20 +80,22 @@ def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = 
     return [parse_midi(data, source=str(path))]
 
 
-def render(piece: Piece, kind: str) -> bytes:
-    """A piece as the bytes of an 'abc' or 'mid' file."""
+def render(piece: Piece, kind: str, on_warning: Callable[[str], None] | None = None) -> bytes:
+    """A piece as the bytes of an 'abc' or 'mid' file; `on_warning` hears, in one line each,
+    of what the format cannot carry (ABC: control changes; MIDI: programs sharing a channel)."""
     if kind == "abc":
         from melody.music.abc import piece_to_abc
 
-        return piece_to_abc(piece).encode("utf-8")
+        return piece_to_abc(piece, on_warning).encode("utf-8")
     from melody.music.midi import midi_bytes
 
-    return midi_bytes(piece)
+    return midi_bytes(piece, on_warning)
 
 
-def write(piece: Piece, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def write(piece: Piece, path: str | os.PathLike, *, overwrite: bool = False,
+          on_warning: Callable[[str], None] | None = None) -> Path:
     """Write a piece to `.abc` or `.mid`, atomically; refuses to replace a file unless asked."""
     path = Path(path)
-    data = render(piece, format_of(path))
+    data = render(piece, format_of(path), on_warning)
     write_atomic(path, data, overwrite=overwrite)
     return path

@@ -16,11 +16,13 @@ the change, but the standard does not say, and an explicit accidental reads alik
 
 from __future__ import annotations
 
+from collections import Counter
 from math import gcd
+from typing import Callable
 
 from melody.music.abc.fields import parse_key
 from melody.music.abc.voicing import voice_lines
-from melody.music.notes import TICKS_PER_QUARTER, Piece
+from melody.music.notes import CARRIED_CONTROLLERS, TICKS_PER_QUARTER, Piece
 
 _UNIT = TICKS_PER_QUARTER // 2  # L:1/8 in ticks
 _MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
@@ -132,6 +134,13 @@ def _key_text(tonic: int, mode: str) -> str:
     return f"{_tonic_name(tonic, mode)}{_MODE_SUFFIX[mode]}"
 
 
+def controls_left_out(piece: Piece) -> str:
+    """One line counting the control changes of `piece` that ABC has no place for."""
+    counts = Counter(CARRIED_CONTROLLERS.get(c.controller, f"controller {c.controller}") for c in piece.controls)
+    named = ", ".join(f"{name} {count}" for name, count in counts.most_common())
+    return f"{len(piece.controls)} control changes not written, ABC has no place for them ({named})"
+
+
 def _tempo_text(qpm: float) -> str:
     """A Q: value for `qpm`, exact where a beat of 1/4, 1/8 or 1/16 makes it a whole number
     (104.5 qpm is 'Q:1/8=209'); else the nearest whole quarter notes per minute."""
@@ -152,8 +161,13 @@ def _changes(piece: Piece, tempos: bool = True) -> dict[int, list[tuple[str, tup
     return changes
 
 
-def piece_to_abc(piece: Piece) -> str:
-    """One ABC tune (X T M L Q K header, then the music) for `piece`; see the module docstring."""
+def piece_to_abc(piece: Piece, on_warning: Callable[[str], None] | None = None) -> str:
+    """One ABC tune (X T M L Q K header, then the music) for `piece`; see the module docstring.
+
+    `on_warning` hears, in one line with counts, of what ABC cannot carry (control changes).
+    """
+    if piece.controls and on_warning is not None:
+        on_warning(controls_left_out(piece))
     signature = piece.time_signature
     key = piece.key
     tonic, mode = (key.tonic, key.mode) if key else (0, "major")
