@@ -77,13 +77,22 @@ def _chunks(path: Path) -> list[tuple[str, str]]:
     return chunks
 
 
-def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: str) -> list[tuple[int, int, int]] | None:
-    """abc2midi's notes, every voice, as (onset, pitch, duration) on the 24-tick grid."""
+def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: str,
+                    performed: bool = False) -> list[tuple[int, int, int]] | None:
+    """abc2midi's notes, every voice, as (onset, pitch, duration) on the 24-tick grid.
+
+    `performed`: the tune keeps its decorations and R: field (what melody's performed reading
+    plays); %%MIDI directives still go.
+    """
     source = folder / f"{name}.abc"
     target = folder / f"{name}.mid"
     # Chord notes start together: no humanising delay between them (a playing nicety only;
     # abc2midi takes the setting inside a tune, so it goes right after the X: line).
-    text = "\n".join(_without_decorations(line) for line in text.split("\n") if not _PLAYBACK_ONLY.match(line))
+    if performed:
+        text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("%%MIDI"))
+    else:
+        text = "\n".join(_without_decorations(line) for line in text.split("\n")
+                         if not _PLAYBACK_ONLY.match(line))
     header, x_line, rest = text.partition("\nX:")
     if not x_line:
         header, x_line, rest = "", "X:", text[2:]
@@ -128,9 +137,9 @@ def _relative(notes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     return sorted((onset - first, pitch, duration) for onset, pitch, duration in notes)
 
 
-def _melody_notes(text: str) -> list[tuple[int, int, int]]:
+def _melody_notes(text: str, performed: bool = False) -> list[tuple[int, int, int]]:
     try:
-        pieces = parse_abc(text)
+        pieces = parse_abc(text, perform=performed)
     except MusicError:
         return []
     return _relative([(n.onset, n.pitch, n.duration) for n in pieces[0].notes])
@@ -144,15 +153,16 @@ def _files() -> list[Path]:
     return files
 
 
-def compare_all(program: str) -> dict[tuple[str, str], str]:
-    """Every tune's difference from abc2midi ('' when identical), keyed by (file name, X)."""
+def compare_all(program: str, performed: bool = False) -> dict[tuple[str, str], str]:
+    """Every tune's difference from abc2midi ('' when identical), keyed by (file name, X);
+    `performed` compares melody's performed reading with abc2midi's performance."""
     jobs = [(path.name, number, text) for path in _files() for number, text in _chunks(path)]
     results: dict[tuple[str, str], str] = {}
     with tempfile.TemporaryDirectory() as folder:
         def one(job: tuple[int, tuple[str, str, str]]) -> tuple[tuple[str, str], str]:
             index, (name, number, text) = job
-            expected = _abc2midi_notes(program, text, number, Path(folder), f"t{index}")
-            actual = _melody_notes(text)
+            expected = _abc2midi_notes(program, text, number, Path(folder), f"t{index}", performed)
+            actual = _melody_notes(text, performed)
             key = (name, number)
             if expected is None:
                 return key, "" if not actual else "abc2midi wrote no file"
@@ -186,7 +196,7 @@ if __name__ == "__main__":
     import shutil
     import sys
 
-    outcome = compare_all(shutil.which("abc2midi"))
+    outcome = compare_all(shutil.which("abc2midi"), performed="--perform" in sys.argv)
     for (name, number), why in outcome.items():
         if why:
             print(f"{name} X:{number}: {why}")

@@ -38,6 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--via", metavar="TOKENIZER",
                         help="encode and decode through a tokenizer (remi, performance, abc-char) "
                              "to hear what a model learns")
+    parser.add_argument("--perform", action="store_true",
+                        help="play ABC staccato, trills, rolls and hornpipe swing as abc2midi does "
+                             "(default: the literal score, what models train on)")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("-q", "--quiet", action="store_true", help="print no reader warnings")
     parser.set_defaults(run=run)
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     taken: set[Path] = set()
     warnings: list[MusicError] = []  # printed once the outputs are known to be writable
     for source in sources:
-        pieces, file_warnings = read_with_warnings(source)
+        pieces, file_warnings = read_with_warnings(source, perform=args.perform)
         warnings.extend(file_warnings)
         if args.tune is not None:
             pieces = _select_tune(pieces, args.tune, source)
@@ -126,7 +129,7 @@ def files_in_order(paths: list) -> list[Path]:
     return files
 
 
-def read_with_warnings(path: Path) -> tuple[list, list]:
+def read_with_warnings(path: Path, perform: bool = False) -> tuple[list, list]:
     """The pieces of a file and the reader's warnings, held back for the caller to print.
 
     Held, because a file that then fails prints only its error, which already says what the
@@ -136,7 +139,7 @@ def read_with_warnings(path: Path) -> tuple[list, list]:
     from melody.music import io as music_io
 
     warnings: list = []
-    return music_io.read(path, on_warning=warnings.append), warnings
+    return music_io.read(path, on_warning=warnings.append, perform=perform), warnings
 
 
 def _plan_form(args: argparse.Namespace) -> dict:

@@ -56,13 +56,17 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     return data
 
 
-def read(path: str | os.PathLike, on_warning: Warn | None = None) -> list[Piece]:
-    """Every piece in a music file: each tune of an ABC file, or the one piece of a MIDI file."""
+def read(path: str | os.PathLike, on_warning: Warn | None = None, *, perform: bool = False) -> list[Piece]:
+    """Every piece in a music file: each tune of an ABC file, or the one piece of a MIDI file.
+
+    `perform`: ABC ornaments and hornpipe swing played as abc2midi plays them (MIDI is
+    already a performance); the default reads the literal score."""
     format_of(path)  # an unknown suffix is refused before any reading
-    return parse_bytes(read_bytes(path), path, on_warning)
+    return parse_bytes(read_bytes(path), path, on_warning, perform=perform)
 
 
-def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = None) -> list[Piece]:
+def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = None, *,
+                perform: bool = False) -> list[Piece]:
     """Every piece in bytes already read from `path` (whose suffix gives the format)."""
     kind = format_of(path)
     if kind == "abc":
@@ -74,7 +78,7 @@ def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = 
             text = data.decode("latin-1")  # older collections are Latin-1
         if "\x00" in text:
             raise MusicError("binary data, not ABC text", file=str(path))
-        return parse_abc(text, source=str(path), on_warning=on_warning)
+        return parse_abc(text, source=str(path), on_warning=on_warning, perform=perform)
     from melody.music.midi import parse_midi
 
     return [parse_midi(data, source=str(path))]

@@ -7,10 +7,12 @@ voice (V:) and voice overlay (&) played together, each voice with its own progra
 10: drums). A pickup is shifted to the end of bar 0 so that bar lines fall on the time
 signature's grid. Every note has the fixed velocity 80 (`expand.VELOCITY`): ABC dynamics are
 not read. The writer writes every note: a V: per line of music when one line cannot hold them.
+`parse_abc(text, perform=True)` plays staccato, trills, rolls and hornpipe swing as abc2midi
+does (`perform`); the literal score stays the default, and what models train on.
 
 Modules: `fields` (K: M: L: Q: values), `lexer` (a tune body to items, pitches resolved),
 `expand` (repeats, ties, ticks, voices together), `reader` (files, tunes, headers, voices),
-`voicing` (a piece's notes as voice lines), `writer` (to ABC).
+`perform` (ornaments played out), `voicing` (a piece's notes as voice lines), `writer` (to ABC).
 """
 
 from melody.music.abc.reader import parse_abc

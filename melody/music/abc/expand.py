@@ -19,6 +19,7 @@ from melody.errors import MusicError
 from melody.music.abc.fields import WHOLE, KeySpec, Meter, number
 from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, OVERLAY, PART,
                                     REP_BAR, SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
+from melody.music.abc.perform import perform_ornaments
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
 
 MAX_NOTES = 1_000_000
@@ -260,6 +261,7 @@ def perform(items: list, meter: Meter, key: KeySpec, qpm: float | None, parts: s
     max_steps = 8 * count + MAX_NOTES
     j = 0
     passes, max_pass, expecting, saved = 1, 2, False, -1
+    ornamented = False
     while j < count:
         steps += 1
         if steps > max_steps:
@@ -280,7 +282,11 @@ def perform(items: list, meter: Meter, key: KeySpec, qpm: float | None, parts: s
                 if note is not None:
                     note[1] = end
                 else:
-                    note = [time, end, pitch]
+                    if len(item) == 6:
+                        note = [time, end, pitch]
+                    else:  # an ornament of the performed reading, played out below
+                        note = [time, end, pitch, item[6]]
+                        ornamented = True
                     append(note)
                 if tie:
                     ties[pitch] = note
@@ -331,6 +337,8 @@ def perform(items: list, meter: Meter, key: KeySpec, qpm: float | None, parts: s
         j += 1
     if len(notes) > MAX_NOTES:
         raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
+    if ornamented:
+        notes = perform_ornaments(notes, events)
     return notes, events, time, first_bar
 
 

@@ -10,7 +10,7 @@ from melody.errors import MusicError
 from melody.music.abc.expand import Voice, play, play_voices
 from melody.music.abc.fields import (FREE_METER, FieldError, KeySpec, Meter, default_unit, parse_key, shown,
                                      parse_meter, parse_tempo, parse_unit)
-from melody.music.abc.lexer import BodyScanner
+from melody.music.abc.lexer import BodyScanner, Performance
 from melody.music.notes import Piece
 
 Warn = Callable[[MusicError], None]
@@ -83,24 +83,26 @@ def _apply_header_field(state: _Defaults, letter: str, value: str, warn: Warn, l
         warn(MusicError(f"{error}; field ignored", line=line, column=1))
 
 
-def parse_abc(text: str, source: str = "", on_warning: Warn | None = None) -> list[Piece]:
+def parse_abc(text: str, source: str = "", on_warning: Warn | None = None, *, perform: bool = False) -> list[Piece]:
     """Every tune of an ABC text as a Piece, repeats expanded in playing order.
 
     Problems the rest of a tune survives go to `on_warning` (as abc2midi warns and goes on);
     a tune that cannot be read is skipped with a warning; MusicError if no tune can be read.
+    `perform`: play staccato, trills, rolls and hornpipe swing as abc2midi does (see
+    `perform`); the default is the literal score, which is what models train on.
     """
     # Reading builds many small lists and Notes and no reference cycles: the cycle collector
     # would only rescan them again and again (a fifth of the time on a large file).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse(text, source, on_warning or _ignore)
+        return _parse(text, source, on_warning or _ignore, perform)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse(text: str, source: str, warn: Warn) -> list[Piece]:
+def _parse(text: str, source: str, warn: Warn, perform: bool = False) -> list[Piece]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     header, tunes = _split(lines)
     if not tunes:
@@ -125,7 +127,7 @@ def _parse(text: str, source: str, warn: Warn) -> list[Piece]:
             warn(error.located(file=source, tune=tune))
 
         try:
-            piece = _read_tune(lines, start, stop, defaults, tune, source, tune_warn)
+            piece = _read_tune(lines, start, stop, defaults, tune, source, tune_warn, perform)
         except MusicError as error:
             error = error.located(file=source, tune=tune)
             errors.append(error)
@@ -139,12 +141,13 @@ def _parse(text: str, source: str, warn: Warn) -> list[Piece]:
 
 
 def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tune: str, source: str,
-               warn: Warn) -> Piece:
+               warn: Warn, perform: bool = False) -> Piece:
     """One tune: header fields up to K:, then the body, voice by voice."""
     state = _Defaults()
     state.meter, state.unit, state.tempo, state.key = (defaults.meter, defaults.unit, defaults.tempo,
                                                        defaults.key)
     title = ""
+    rhythm = ""
     first_voice = None
     declared: dict[str, int] = {}  # voices the header names -> their line
     header_midi: list[tuple[str, int]] = []  # %%MIDI lines of the header: the first voice's
@@ -176,6 +179,8 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
             index += 1
         if letter == "T" and not title:
             title = value.split("%", 1)[0].strip()
+        elif letter == "R":
+            rhythm = value.lower()
         elif letter == "V":
             name = value.split()[0] if value.split() else ""
             declared.setdefault(name, index)
@@ -201,7 +206,8 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
     # Music before any V: belongs to the first voice the header names (or an unnamed one).
     current = first_voice or ""
     part: str | None = None  # the body P: in force, which a voice heard first later starts in
-    voices = {current: BodyScanner(key, meter, unit, warn)}
+    performance = _performance(rhythm, meter, warn) if perform else None
+    voices = {current: BodyScanner(key, meter, unit, warn, performance)}
     scanner = voices[current]
     for line, number in header_midi:
         _midi_directive(scanner, line, number, warn)
@@ -235,12 +241,12 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
                 if scanner.switch is None:
                     break
                 offset += stopped
-                scanner = _switch(voices, scanner, key, meter, unit, warn, part)
+                scanner = _switch(voices, scanner, key, meter, unit, warn, part, performance)
                 if offset >= len(line):
                     break
             continue
         if scanner.switch is not None:
-            scanner = _switch(voices, scanner, key, meter, unit, warn, part)
+            scanner = _switch(voices, scanner, key, meter, unit, warn, part, performance)
     for voice in voices.values():
         voice.finish()
     starts = [(voice.first_note(), order, voice) for order, voice in enumerate(voices.values())]
@@ -263,6 +269,17 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
     if not piece.notes:
         raise MusicError("tune has no notes")
     return piece
+
+
+def _performance(rhythm: str, meter: Meter, warn: Warn) -> Performance:
+    """The performed reading's settings: hornpipes (R:) in 2/4 or 4/4 swing their eighths of
+    a bar 2:1, as abc2midi plays them; in another meter abc2midi plays them straight."""
+    if "hornpipe" not in rhythm:
+        return Performance()
+    if meter.free or (meter.numerator, meter.denominator) not in ((2, 4), (4, 4)):
+        warn(MusicError("a hornpipe swings only in 2/4 or 4/4; played straight"))
+        return Performance()
+    return Performance(swing=meter.bar_units // 8)
 
 
 _MIDI_RE = re.compile(r"%%MIDI\s+(program|channel)\s+(-?[0-9]{1,9})(?:\s+(-?[0-9]{1,9}))?")
@@ -290,12 +307,12 @@ def _midi_directive(scanner: BodyScanner, line: str, number: int, warn: Warn) ->
 
 
 def _switch(voices: dict[str, BodyScanner], scanner: BodyScanner, key: KeySpec, meter: Meter, unit: int,
-            warn: Warn, part: str | None = None) -> BodyScanner:
+            warn: Warn, part: str | None = None, performance: Performance | None = None) -> BodyScanner:
     """The scanner of the voice `scanner` was switched to, created with the tune's header state
     (and in the part the body is in)."""
     voice, scanner.switch = scanner.switch, None
     if voice not in voices:
-        voices[voice] = BodyScanner(key, meter, unit, warn)
+        voices[voice] = BodyScanner(key, meter, unit, warn, performance)
         if part is not None:
             voices[voice].field("P", part, 0, 0)
     return voices[voice]
