@@ -181,9 +181,11 @@ def test_exclamation_at_the_end_of_a_line_is_a_line_break_not_a_decoration() -> 
     assert pitches("C D|!\nE F|!\n") == [60, 62, 64, 65]
 
 
-def test_first_voice_is_kept() -> None:
+def test_every_voice_is_kept_and_they_play_together() -> None:
     text = "X:1\nL:1/4\nV:1\nV:2\nK:C\n[V:1] C D|\n[V:2] E, F,|\nV:1\nG A|\nV:2\nB, C|\n"
-    assert [n.pitch for n in parse_abc(text)[0].notes] == [60, 62, 67, 69]
+    notes = parse_abc(text)[0].notes
+    assert [(n.onset, n.pitch) for n in notes] == [(0, 52), (0, 60), (24, 53), (24, 62), (48, 59), (48, 67),
+                                                   (72, 60), (72, 69)]
 
 
 # -- pickups ------------------------------------------------------------------------------------
@@ -267,7 +269,7 @@ def test_fixture_file_reads_through_the_io_door() -> None:
     assert [n.pitch for n in first.notes][:4] == [71, 64, 71, 71]
     # parts A, B, A: B is in D major; A sounds as written (in G) both times.
     assert [n.pitch for n in second.notes] == [67, 69, 71, 72, 74, 66, 67, 69, 71, 73, 67, 69, 71, 72, 74]
-    assert [n.pitch for n in third.notes] == [60, 62, 64, 65, 67, 69]
+    assert [n.pitch for n in third.notes] == [48, 60, 62, 64, 65, 67, 69]  # both voices
     assert third.time_signature.numerator == 3
 
 

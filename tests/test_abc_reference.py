@@ -4,7 +4,7 @@ installs must play note for note (pitch, onset, duration) as abc2midi plays it.
 abc2midi runs with -NGRA -NGUI -NFER (no grace notes, guitar chords or fermatas), the choices
 melody's reader makes, on the tunes without their playback settings (see _PLAYBACK_ONLY). Its MIDI (480 ticks per quarter) is rounded to melody's 24-tick grid, and
 onsets are compared relative to the first note, since melody shifts a pickup onto the bar grid.
-Only the first voice (abc2midi's first track with notes) is compared.
+Every voice is compared: abc2midi writes each to its own track, melody plays them together.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("sample3.abc", "1"): "abcm2ps-only syntax ('|1.2[M:5/4 (2/4 3/4)]', '[\"last time\"') that abc2midi "
                           "misreads into stacked notes",
     ("sample3.abc", "4"): "an overlay across bars ('(&Bc|de&FG|AB&)cd'): abc2midi mixes overlay notes into "
-                          "the first voice; melody keeps the first line of each bar",
+                          "the first voice; melody reads each '&' as an overlay of its own bar",
     ("sample4.abc", "2"): "slur-direction marks ('FG) and (,FG): abc2midi halves the F after (' and "
                           "rejects (,",
     ("sample5.abc", "3"): "voices interleaved line by line: abc2midi carries V:1s's '_d' into V:1's bar; "
@@ -77,13 +77,22 @@ def _chunks(path: Path) -> list[tuple[str, str]]:
     return chunks
 
 
-def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: str) -> list[tuple[int, int, int]] | None:
-    """abc2midi's first-voice notes as (onset, pitch, duration) on the 24-tick grid."""
+def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: str,
+                    performed: bool = False) -> list[tuple[int, int, int]] | None:
+    """abc2midi's notes, every voice, as (onset, pitch, duration) on the 24-tick grid.
+
+    `performed`: the tune keeps its decorations and R: field (what melody's performed reading
+    plays); %%MIDI directives still go.
+    """
     source = folder / f"{name}.abc"
     target = folder / f"{name}.mid"
     # Chord notes start together: no humanising delay between them (a playing nicety only;
     # abc2midi takes the setting inside a tune, so it goes right after the X: line).
-    text = "\n".join(_without_decorations(line) for line in text.split("\n") if not _PLAYBACK_ONLY.match(line))
+    if performed:
+        text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("%%MIDI"))
+    else:
+        text = "\n".join(_without_decorations(line) for line in text.split("\n")
+                         if not _PLAYBACK_ONLY.match(line))
     header, x_line, rest = text.partition("\nX:")
     if not x_line:
         header, x_line, rest = "", "X:", text[2:]
@@ -93,10 +102,18 @@ def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: st
                     "-silent"], capture_output=True, timeout=60, check=False)
     if not target.exists():
         return None
-    midi = mido.MidiFile(str(target))
+    return _midi_notes(target)
+
+
+def _midi_notes(path: Path) -> list[tuple[int, int, int]]:
+    """Every voice's notes (every track) of a MIDI file as (onset, pitch, duration) on the grid,
+    relative to the first note."""
+    midi = mido.MidiFile(str(path))
     scale = midi.ticks_per_beat / 24
+    notes = []
     for track in midi.tracks:
-        notes, sounding, now = [], {}, 0
+        track_notes: set[tuple[int, int, int]] = set()
+        sounding, now = {}, 0
         for message in track:
             now += message.time
             if message.type == "note_on" and message.velocity > 0:
@@ -106,11 +123,11 @@ def _abc2midi_notes(program: str, text: str, number: str, folder: Path, name: st
                 if started:
                     begin = started.pop(0)
                     onset, end = round(begin / scale), round(now / scale)
-                    notes.append((onset, message.note, end - onset))
-        if notes:
-            # A unison in a chord ([cc]) is one sounding note on a MIDI channel; melody keeps one.
-            return _relative(sorted(set(notes)))
-    return []
+                    track_notes.add((onset, message.note, end - onset))
+        # A unison in a chord ([cc]) is one sounding note on a MIDI channel; melody keeps one.
+        # The same note in two voices is two.
+        notes.extend(track_notes)
+    return _relative(sorted(notes))
 
 
 def _relative(notes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -120,9 +137,9 @@ def _relative(notes: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     return sorted((onset - first, pitch, duration) for onset, pitch, duration in notes)
 
 
-def _melody_notes(text: str) -> list[tuple[int, int, int]]:
+def _melody_notes(text: str, performed: bool = False) -> list[tuple[int, int, int]]:
     try:
-        pieces = parse_abc(text)
+        pieces = parse_abc(text, perform=performed)
     except MusicError:
         return []
     return _relative([(n.onset, n.pitch, n.duration) for n in pieces[0].notes])
@@ -136,15 +153,16 @@ def _files() -> list[Path]:
     return files
 
 
-def compare_all(program: str) -> dict[tuple[str, str], str]:
-    """Every tune's difference from abc2midi ('' when identical), keyed by (file name, X)."""
+def compare_all(program: str, performed: bool = False) -> dict[tuple[str, str], str]:
+    """Every tune's difference from abc2midi ('' when identical), keyed by (file name, X);
+    `performed` compares melody's performed reading with abc2midi's performance."""
     jobs = [(path.name, number, text) for path in _files() for number, text in _chunks(path)]
     results: dict[tuple[str, str], str] = {}
     with tempfile.TemporaryDirectory() as folder:
         def one(job: tuple[int, tuple[str, str, str]]) -> tuple[tuple[str, str], str]:
             index, (name, number, text) = job
-            expected = _abc2midi_notes(program, text, number, Path(folder), f"t{index}")
-            actual = _melody_notes(text)
+            expected = _abc2midi_notes(program, text, number, Path(folder), f"t{index}", performed)
+            actual = _melody_notes(text, performed)
             key = (name, number)
             if expected is None:
                 return key, "" if not actual else "abc2midi wrote no file"
@@ -178,7 +196,7 @@ if __name__ == "__main__":
     import shutil
     import sys
 
-    outcome = compare_all(shutil.which("abc2midi"))
+    outcome = compare_all(shutil.which("abc2midi"), performed="--perform" in sys.argv)
     for (name, number), why in outcome.items():
         if why:
             print(f"{name} X:{number}: {why}")

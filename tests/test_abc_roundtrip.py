@@ -53,11 +53,13 @@ def test_abc2midi_reads_what_melody_writes_without_errors(irish_pieces: list[Pie
     assert len(list(tmp_path.glob("all*.mid"))) == len(irish_pieces)
 
 
-def test_polyphony_is_reduced_to_chords_and_top_line() -> None:
+def test_polyphony_keeps_every_note_in_chords_and_voices() -> None:
     piece = Piece(notes=[Note(0, 60, 24), Note(0, 64, 24), Note(24, 67, 48), Note(24, 48, 12)],
                   time_signatures=[TimeSignature(0, 4, 4)], keys=[Key(0, 0)])
-    again = parse_abc(piece_to_abc(piece))[0]
-    assert _notes(again) == [(0, 60, 24), (0, 64, 24), (24, 67, 48)]
+    text = piece_to_abc(piece)
+    again = parse_abc(text)[0]
+    assert _notes(again) == [(0, 60, 24), (0, 64, 24), (24, 48, 12), (24, 67, 48)]
+    assert text.count("V:") == 2 and "[CE]2" in text
 
 
 def test_awkward_lengths_accidentals_and_bar_crossings_round_trip() -> None:

@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--via", metavar="TOKENIZER",
                         help="encode and decode through a tokenizer (remi, performance, abc-char) "
                              "to hear what a model learns")
+    parser.add_argument("--perform", action="store_true",
+                        help="play ABC staccato, trills, rolls and hornpipe swing as abc2midi does "
+                             "(default: the literal score, what models train on)")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("-q", "--quiet", action="store_true", help="print no reader warnings")
     parser.set_defaults(run=run)
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     taken: set[Path] = set()
     warnings: list[MusicError] = []  # printed once the outputs are known to be writable
     for source in sources:
-        pieces, file_warnings = read_with_warnings(source)
+        pieces, file_warnings = read_with_warnings(source, perform=args.perform)
         warnings.extend(file_warnings)
         if args.tune is not None:
             pieces = _select_tune(pieces, args.tune, source)
@@ -80,16 +83,22 @@ def run(args: argparse.Namespace) -> int:
         for number, piece in enumerate(pieces, 1):
             if tokenizer is not None:
                 decoded = tokenizer.decode(tokenizer.encode(piece))
-                # Titles are not tokens; keep them so the output still names its tune.
+                # Titles are not tokens; keep them so the output still names its tune. A
+                # tokenizer without tempo tokens (performance) keeps the source's tempo.
                 piece = decoded.replace(title=decoded.title or piece.title, tune=piece.tune,
-                                        source=piece.source)
+                                        source=piece.source, tempos=decoded.tempos or piece.tempos)
             if not piece.notes:
                 raise MusicError("no notes to write", file=str(source),
                                  tune=piece.tune if len(pieces) > 1 else None)
             path = targets["out_file"] or _output_name(
                 targets["out_dir"], source, piece.tune, number, len(pieces), targets["kind"], taken)
             taken.add(path)
-            outputs.append((path, _render(piece, targets["kind"])))
+
+            def left_out(message: str, path: Path = path) -> None:
+                """What the output format cannot carry is said, as a reader's warning is."""
+                warnings.append(MusicError(message, file=str(path)))
+
+            outputs.append((path, _render(piece, targets["kind"], on_warning=left_out)))
 
     folders = [path for path, _ in outputs if path.is_dir()]
     if folders:
@@ -126,7 +135,7 @@ def files_in_order(paths: list) -> list[Path]:
     return files
 
 
-def read_with_warnings(path: Path) -> tuple[list, list]:
+def read_with_warnings(path: Path, perform: bool = False) -> tuple[list, list]:
     """The pieces of a file and the reader's warnings, held back for the caller to print.
 
     Held, because a file that then fails prints only its error, which already says what the
@@ -136,7 +145,7 @@ def read_with_warnings(path: Path) -> tuple[list, list]:
     from melody.music import io as music_io
 
     warnings: list = []
-    return music_io.read(path, on_warning=warnings.append), warnings
+    return music_io.read(path, on_warning=warnings.append, perform=perform), warnings
 
 
 def _plan_form(args: argparse.Namespace) -> dict:
@@ -164,7 +173,7 @@ def _plan_form(args: argparse.Namespace) -> dict:
     return {"inputs": [source], "out_file": target, "out_dir": None, "kind": kind}
 
 
-def _render(piece, kind: str) -> bytes:
+def _render(piece, kind: str, on_warning=None) -> bytes:
     """The bytes of one output: MIDI or ABC from melody.music, WAV through FluidSynth."""
     if kind == "wav":
         from melody.playback import wav_bytes
@@ -172,7 +181,7 @@ def _render(piece, kind: str) -> bytes:
         return wav_bytes(piece)
     from melody.music import io as music_io
 
-    return music_io.render(piece, kind)
+    return music_io.render(piece, kind, on_warning=on_warning)
 
 
 def _select_tune(pieces: list, tune: str, source: Path) -> list:

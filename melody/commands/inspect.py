@@ -97,6 +97,9 @@ def describe(piece: Any, tokenizers: dict[str, Any]) -> dict[str, Any]:
         "tempo": round(piece.qpm, 1),
         "bars": len(piece.bar_starts()) if piece.notes else 0,
         "notes": len(piece.notes),
+        # Instruments: how many General MIDI programs play, and how many notes are drum hits.
+        "programs": len({note.program for note in piece.notes if not note.is_drum}),
+        "drums": sum(1 for note in piece.notes if note.is_drum),
         "range": f"{pitch_name(span[0])}-{pitch_name(span[1])}" if span else None,
         "seconds": round(seconds(piece), 2),
         "tokens": tokens,
@@ -121,9 +124,9 @@ def seconds(piece: Any) -> float:
 
 def _table(rows: list[dict[str, Any]], tokenizer_names: list[str]) -> str:
     """Rows as aligned columns: text left, numbers right."""
-    headers = ["X", "title", "meter", "key", "tempo", "bars", "notes", "range", "seconds",
-               *tokenizer_names]
-    numeric = {"tempo", "bars", "notes", "seconds", *tokenizer_names}
+    headers = ["X", "title", "meter", "key", "tempo", "bars", "notes", "programs", "drums", "range",
+               "seconds", *tokenizer_names]
+    numeric = {"tempo", "bars", "notes", "programs", "drums", "seconds", *tokenizer_names}
     cells = []
     for row in rows:
         title = row["title"] or ""
@@ -131,6 +134,7 @@ def _table(rows: list[dict[str, Any]], tokenizer_names: list[str]) -> str:
             title = title[: TITLE_WIDTH - 1] + "…"
         values = {"X": row["tune"], "title": title, "meter": row["meter"], "key": row["key"],
                   "tempo": f"{row['tempo']:g}", "bars": row["bars"], "notes": row["notes"],
+                  "programs": row["programs"], "drums": row["drums"],
                   "range": row["range"], "seconds": f"{row['seconds']:.1f}",
                   **row["tokens"]}
         cells.append(["-" if values[h] is None else str(values[h]) for h in headers])

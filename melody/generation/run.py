@@ -73,6 +73,16 @@ def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str
     return Prime(header, tokens, 0, schedule=schedule), key
 
 
+def exact_prime_tempos(piece: Piece, prime: Prime) -> Piece:
+    """`piece` with the tempos of its prime (`--tempo`, or a prime file's) as given, not as
+    the tokens binned them: a 90 qpm prime stays 90, though a tempo token may say 92."""
+    if not prime.piece.tempos:
+        return piece
+    until = max(prime.end, 1)
+    later = [tempo for tempo in piece.tempos if tempo.tick >= until]
+    return piece.replace(tempos=[tempo for tempo in prime.piece.tempos if tempo.tick < until] + later)
+
+
 def stream(model: Any, settings: GenerationSettings | None = None, *, prime: Piece | str | Path | None = None,
            prime_abc: str | None = None, stop: threading.Event | None = None, note_events: bool = True,
            **overrides: Any) -> Iterator[StreamEvent]:
@@ -188,7 +198,7 @@ class _Run:
                             schedule=self.prime.schedule, redirect=redirect)
 
     def take(self, index: int, seed: int, tokens: list[int], complete: bool) -> Take:
-        piece = self.tokenizer.decode(tokens)
+        piece = exact_prime_tempos(self.tokenizer.decode(tokens), self.prime)
         if self.prime.infill is not None:
             piece = assemble(self.prime.piece, piece, self.prime.end, self.prime.infill_end)
         piece = piece.replace(title=f"{self.name} {self.run_seed}-{index + 1}", tune=str(index + 1),

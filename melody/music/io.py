@@ -56,13 +56,17 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     return data
 
 
-def read(path: str | os.PathLike, on_warning: Warn | None = None) -> list[Piece]:
-    """Every piece in a music file: each tune of an ABC file, or the one piece of a MIDI file."""
+def read(path: str | os.PathLike, on_warning: Warn | None = None, *, perform: bool = False) -> list[Piece]:
+    """Every piece in a music file: each tune of an ABC file, or the one piece of a MIDI file.
+
+    `perform`: ABC ornaments and hornpipe swing played as abc2midi plays them (MIDI is
+    already a performance); the default reads the literal score."""
     format_of(path)  # an unknown suffix is refused before any reading
-    return parse_bytes(read_bytes(path), path, on_warning)
+    return parse_bytes(read_bytes(path), path, on_warning, perform=perform)
 
 
-def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = None) -> list[Piece]:
+def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = None, *,
+                perform: bool = False) -> list[Piece]:
     """Every piece in bytes already read from `path` (whose suffix gives the format)."""
     kind = format_of(path)
     if kind == "abc":
@@ -74,26 +78,28 @@ def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = 
             text = data.decode("latin-1")  # older collections are Latin-1
         if "\x00" in text:
             raise MusicError("binary data, not ABC text", file=str(path))
-        return parse_abc(text, source=str(path), on_warning=on_warning)
+        return parse_abc(text, source=str(path), on_warning=on_warning, perform=perform)
     from melody.music.midi import parse_midi
 
     return [parse_midi(data, source=str(path))]
 
 
-def render(piece: Piece, kind: str) -> bytes:
-    """A piece as the bytes of an 'abc' or 'mid' file."""
+def render(piece: Piece, kind: str, on_warning: Callable[[str], None] | None = None) -> bytes:
+    """A piece as the bytes of an 'abc' or 'mid' file; `on_warning` hears, in one line each,
+    of what the format cannot carry (ABC: control changes; MIDI: programs sharing a channel)."""
     if kind == "abc":
         from melody.music.abc import piece_to_abc
 
-        return piece_to_abc(piece).encode("utf-8")
+        return piece_to_abc(piece, on_warning).encode("utf-8")
     from melody.music.midi import midi_bytes
 
-    return midi_bytes(piece)
+    return midi_bytes(piece, on_warning)
 
 
-def write(piece: Piece, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def write(piece: Piece, path: str | os.PathLike, *, overwrite: bool = False,
+          on_warning: Callable[[str], None] | None = None) -> Path:
     """Write a piece to `.abc` or `.mid`, atomically; refuses to replace a file unless asked."""
     path = Path(path)
-    data = render(piece, format_of(path))
+    data = render(piece, format_of(path), on_warning)
     write_atomic(path, data, overwrite=overwrite)
     return path

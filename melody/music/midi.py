@@ -25,11 +25,13 @@ Reading, stated choices:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
+from typing import Callable
 
 from melody.errors import MusicError
-from melody.music.notes import (MODES, PITCH_CLASS_NAMES, TICKS_PER_QUARTER, Key, Note, Piece,
-                                Tempo, TimeSignature)
+from melody.music.notes import (CARRIED_CONTROLLERS, MODES, PITCH_CLASS_NAMES, TICKS_PER_QUARTER, Control, Key,
+                                Note, Piece, Tempo, TimeSignature)
 
 WRITE_TICKS_PER_QUARTER = 480  # 20 MIDI ticks per grid tick, the resolution abc2midi writes
 MAX_TICKS = 2**20  # ~6 hours at 120 qpm: anything longer is a broken or hostile file
@@ -56,6 +58,7 @@ class _Reader:
         self.data = data
         self.source = source
         self.notes: list[Note] = []
+        self.controls: list[Control] = []
         self.tempos: list[tuple[int, int, int]] = []  # (tick, order, microseconds per quarter)
         self.meters: list[tuple[int, int, int, int]] = []  # (tick, order, numerator, denominator)
         self.keys: list[tuple[int, int, int, int]] = []  # (tick, order, sharps, minor)
@@ -124,6 +127,11 @@ class _Reader:
         sounding: dict[int, deque[tuple[int, int, int]]] = {}  # channel<<7|pitch -> onsets
         started, limit = 0, MAX_NOTES - len(self.notes)
         programs = [0] * 16
+        # Program changes as (tick, program) per channel, and control changes as (tick, channel,
+        # controller, value): a control belongs to the program in force at its tick, counting a
+        # program change at the same tick whichever comes first in the file.
+        program_changes: list[list[tuple[int, int]]] = [[] for _ in range(16)]
+        controls: list[tuple[int, int, int, int]] = []
         status = 0  # the running status: the last channel-message status byte
         while position < end:
             byte = data[position]
@@ -185,10 +193,16 @@ class _Reader:
             kind = status & 0xF0
             if kind == 0xC0:
                 programs[status & 0x0F] = data[position] & 0x7F
+                program_changes[status & 0x0F].append((tick, programs[status & 0x0F]))
                 position += 1
             elif kind == 0xD0:
                 position += 1
             else:  # 0xA0 aftertouch, 0xB0 controller, 0xE0 pitch bend: two data bytes
+                if kind == 0xB0 and data[position] in CARRIED_CONTROLLERS:
+                    controls.append((tick, status & 0x0F, data[position], data[position + 1] & 0x7F))
+                    if len(controls) > MAX_NOTES:
+                        raise self.fail(f"more than {MAX_NOTES} control changes; melody does not read "
+                                        f"files this large")
                 position += 2
         if position > end:
             raise self.fail(f"broken MIDI track {number + 1}: its last event runs past the track's end")
@@ -197,7 +211,18 @@ class _Reader:
                 raw.append((onset, tick, slot & 0x7F, velocity, program, slot >> 7))
         self.end = max(self.end, self.grid(tick))  # also checks the length limit for every tick here
         self.add(raw)
+        self.add_controls(controls, program_changes)
         return tick
+
+    def add_controls(self, controls: list[tuple[int, int, int, int]],
+                     program_changes: list[list[tuple[int, int]]]) -> None:
+        """A track's control changes onto the grid, each with its channel's program then."""
+        ticks = [[change[0] for change in changes] for changes in program_changes]
+        for tick, channel, controller, value in controls:
+            drum = channel == DRUM_CHANNEL
+            index = bisect_right(ticks[channel], tick) - 1
+            program = program_changes[channel][index][1] if index >= 0 else 0
+            self.controls.append(Control(self.grid(tick), controller, value, 0 if drum else program, drum))
 
     def varlen(self, position: int) -> tuple[int, int]:
         value = 0
@@ -263,6 +288,7 @@ class _Reader:
             tempos=[Tempo(tick, qpm) for tick, qpm in tempos],
             time_signatures=[TimeSignature(tick, n, d) for tick, (n, d) in meters],
             keys=keys,
+            controls=self.controls,
             title=self.title or "",
             source=self.source,
             # Writers leave the end of track a few ticks after the last note: only a silence
@@ -290,11 +316,12 @@ def _text(payload: bytes) -> str:
         return payload.decode("latin-1")  # MIDI text has no declared encoding; most is Latin-1
 
 
-def midi_bytes(piece: Piece) -> bytes:
+def midi_bytes(piece: Piece, on_warning: Callable[[str], None] | None = None) -> bytes:
     """A format-1 MIDI file: a conductor track (title, tempo, meter, key), then a track per instrument.
 
-    The same piece always gives the same bytes. Notes of one (program, drum) share a track;
-    drums go on channel 10, other programs on channels 1-16 in order (wrapping past 15).
+    The same piece always gives the same bytes. Notes and control changes of one (program,
+    drum) share a track; drums go on channel 10, other programs on the other 15 channels (see
+    `_channels`); `on_warning` hears of programs that must share a channel.
     """
     scale = WRITE_TICKS_PER_QUARTER // TICKS_PER_QUARTER
     end = piece.end_tick * scale
@@ -319,27 +346,77 @@ def midi_bytes(piece: Piece) -> bytes:
     groups: dict[tuple[bool, int], list[Note]] = {}
     for note in piece.notes:
         groups.setdefault((note.is_drum, 0 if note.is_drum else note.program), []).append(note)
-    melodic_channels = [c for c in range(16) if c != DRUM_CHANNEL]
-    used = 0
-    for (drum, program), notes in sorted(groups.items()):
-        if drum:
-            channel = DRUM_CHANNEL
-            events = []
-        else:
-            channel = melodic_channels[used % len(melodic_channels)]
-            used += 1
-            events = [(0, 0, 0, bytes((0xC0 | channel, program & 0x7F)))]
+    controls: dict[tuple[bool, int], list[Control]] = {}
+    for control in piece.controls:
+        instrument = (control.is_drum, 0 if control.is_drum else control.program)
+        if instrument in groups:  # a control for an instrument with no notes has nothing to act on
+            controls.setdefault(instrument, []).append(control)
+    channels = _channels(groups, controls, on_warning)
+    for instrument, notes in sorted(groups.items()):
+        drum, program = instrument
+        channel, program_tick = channels[instrument]
+        events = [] if drum else [(program_tick * scale, 0, 0, bytes((0xC0 | channel, program & 0x7F)))]
+        for control in controls.get(instrument, ()):
+            events.append((control.tick * scale, 1, 0, bytes((0xB0 | channel, control.controller & 0x7F,
+                                                              control.value & 0x7F))))
         for note in notes:  # already sorted: onset, pitch, duration
             pitch = min(127, max(0, note.pitch))
             velocity = min(127, max(1, note.velocity))
-            events.append((note.onset * scale, 2, 0, bytes((0x90 | channel, pitch, velocity))))
+            events.append((note.onset * scale, 3, 0, bytes((0x90 | channel, pitch, velocity))))
             # Note-offs sort before note-ons at the same tick, so a repeated note stays two.
-            events.append((note.end * scale, 1, 0, bytes((0x90 | channel, pitch, 0))))
+            events.append((note.end * scale, 2, 0, bytes((0x90 | channel, pitch, 0))))
         events.sort(key=lambda event: (event[0], event[1]))
         tracks.append(_track([(tick, message) for tick, _, _, message in events], end))
     header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big") + \
         len(tracks).to_bytes(2, "big") + WRITE_TICKS_PER_QUARTER.to_bytes(2, "big")
     return header + b"".join(tracks)
+
+
+def _channels(groups: dict[tuple[bool, int], list[Note]], controls: dict[tuple[bool, int], list[Control]],
+              on_warning: Callable[[str], None] | None) -> dict[tuple[bool, int], tuple[int, int]]:
+    """Each instrument's (channel, tick of its program change).
+
+    Up to 15 programs get a channel each, in program order, set at tick 0. More take turns:
+    in order of their first note, each gets a channel that no program holds by then (its
+    program change goes just before its first note), so no two programs ever share a channel
+    while both sound. Where more than 15 sound at once, the one that sounds longest after is
+    cut short by the newcomer's program change, and `on_warning` is told where.
+    """
+    assigned: dict[tuple[bool, int], tuple[int, int]] = {}
+    melodic = sorted(instrument for instrument in groups if not instrument[0])
+    if (True, 0) in groups:
+        assigned[(True, 0)] = (DRUM_CHANNEL, 0)
+    free = [channel for channel in range(16) if channel != DRUM_CHANNEL]
+    if len(melodic) <= len(free):
+        for channel, instrument in zip(free, melodic):
+            assigned[instrument] = (channel, 0)
+        return assigned
+
+    def span(instrument: tuple[bool, int]) -> tuple[int, int]:
+        ticks = [control.tick for control in controls.get(instrument, ())]
+        return (min([groups[instrument][0].onset, *ticks]),
+                max([max(note.end for note in groups[instrument]), *ticks]))
+
+    spans = {instrument: span(instrument) for instrument in melodic}
+    held: dict[int, int] = {}  # channel -> tick its program stops sounding
+    crowded: list[tuple[int, int]] = []  # (tick, channel) where channels ran out
+    for instrument in sorted(melodic, key=lambda instrument: (spans[instrument][0], instrument[1])):
+        start, stop = spans[instrument]
+        open_channels = [channel for channel in free if held.get(channel, -1) <= start]
+        if open_channels:
+            channel = open_channels[0]
+        else:
+            channel = min(free, key=lambda channel: (held[channel], channel))
+            crowded.append((start, channel))
+        assigned[instrument] = (channel, 0 if channel not in held else start)
+        held[channel] = stop
+    if crowded and on_warning is not None:
+        count, tick = max((sum(1 for begin, stop in spans.values() if begin <= start < stop), start)
+                          for start, _ in crowded)
+        on_warning(f"{count} melodic instruments sound at once (at beat {tick // TICKS_PER_QUARTER + 1}); "
+                   f"MIDI has 15 melodic channels, so {len(crowded)} program change(s) cut another "
+                   f"instrument short")
+    return assigned
 
 
 def _meta(kind: int, payload: bytes) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from bisect import bisect_right
 from fractions import Fraction
 
 TICKS_PER_QUARTER = 24
@@ -90,6 +91,23 @@ class Key:
         return f"{PITCH_CLASS_NAMES[self.tonic]} {self.mode}"
 
 
+SUSTAIN = 64  # the sustain (damper) pedal controller: 64 and up is down
+CARRIED_CONTROLLERS = {1: "modulation", 7: "volume", 10: "pan", 11: "expression", 64: "sustain",
+                       66: "sostenuto", 67: "soft pedal", 91: "reverb", 93: "chorus"}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Control:
+    """A MIDI control change at `tick` for one instrument (program, or the drums): controller
+    0..127 (`CARRIED_CONTROLLERS` are the ones readers keep) set to value 0..127."""
+
+    tick: int
+    controller: int
+    value: int
+    program: int = 0
+    is_drum: bool = False
+
+
 @dataclass(slots=True)
 class Piece:
     """A piece of music: notes plus tempo, meter and key events, and where it came from."""
@@ -102,9 +120,11 @@ class Piece:
     source: str = ""  # the file it was read from, if any
     tune: str | None = None  # ABC X: number, or the tune's index in its file
     end: int | None = None  # explicit end tick when the piece ends in silence
+    controls: list[Control] = field(default_factory=list)  # pedals, volume, pan...: MIDI only
 
     def __post_init__(self) -> None:
         self.notes.sort()
+        self.controls.sort()
         self.tempos.sort(key=lambda e: e.tick)
         self.time_signatures.sort(key=lambda e: e.tick)
         self.keys.sort(key=lambda e: e.tick)
@@ -216,3 +236,56 @@ def scale_note_values(piece: Piece, factor: Fraction | int | float) -> Piece:
     keys = [dataclasses.replace(k, tick=tick(k.tick, f"the key change at tick {k.tick}")) for k in piece.keys]
     end = None if piece.end is None else tick(piece.end, f"the end at tick {piece.end}")
     return piece.replace(notes=notes, time_signatures=meters, tempos=tempos, keys=keys, end=end)
+
+
+def apply_sustain(piece: Piece) -> Piece:
+    """`piece` with the sustain pedal played into its note lengths, as Magenta's
+    `apply_sustain_control_changes` does: a note released while its instrument's pedal is down
+    sounds on until the pedal comes up, or until the same pitch is struck again. The pedal
+    events stay in `controls`; a piece without a pedal comes back as it is."""
+    pedals: dict[tuple[bool, int], list[tuple[int, bool]]] = {}
+    for control in piece.controls:
+        if control.controller == SUSTAIN:
+            instrument = (control.is_drum, 0 if control.is_drum else control.program)
+            pedals.setdefault(instrument, []).append((control.tick, control.value >= 64))
+    if not pedals:
+        return piece
+    notes: list[Note] = []
+    by_instrument: dict[tuple[bool, int], list[Note]] = {}
+    for note in piece.notes:
+        by_instrument.setdefault((note.is_drum, 0 if note.is_drum else note.program), []).append(note)
+    for instrument, own in by_instrument.items():
+        changes = pedals.get(instrument)
+        notes.extend(_sustained(own, changes) if changes else own)
+    return piece.replace(notes=notes)
+
+
+def _sustained(notes: list[Note], changes: list[tuple[int, bool]]) -> list[Note]:
+    """One instrument's notes lengthened by its pedal changes ((tick, down), in tick order)."""
+    # Each pedal-down span [down, up); a note released inside one is held to its end.
+    spans: list[tuple[int, int]] = []
+    down_at = None
+    for tick, down in changes:
+        if down and down_at is None:
+            down_at = tick
+        elif not down and down_at is not None:
+            spans.append((down_at, tick))
+            down_at = None
+    if down_at is not None:
+        spans.append((down_at, max(n.end for n in notes)))
+    starts = [span[0] for span in spans]
+    next_onset: dict[int, list[int]] = {}
+    for note in notes:
+        next_onset.setdefault(note.pitch, []).append(note.onset)
+    result = []
+    for note in notes:
+        index = bisect_right(starts, note.end) - 1
+        end = note.end
+        if index >= 0 and spans[index][0] <= note.end < spans[index][1]:
+            end = spans[index][1]
+            onsets = next_onset[note.pitch]
+            later = bisect_right(onsets, note.onset)
+            if later < len(onsets) and onsets[later] < end:
+                end = max(note.end, onsets[later])  # struck again: the held note stops there
+        result.append(note if end == note.end else dataclasses.replace(note, duration=end - note.onset))
+    return result

@@ -1,7 +1,8 @@
 """abc-char: the characters of a tune's ABC text, as the MIT 6.S191 music-generation lab models it.
 
 The vocabulary is fixed (newline and printable ASCII, 96 characters), so it is the same for
-every corpus. `encode(piece)` writes the piece with melody's ABC writer and spells it out;
+every corpus. `encode(piece)` writes the piece with melody's ABC writer (a sustain pedal
+played into the note lengths first, as ABC has none) and spells it out;
 `encode_text(text)` spells raw ABC text (characters outside the vocabulary are transliterated
 to ASCII where they can be, else dropped; tabs become spaces). `decode` joins the characters
 and reads them with melody's ABC reader: the first tune, or an empty piece when none reads.
@@ -23,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from melody.errors import MelodyError, UsageError
-from melody.music.notes import Piece
+from melody.music.notes import Piece, apply_sustain
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer
 from melody.tokenizers.common import SlotState, config_keys
 
@@ -44,7 +45,7 @@ class ABCChar(Tokenizer):
     def encode(self, piece: Piece) -> list[int]:
         from melody.music.abc import piece_to_abc
 
-        return self.encode_text(piece_to_abc(piece))
+        return self.encode_text(piece_to_abc(apply_sustain(piece)))  # ABC has no pedal: played into lengths
 
     def encode_text(self, text: str) -> list[int]:
         """`[BOS, ..., EOS]` for raw ABC text."""

@@ -20,6 +20,9 @@ Token grammar (EBNF):
 - Drums have their own on/off tokens, so transposition can shift every Note token blindly.
 - Performance events carry no meter, key or tempo: a decoded piece has none (4/4, 120 qpm
   when written). A silence after the last note is kept as the piece's end.
+- There are no pedal events: a sustain pedal (MIDI controller 64) is played into the note
+  lengths before encoding (`notes.apply_sustain`, as Magenta's performance encoding does);
+  other control changes are not encoded.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from melody.errors import MusicError
-from melody.music.notes import Note, Piece
+from melody.music.notes import Note, Piece, apply_sustain
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer, decode_incrementally
 from melody.music.midi import MAX_TICKS
 from melody.tokenizers.common import (DEFAULT_VELOCITY, WHOLE, SlotState, config_flag,
@@ -72,6 +75,7 @@ class Performance(Tokenizer):
 
     def encode(self, piece: Piece) -> list[int]:
         """`[BOS, ..., EOS]` for the notes of `piece` (meter, key and tempo are not performance events)."""
+        piece = apply_sustain(piece)
         if piece.end_tick > MAX_TICKS:
             raise MusicError(f"too long to tokenize ({piece.end_tick} ticks; performance writes up to "
                              f"{MAX_TICKS})", file=piece.source or None, tune=piece.tune)

@@ -27,6 +27,9 @@ Token grammar (EBNF; `p` is a position in grid ticks from the bar line, 0 <= p <
   decode is lossless for notes, meters and keys. Velocity is rounded to the nearest of
   `velocities` (default the eight dynamics marks) and tempo to the nearest metronome mark.
 - The decoded piece ends at the end of its last bar.
+- There are no pedal tokens: a sustain pedal (MIDI controller 64) is played into the note
+  lengths before encoding (`notes.apply_sustain`, as Magenta does); other control changes
+  are not encoded.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from melody.errors import MusicError
-from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature
+from melody.music.notes import Key, Note, Piece, Tempo, TimeSignature, apply_sustain
 from melody.music.midi import MAX_TICKS  # the longest piece any scheme writes, as MIDI reads
 from melody.tokenizers.base import BOS, EOS, Constraints, Grammar, Tokenizer, decode_incrementally
 from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHOLE,
@@ -103,6 +106,7 @@ class REMI(Tokenizer):
     # -- encode ------------------------------------------------------------------------------
     def encode(self, piece: Piece) -> list[int]:
         """`[BOS, ..., EOS]` for `piece`; MusicError for a meter remi has no token for."""
+        piece = apply_sustain(piece)
         first = self.first
         bar_id, position0, pitch0, drum0 = first[BAR], first[POSITION], first[PITCH], first[DRUM]
         duration0 = first[DURATION] - 1  # Duration_d is duration0 + d

@@ -2,12 +2,17 @@
 
 The reader plays a tune the way abc2midi does (with -NGRA -NGUI -NFER): repeats expanded in
 playing order, parts in the order the header's P: gives, grace notes, decorations, guitar
-chords and %% directives dropped, and of several voices the one that plays first kept. A
-pickup is shifted to the end of bar 0 so that bar lines fall on the time signature's grid.
-Every note has the fixed velocity 80 (`expand.VELOCITY`): ABC dynamics are not read.
+chords and %% directives other than `%%MIDI program` and `%%MIDI channel` dropped, and every
+voice (V:) and voice overlay (&) played together, each voice with its own program (channel
+10: drums). A pickup is shifted to the end of bar 0 so that bar lines fall on the time
+signature's grid. Every note has the fixed velocity 80 (`expand.VELOCITY`): ABC dynamics are
+not read. The writer writes every note: a V: per line of music when one line cannot hold them.
+`parse_abc(text, perform=True)` plays staccato, trills, rolls and hornpipe swing as abc2midi
+does (`perform`); the literal score stays the default, and what models train on.
 
 Modules: `fields` (K: M: L: Q: values), `lexer` (a tune body to items, pitches resolved),
-`expand` (repeats, ties, ticks), `reader` (files, tunes, headers, voices), `writer` (to ABC).
+`expand` (repeats, ties, ticks, voices together), `reader` (files, tunes, headers, voices),
+`perform` (ornaments played out), `voicing` (a piece's notes as voice lines), `writer` (to ABC).
 """
 
 from melody.music.abc.reader import parse_abc

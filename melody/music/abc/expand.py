@@ -17,8 +17,9 @@ import dataclasses
 
 from melody.errors import MusicError
 from melody.music.abc.fields import WHOLE, KeySpec, Meter, number
-from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, PART, REP_BAR,
-                                    SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
+from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, OVERLAY, PART,
+                                    REP_BAR, SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
+from melody.music.abc.perform import perform_ornaments
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
 
 MAX_NOTES = 1_000_000
@@ -120,7 +121,12 @@ def _parts(text: str, index: int, depth: int) -> tuple[str, int]:
 
 
 def arrange_parts(items: list, order: str) -> list:
-    """Items in the order of the header's P: field, each part from its body P: marker on."""
+    """Items in the order of the header's P: field, each part from its body P: marker on.
+
+    Each part mends its own missing '|:' as abc2midi does (it scans part by part), and the
+    result is not mended again as a whole: a part ending in '::' would otherwise turn the
+    next part's supplied '|:' into '::' and play the part between twice.
+    """
     sections: dict[str, list] = {}
     intro: list = []
     current = intro
@@ -130,10 +136,9 @@ def arrange_parts(items: list, order: str) -> list:
         else:
             current.append(item)
     if not sections:
-        return items
-    arranged = list(intro)
+        return fix_repeats(items)
+    arranged = fix_repeats(intro)
     for name in order:
-        # Each part mends its own missing '|:' as abc2midi does (it scans part by part).
         arranged.extend(fix_repeats(sections.get(name, [])))
     return arranged
 
@@ -161,7 +166,7 @@ def _note_setters() -> tuple | None:
 _NOTE_SETTERS = _note_setters()
 
 
-def _notes(notes: list[list[int]], base: int) -> list[Note]:
+def _notes(notes: list[list[int]], base: int, program: int = 0, drum: bool = False) -> list[Note]:
     """Notes from [onset, end, pitch] in units, rounded to ticks with `base` added, in order."""
     result: list[Note] = []
     append = result.append
@@ -171,7 +176,7 @@ def _notes(notes: list[list[int]], base: int) -> list[Note]:
         for onset, stop, pitch in notes:
             start = (onset * _TICKS_PER_WHOLE + base) // WHOLE
             duration = (stop * _TICKS_PER_WHOLE + base) // WHOLE - start
-            append(Note(start, pitch, duration if duration > 0 else 1, VELOCITY))
+            append(Note(start, pitch, duration if duration > 0 else 1, VELOCITY, program, drum))
         result.sort()
         return result
     new = object.__new__
@@ -188,8 +193,8 @@ def _notes(notes: list[list[int]], base: int) -> list[Note]:
         set_pitch(note, pitch)
         set_duration(note, duration if duration > 0 else 1)
         set_velocity(note, VELOCITY)
-        set_program(note, 0)
-        set_drum(note, False)
+        set_program(note, program)
+        set_drum(note, drum)
         append(note)
     if not ordered:  # a chord written top down, or notes tied over each other
         result.sort()
@@ -200,12 +205,46 @@ def _tick(units: int) -> int:
     return (units * _TICKS_PER_WHOLE + WHOLE // 2) // WHOLE
 
 
+@dataclasses.dataclass
+class Voice:
+    """A scanned voice: its items and the instrument it plays (`%%MIDI program`, `channel 10`)."""
+
+    items: list
+    program: int = 0
+    drum: bool = False
+
+
 def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: str, source: str,
          tune: str, parts: str = "") -> Piece:
     """The notes of a scanned tune in playing order (parts in the order `parts` names), as a Piece."""
-    if parts:
-        items = arrange_parts(items, part_order(parts))
-    items = fix_repeats(items)
+    notes, events, end, first_bar = perform(items, meter, key, qpm, parts)
+    return _piece(notes, events, end, first_bar, meter, title=title, source=source, tune=tune)
+
+
+def play_voices(voices: list[Voice], meter: Meter, key: KeySpec, qpm: float | None, *, title: str,
+                source: str, tune: str, parts: str = "") -> Piece:
+    """Several voices played together, as abc2midi plays them: each from the tune's start, each
+    with its own repeats and its own instrument. The first voice gives the meter, key and tempo
+    events and the pickup (every voice is shifted alike, so they stay together)."""
+    played = [perform(voice.items, meter, key, qpm, parts) for voice in voices]
+    notes, events, _, first_bar = played[0]
+    end = max(result[2] for result in played)
+    piece = _piece(notes, events, end, first_bar, meter, title=title, source=source, tune=tune,
+                   program=voices[0].program, drum=voices[0].drum)
+    shift = _pickup_shift(first_bar, end, meter)
+    base = shift * _TICKS_PER_WHOLE + WHOLE // 2
+    merged = piece.notes
+    for voice, (voice_notes, _, _, _) in zip(voices[1:], played[1:]):
+        merged = merged + _notes(voice_notes, base, voice.program, voice.drum)
+    # Note's own order, compared through one key tuple per note rather than per comparison.
+    merged.sort(key=lambda n: (n.onset, n.pitch, n.duration, n.velocity, n.program, n.is_drum))
+    piece.notes = merged
+    return piece
+
+
+def perform(items: list, meter: Meter, key: KeySpec, qpm: float | None, parts: str = "") -> tuple:
+    """(notes as [onset, end, pitch] in units, events, end, first bar line) of one voice's items."""
+    items = arrange_parts(items, part_order(parts)) if parts else fix_repeats(items)
     count = len(items)
     # Notes as [onset_units, end_units, pitch]; `open_ties` maps a pitch to the note a tie
     # from the previous slot would extend.
@@ -222,6 +261,7 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
     max_steps = 8 * count + MAX_NOTES
     j = 0
     passes, max_pass, expecting, saved = 1, 2, False, -1
+    ornamented = False
     while j < count:
         steps += 1
         if steps > max_steps:
@@ -242,7 +282,11 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
                 if note is not None:
                     note[1] = end
                 else:
-                    note = [time, end, pitch]
+                    if len(item) == 6:
+                        note = [time, end, pitch]
+                    else:  # an ornament of the performed reading, played out below
+                        note = [time, end, pitch, item[6]]
+                        ornamented = True
                     append(note)
                 if tie:
                     ties[pitch] = note
@@ -286,22 +330,52 @@ def play(items: list, meter: Meter, key: KeySpec, qpm: float | None, *, title: s
                 # abc2midi steps past the item that ends the skipped ending.
             elif max_pass < 4:
                 max_pass = passes + 1
+        elif kind == OVERLAY:
+            _overlay(item[1], time, append)
         elif kind != PART:
             events.append((time, kind, item[1]))
         j += 1
     if len(notes) > MAX_NOTES:
         raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
-    return _piece(notes, events, time, first_bar, meter, title=title, source=source, tune=tune)
+    if ornamented:
+        notes = perform_ornaments(notes, events)
+    return notes, events, time, first_bar
+
+
+def _overlay(slots: tuple, time: int, append) -> None:
+    """A voice overlay ('&'): its notes sound from the start of the bar, beside the bar's own."""
+    open_ties: dict[int, list[int]] = {}
+    for slot in slots:
+        if slot[0] != SLOT:
+            continue
+        end = time + slot[1]
+        ties = {}
+        for pitch, tie in zip(slot[2], slot[3]):
+            note = open_ties.get(pitch)
+            if note is not None:
+                note[1] = end
+            else:
+                note = [time, end, pitch]
+                append(note)
+            if tie:
+                ties[pitch] = note
+        open_ties = ties
+        time = end
+
+
+def _pickup_shift(first_bar: int | None, end: int, meter: Meter) -> int:
+    """Units to shift a tune by so that a pickup ends where bar 1 starts."""
+    if first_bar is not None and first_bar < end and not meter.free and 0 < first_bar < meter.bar_units:
+        return meter.bar_units - first_bar
+    return 0
 
 
 def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None, meter: Meter, *,
-           title: str, source: str, tune: str) -> Piece:
+           title: str, source: str, tune: str, program: int = 0, drum: bool = False) -> Piece:
     """Round onto the tick grid, shift a pickup onto the bar grid and build the Piece."""
-    shift = 0
-    if first_bar is not None and first_bar < end and not meter.free and 0 < first_bar < meter.bar_units:
-        shift = meter.bar_units - first_bar
+    shift = _pickup_shift(first_bar, end, meter)
     # Rounding is (units * 96 + WHOLE/2) // WHOLE, with the pickup shift folded into the offset.
-    result = _notes(notes, shift * _TICKS_PER_WHOLE + WHOLE // 2)
+    result = _notes(notes, shift * _TICKS_PER_WHOLE + WHOLE // 2, program, drum)
     signatures: list[TimeSignature] = []
     keys: list[Key] = []
     tempos: list[Tempo] = []

@@ -25,6 +25,7 @@ _MODES = {
 }
 _ACCIDENTAL_SHIFT = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
 _KEY_RE = re.compile(r"\s*(?:(HP|Hp)|([A-Ga-g])([#b]?))\s*")
+_LETTERS_RE = re.compile(r"[A-Za-z]*")
 _KEY_ACCIDENTAL_RE = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 
 
@@ -84,8 +85,13 @@ def _octave(words: list[str]) -> int | None:
     return octave
 
 
+# K: settings written name=value; a word such as 'Dmix=c' is a key with an accidental glued on.
+_SETTING_RE = re.compile(r"(clef|middle|m|transpose|octave|stafflines|staffscale|cue|instrument|"
+                         r"t|shift|score|sound)=", re.IGNORECASE)
+
+
 def _is_clef(word: str) -> bool:
-    return bool(_CLEF_RE.match(word.lower())) and word.lower() != "none" or "=" in word
+    return bool(_CLEF_RE.match(word.lower())) and word.lower() != "none" or bool(_SETTING_RE.match(word))
 
 
 def parse_key(value: str) -> KeySpec:
@@ -107,11 +113,14 @@ def parse_key(value: str) -> KeySpec:
     mode_word = rest.split()[0] if rest.split() else ""
     mode, shift = "major", 0
     words = rest.split()
-    lowered = mode_word.lower()
+    # Explicit accidentals may be glued to the mode ('Dmix=c', 'Ador^g'): read them apart.
+    letters = _LETTERS_RE.match(mode_word).group(0)
+    glued = mode_word[len(letters):]
+    lowered = letters.lower()
     found = _MODES.get("m") if lowered == "m" else _MODES.get(lowered[:3]) if len(lowered) >= 3 else None
     if found is not None and lowered[:3] != "exp":
         mode, shift = found
-        words = words[1:]
+        words = ([glued] if glued else []) + words[1:]
     fifths = _LETTER_FIFTHS[letter] + {"#": 7, "b": -7, "": 0}[accidental] + shift
     signature = _signature(fifths)
     tonic = (_LETTER_SEMITONE[letter] + {"#": 1, "b": -1, "": 0}[accidental]) % 12

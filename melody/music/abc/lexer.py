@@ -8,8 +8,9 @@ says one octave, but abc2midi 4.84 (the reference players and these tests use) a
 
 Choices where ABC leaves room (all as abc2midi plays with -NGRA -NGUI -NFER):
 grace notes, decorations, guitar chords, annotations and slurs are dropped; a chord lasts as
-long as its first note (times the length after the ']'). Each voice gets its own scanner; the
-reader keeps the voice whose first note comes first in the text.
+long as its first note (times the length after the ']'). Each voice gets its own scanner, with
+its own `%%MIDI program` or drum channel; a voice overlay ('&') becomes an OVERLAY item at the
+start of its bar, which the player sounds beside the bar's own notes.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, num
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
 # rhythm changes the one before it after the fact. Every other item is a tuple (kind, value).
-SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART = range(7)
+SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART, OVERLAY = range(8)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 _SINGLE_BAR_ITEM = (BAR, SINGLE_BAR)
 UNTIED = (False,)  # the ties of a one-note slot with no tie: shared, so a player can test `is`
+# The same for a performed note, which may carry an ornament: another object (built, so that the
+# compiler does not merge it with UNTIED), which sends the player down its full path.
+_UNTIED_PERFORMED = tuple([False])
 
 # Accidentals, microtonal ones ('^/', '_3/4') too: those sound at the natural pitch, as the MIDI
 # note abc2midi bends (a pitch bend is more than melody's notes hold).
@@ -52,6 +56,18 @@ _DECORATION_CHARS = frozenset("~.HLMOPSTuvJR")
 _BAR_FOLLOWERS = frozenset("|:[]0123456789")
 _SKIP_CHARS = frozenset(" \t)y`$*\\;#@?")
 _MAX_BROKEN = 3
+_LETTERS = "CDEFGAB"
+# The ornaments the performed reading plays, as abc2midi does; other decorations are dropped.
+_ORNAMENT_CHARS = {".": "staccato", "T": "trill", "~": "roll"}
+_NAMED_ORNAMENTS = {"staccato": "staccato", "trill": "trill", "roll": "roll"}
+
+
+class Performance:
+    """How a performed reading plays: `swing` is the hornpipe's swung note in units (an eighth
+    of a 2/4 or 4/4 bar) or 0 for none."""
+
+    def __init__(self, swing: int = 0) -> None:
+        self.swing = swing
 
 Warn = Callable[[MusicError], None]
 
@@ -59,8 +75,14 @@ Warn = Callable[[MusicError], None]
 class BodyScanner:
     """Turns the body lines of one tune into items; keeps key, meter, unit and voice state."""
 
-    def __init__(self, key: KeySpec, meter: Meter, unit: int, warn: Warn) -> None:
+    def __init__(self, key: KeySpec, meter: Meter, unit: int, warn: Warn, perform: Performance | None = None) -> None:
         self.items: list = []
+        # A performed reading (`perform`): ornaments wait here for their note, and hornpipe
+        # pairs are found by the note's nominal place in the bar. None: the literal score.
+        self.perform = perform
+        self.ornament: str | None = None
+        self.position = 0  # nominal units since the last bar line (performed reading only)
+        self.pair_head: list | None = None  # a swing pair's first note, waiting for its second
         self.signature = key.signature or {}
         self.octave_shift = 12 * (key.octave or 0)
         self.meter = meter
@@ -70,6 +92,12 @@ class BodyScanner:
         self.bar_accidentals: dict[str, int] = {}  # letter -> shift until the bar line
         self.tie_carry: dict[int, int] = {}  # natural pitch -> pitch tied from the last slot
         self.last_slot: list | None = None
+        self.last_naturals: tuple = ()  # the written (natural) pitches of last_slot, for a late tie
+        self.program = 0  # %%MIDI program of this voice
+        self.drum = False  # %%MIDI channel 10
+        # While a voice overlay ('&') is scanned: the voice's own items, and where its bar starts.
+        self.main_items: list | None = None
+        self.overlay_at = 0
         self.broken: tuple[int, int] | None = None  # factor for the next slot
         self.tuplet_left = 0
         self.tuplet_factor = (1, 1)
@@ -125,9 +153,10 @@ class BodyScanner:
         i, n = 0, len(text)
         items = self.items
         plain_note = _PLAIN_NOTE_RE.match
+        literal = self.perform is None
         while i < n:
             c = text[i]
-            if c in _NATURALS and self.broken is None and not self.tuplet_left and not self.tie_carry:
+            if c in _NATURALS and literal and self.broken is None and not self.tuplet_left and not self.tie_carry:
                 # The common case, inlined for speed: a note with no accidental, broken
                 # rhythm, tuplet or tie before it (`_note` handles all the others).
                 match = plain_note(text, i + 1)
@@ -144,6 +173,7 @@ class BodyScanner:
                     units = self._length_of(digits, slashes, denominator, i, offset)
                 if 0 <= pitch <= 127:
                     slot = [SLOT, units, (pitch,), (True,) if tie else UNTIED, line, i + offset + 1]
+                    self.last_naturals = (natural,)
                     if tie:
                         self.tie_carry = {natural: pitch}
                 else:
@@ -156,23 +186,32 @@ class BodyScanner:
                 i = self._note(text, i, offset)
             elif c == "|" and (i + 1 == n or text[i + 1] not in _BAR_FOLLOWERS):
                 self.bar_accidentals = {}  # a plain '|', the most common bar line
+                if not literal:
+                    self.position, self.pair_head = 0, None
+                if self.main_items is not None:
+                    items = self._end_overlay()
                 items.append(_SINGLE_BAR_ITEM)
                 i += 1
             elif c == "|" or c == ":":
                 i = self._bar(text, i, offset)
+                items = self.items  # a bar line ends an overlay
             elif c in _SKIP_CHARS:
                 i += 1
             elif c == "[":
                 i = self._bracket(text, i, offset)
+                items = self.items
                 if self.switch is not None:
                     return i
             elif c in "zx":
                 match = _LENGTH_RE.match(text, i + 1)
                 units = self._length(match, i, offset)
                 self._slot(units, (), (), i + offset)
+                if self.perform is not None:
+                    self.position, self.pair_head, self.ornament = self.position + units, None, None
                 i = match.end()
             elif c == "-":
-                i += 1  # a tie after a rest or a space: nothing to tie
+                self._late_tie()
+                i += 1
             elif c in "<>":
                 i = self._broken(text, i, offset)
             elif c == "(":
@@ -192,12 +231,16 @@ class BodyScanner:
             elif c == "!" or c == "+":
                 match = _DECORATION_RE.match(text, i)
                 # "!trill!" is a decoration; a lone "!" (end of line in old files) a line break.
+                if match and self.perform is not None:
+                    self.ornament = _NAMED_ORNAMENTS.get(match.group(1) or match.group(2), self.ornament)
                 i = match.end() if match else i + 1
             elif c in "MKLQ" and i + 1 < n and text[i + 1] == ":" and (i == 0 or text[i - 1] in " \t|"):
                 match = _BARE_FIELD_RE.match(text, i)
                 self.field(c, match.group(2), line, i + offset + 1)
                 i = match.end()
             elif c in _DECORATION_CHARS:
+                if self.perform is not None:
+                    self.ornament = _ORNAMENT_CHARS.get(c, self.ornament)
                 i += 1
             elif c in "ZX":
                 match = _LENGTH_RE.match(text, i + 1)
@@ -210,15 +253,63 @@ class BodyScanner:
             elif c == "%":
                 return n
             elif c == "&":
-                # A voice overlay: its notes sound beside the bar's first line; keep the first line.
-                end = text.find("|", i)
-                i = n if end < 0 else end
+                items = self._start_overlay()
+                i += 1
             elif c == "]":
                 i += 1
             else:
                 self._warn(f"unexpected character {c!r} ignored", i + offset)
                 i += 1
         return n
+
+    def finish(self) -> None:
+        """End of the tune: an overlay still open ends here."""
+        if self.main_items is not None:
+            self._end_overlay()
+
+    def _start_overlay(self) -> list:
+        """'&': the notes up to the bar line sound from the start of the bar, beside those
+        before the '&' (abc2midi's voice overlay); each '&' of a bar starts one more line."""
+        if self.main_items is None:
+            main = self.main_items = self.items
+            index = len(main)
+            while index > 0 and not (main[index - 1].__class__ is tuple and main[index - 1][0] == BAR):
+                index -= 1
+            self.overlay_at = index
+        else:
+            self._close_overlay()
+        self.items = []
+        self.last_slot = None
+        self.tie_carry = {}
+        return self.items
+
+    def _close_overlay(self) -> None:
+        overlay = tuple(item for item in self.items if item[0] == SLOT)
+        self.main_items.insert(self.overlay_at, (OVERLAY, overlay))
+
+    def _end_overlay(self) -> list:
+        """Back to the voice's own items at the bar line that ends an overlay."""
+        self._close_overlay()
+        self.items, self.main_items = self.main_items, None
+        self.last_slot = None
+        self.tie_carry = {}
+        return self.items
+
+    def _late_tie(self) -> None:
+        """A '-' not glued to its note ('G2 -G', 'G2{A}-G', 'G>-G'): abc2midi ties the last
+        note or chord all the same, unless a rest came after it."""
+        slot = self.last_slot
+        if slot is None or not slot[2] or all(slot[3]):
+            return
+        slot[3] = (True,) * len(slot[2])
+        # After a bar line ('^G2|-G') the accidental is not carried: the next note ties only
+        # if it has the same pitch, as abc2midi reads it.
+        index = len(self.items) - 1
+        while self.items[index] is not slot:
+            if self.items[index][0] == BAR:
+                return
+            index -= 1
+        self.tie_carry = dict(zip(self.last_naturals, slot[2]))
 
     def _warn(self, message: str, index: int) -> None:
         self.warn(MusicError(message, line=self.line, column=index + 1))
@@ -279,9 +370,46 @@ class BodyScanner:
         if not 0 <= pitch <= 127:
             self._warn("note outside the MIDI pitch range dropped", i + offset)
             self._slot(units, (), (), i + offset)
+        elif self.perform is not None:
+            self._performed_slot(units, pitch, natural, match.group(2), tie, i + offset)
         else:
             self._slot(units, (pitch,), (True,) if tie else UNTIED, i + offset, (natural,))
         return end + 1 if tie else end
+
+    def _performed_slot(self, units: int, pitch: int, natural: int, letter: str, tie: bool, column: int) -> None:
+        """A note of the performed reading: its ornament (with the neighbours the key signature
+        gives, as abc2midi takes them) and its part in a hornpipe pair."""
+        ornament, self.ornament = self.ornament, None
+        in_tuplet = self.tuplet_left > 0
+        self._slot(units, (pitch,), (True,) if tie else _UNTIED_PERFORMED, column, (natural,))
+        slot = self.last_slot
+        if ornament is not None:
+            index = _LETTERS.index(letter.upper())
+            up_letter, down_letter = _LETTERS[(index + 1) % 7], _LETTERS[(index - 1) % 7]
+            up = natural + (_SEMITONE[up_letter] - _SEMITONE[letter.upper()]) % 12 + self.signature.get(up_letter, 0)
+            down = natural - (_SEMITONE[letter.upper()] - _SEMITONE[down_letter]) % 12 \
+                + self.signature.get(down_letter, 0)
+            slot.append((ornament, up, down, self.unit))
+        if in_tuplet:
+            self.position, self.pair_head = self.position + slot[1], None
+        else:
+            self._swing(slot, units, ornament)
+
+    def _swing(self, slot: list, nominal: int, ornament: str | None) -> None:
+        """Hornpipe swing: two notes of an eighth of the bar each, the first on an even eighth
+        from the bar line, play 2:1 (whatever broken rhythm was written between them). Positions
+        count written lengths, before broken rhythm."""
+        swing = self.perform.swing if self.perform is not None else 0
+        position = self.position
+        self.position += nominal
+        head, self.pair_head = self.pair_head, None
+        if not swing or ornament == "staccato" or nominal != swing:
+            return
+        if head is not None and head[1] + slot[1] == 2 * swing and position % (2 * swing) == swing:
+            head[1], slot[1] = 4 * swing // 3, 2 * swing // 3
+            self.broken = None
+        elif position % (2 * swing) == 0:
+            self.pair_head = slot
 
     def _slot(self, units: int, pitches: tuple, ties: tuple, column: int,
               naturals: tuple = (), plain: bool = False) -> None:
@@ -295,6 +423,7 @@ class BodyScanner:
         slot = [SLOT, units, pitches, ties, self.line, column + 1]
         self.items.append(slot)
         self.last_slot = slot
+        self.last_naturals = naturals
         if True in ties:
             self.tie_carry = {natural: pitch for natural, pitch, tie in zip(naturals, pitches, ties) if tie}
         elif self.tie_carry:
@@ -309,6 +438,9 @@ class BodyScanner:
             self._warn(f"unknown bar line {shown(token)!r} ignored", i + offset)
             return end
         self.bar_accidentals = {}
+        self.position, self.pair_head = 0, None
+        if self.main_items is not None:
+            self._end_overlay()
         self.items.append((BAR, kind))
         variant = _VARIANT_RE.match(text, end)
         if variant and (variant.group(0)[0] != "[" or kind != THIN_THICK):
@@ -394,6 +526,8 @@ class BodyScanner:
             ties = [True] * len(ties)
             end += 1
         self._slot(units, tuple(pitches), tuple(ties), start + offset, tuple(naturals))
+        if self.perform is not None:  # abc2midi plays no ornament on a chord, staccato included
+            self.position, self.pair_head, self.ornament = self.position + units, None, None
         return end
 
     def _broken(self, text: str, i: int, offset: int) -> int:

@@ -1,8 +1,11 @@
 """Write a Piece as one ABC tune that abc2midi plays and `parse_abc` reads back note for note.
 
-Polyphonic music is reduced to one line: notes that start together with the same length
-become a chord; otherwise the highest note at each onset is kept, and a note is cut where the
-next onset starts. Notes that cross a bar line (or a key or tempo change) are split and tied.
+Every note is written. A piece that one line of music holds (program 0, no overlapping notes;
+notes that start together with the same length are a chord) is written as it always was, with
+no V: field. Anything else gets a V: per line of music (`voicing.voice_lines`: one or more per
+instrument), each with `%%MIDI program N` or, for drums, `%%MIDI channel 10`; every voice
+starts at the tune's start (with rests) so the voices stay together, and tempo changes are
+written in the first. Notes that cross a bar line (or a key or tempo change) are split and tied.
 Meter, key and tempo changes are written inline ([M:6/8], [K:Dmix], [Q:1/4=90]). Pitches are
 spelled against the key signature in force, with explicit accidentals wherever the key and
 the bar's earlier accidentals would not give the pitch, so reading the text back gives the
@@ -13,15 +16,21 @@ the change, but the standard does not say, and an explicit accidental reads alik
 
 from __future__ import annotations
 
+from collections import Counter
 from math import gcd
+from typing import Callable
 
 from melody.music.abc.fields import parse_key
-from melody.music.notes import TICKS_PER_QUARTER, Piece
+from melody.music.abc.voicing import voice_lines
+from melody.music.notes import CARRIED_CONTROLLERS, TICKS_PER_QUARTER, Piece
 
 _UNIT = TICKS_PER_QUARTER // 2  # L:1/8 in ticks
 _MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
                 "mixolydian": "mix", "locrian": "loc"}
-_KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+# A mode's relative major, in fifths from its tonic (C dorian has the signature of Bb major).
+_MODE_FIFTHS = {"major": 0, "minor": -3, "dorian": -2, "phrygian": -4, "lydian": 1, "mixolydian": -1,
+                "locrian": -5}
+_LETTER_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
 _LETTERS = "CDEFGAB"
 _NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTAL = {2: "^^", 1: "^", 0: "=", -1: "_", -2: "__"}
@@ -61,29 +70,6 @@ def _fraction(top: int, bottom: int) -> str:
     if bottom == 1:
         return "" if top == 1 else str(top)
     return f"{'' if top == 1 else top}/{bottom}"
-
-
-def _events(piece: Piece) -> list[tuple[int, int, tuple[int, ...]]]:
-    """(onset, duration, pitches) with no overlaps: chords where notes agree, else the top note."""
-    groups: dict[int, list] = {}
-    for note in piece.notes:
-        if not note.is_drum:
-            groups.setdefault(note.onset, []).append(note)
-    onsets = sorted(groups)
-    events = []
-    for index, onset in enumerate(onsets):
-        notes = groups[onset]
-        durations = {n.duration for n in notes}
-        if len(durations) == 1:
-            pitches = tuple(sorted({n.pitch for n in notes}))
-            duration = notes[0].duration
-        else:
-            top = max(notes, key=lambda n: (n.pitch, n.duration))
-            pitches, duration = (top.pitch,), top.duration
-        if index + 1 < len(onsets):
-            duration = min(duration, onsets[index + 1] - onset)
-        events.append((onset, duration, pitches))
-    return events
 
 
 class _Speller:
@@ -128,43 +114,100 @@ class _Speller:
         return accidental + letter + "," * (-octave)
 
 
+def _tonic_name(tonic: int, mode: str) -> str:
+    """The tonic spelled as the mode's key signature is smallest: C# minor (4 sharps), not
+    Db minor (8 flats); between 6 sharps and 6 flats, a natural letter (F locrian), else the
+    sharps (F# major, D# minor)."""
+    best = None
+    for letter, fifths in _LETTER_FIFTHS.items():
+        for accidental, shift in (("", 0), ("#", 1), ("b", -1)):
+            if (_NATURAL[letter] + shift) % 12 != tonic:
+                continue
+            signature = fifths + 7 * shift + _MODE_FIFTHS[mode]
+            rank = (abs(signature), shift != 0, signature < 0)
+            if best is None or rank < best[0]:
+                best = (rank, letter + accidental)
+    return best[1]
+
+
 def _key_text(tonic: int, mode: str) -> str:
-    return f"{_KEY_NAMES[tonic]}{_MODE_SUFFIX[mode]}"
+    return f"{_tonic_name(tonic, mode)}{_MODE_SUFFIX[mode]}"
 
 
-def _changes(piece: Piece) -> dict[int, list[tuple[str, tuple[int, str] | None]]]:
-    """Inline fields for the key and tempo changes after the header's: tick -> [(text, key)]."""
+def controls_left_out(piece: Piece) -> str:
+    """One line counting the control changes of `piece` that ABC has no place for."""
+    counts = Counter(CARRIED_CONTROLLERS.get(c.controller, f"controller {c.controller}") for c in piece.controls)
+    named = ", ".join(f"{name} {count}" for name, count in counts.most_common())
+    return f"{len(piece.controls)} control changes not written, ABC has no place for them ({named})"
+
+
+def _tempo_text(qpm: float) -> str:
+    """A Q: value for `qpm`, exact where a beat of 1/4, 1/8 or 1/16 makes it a whole number
+    (104.5 qpm is 'Q:1/8=209'); else the nearest whole quarter notes per minute."""
+    for beat, per_quarter in ((4, 1), (8, 2), (16, 4)):
+        per_minute = qpm * per_quarter
+        if per_minute >= 1 and per_minute == int(per_minute):
+            return f"1/{beat}={int(per_minute)}"
+    return f"1/4={max(1, round(qpm))}"
+
+
+def _changes(piece: Piece, tempos: bool = True) -> dict[int, list[tuple[str, tuple[int, str] | None]]]:
+    """Inline fields for the key (and tempo) changes after the header's: tick -> [(text, key)]."""
     changes: dict[int, list[tuple[str, tuple[int, str] | None]]] = {}
     for key in piece.keys[1:]:
         changes.setdefault(key.tick, []).append((f"[K:{_key_text(key.tonic, key.mode)}]", (key.tonic, key.mode)))
-    for tempo in piece.tempos[1:]:
-        changes.setdefault(tempo.tick, []).append((f"[Q:1/4={max(1, round(tempo.qpm))}]", None))
+    for tempo in piece.tempos[1:] if tempos else ():
+        changes.setdefault(tempo.tick, []).append((f"[Q:{_tempo_text(tempo.qpm)}]", None))
     return changes
 
 
-def piece_to_abc(piece: Piece) -> str:
-    """One ABC tune (X T M L Q K header, then the music) for `piece`; see the module docstring."""
+def piece_to_abc(piece: Piece, on_warning: Callable[[str], None] | None = None) -> str:
+    """One ABC tune (X T M L Q K header, then the music) for `piece`; see the module docstring.
+
+    `on_warning` hears, in one line with counts, of what ABC cannot carry (control changes).
+    """
+    if piece.controls and on_warning is not None:
+        on_warning(controls_left_out(piece))
     signature = piece.time_signature
     key = piece.key
     tonic, mode = (key.tonic, key.mode) if key else (0, "major")
-    speller = _Speller(tonic, mode)
     tune = piece.tune if piece.tune and str(piece.tune).isdigit() else "1"
     title = " ".join((piece.title or "Untitled").split())
     header = [f"X:{tune}", f"T:{title}", f"M:{signature.numerator}/{signature.denominator}", "L:1/8",
-              f"Q:1/4={max(1, round(piece.qpm))}", f"K:{_key_text(tonic, mode)}"]
-    events = _events(piece)
-    if not events:
+              f"Q:{_tempo_text(piece.qpm)}", f"K:{_key_text(tonic, mode)}"]
+    lines = voice_lines(piece)
+    if not lines:
         return "\n".join(header + ["z8|]"]) + "\n"
-    bar_starts = piece.bar_starts(max(piece.end_tick, events[-1][0] + events[-1][1]) + 1)
-    meter_at = {s.tick: s for s in piece.time_signatures}
+    first = min(line.events[0][0] for line in lines)
+    last_end = max(line.end for line in lines)
+    bar_starts = piece.bar_starts(max(piece.end_tick, last_end) + 1)
     first_bar = bar_starts[1] if len(bar_starts) > 1 else None
     # A pickup (music before the first bar line, and more after it): begin at the first note,
-    # so the reader shifts it back to the same place.
-    last_end = events[-1][0] + events[-1][1]
-    pickup = first_bar is not None and 0 < events[0][0] < first_bar < last_end
-    time = events[0][0] if pickup else 0
+    # so the reader shifts it back to the same place. Every voice begins there.
+    pickup = first_bar is not None and 0 < first < first_bar < last_end
+    start = first if pickup else 0
+    if len(lines) == 1 and lines[0].program == 0 and not lines[0].drum:
+        body = _voice_body(piece, lines[0].events, bar_starts, start, (tonic, mode), tempo_changes=True)
+        return "\n".join(header) + "\n" + body + "\n"
+    out = list(header)
+    for number, line in enumerate(lines, 1):
+        out.append(f"V:{number}")
+        out.append("%%MIDI channel 10" if line.drum else f"%%MIDI program {line.program}")
+        # Tempo changes once, in the first voice: abc2midi applies a Q: in any voice to all.
+        # Every voice runs to the same end (rests after its last note): a voice that stopped
+        # inside its first bar would look like a pickup to a reader.
+        out.append(_voice_body(piece, line.events, bar_starts, start, (tonic, mode), tempo_changes=number == 1,
+                               until=last_end))
+    return "\n".join(out) + "\n"
+
+
+def _voice_body(piece: Piece, events: list, bar_starts: list[int], time: int, key: tuple[int, str], *,
+                tempo_changes: bool, until: int = 0) -> str:
+    """The music of one voice from tick `time`: notes split and tied at bar lines and changes."""
+    speller = _Speller(*key)
+    meter_at = {s.tick: s for s in piece.time_signatures}
     boundaries = [tick for tick in bar_starts if tick > time]
-    changes = _changes(piece)
+    changes = _changes(piece, tempo_changes)
     change_ticks = sorted(tick for tick in changes if tick > time)
     body: list[str] = []
     line: list[str] = []
@@ -217,8 +260,8 @@ def piece_to_abc(piece: Piece) -> str:
     for onset, duration, pitches in events:
         advance_to(onset, ())
         advance_to(onset + duration, pitches)
+    advance_to(until, ())
     if line:
         body.append("".join(_group_triplets(line)).strip())
     text = "\n".join(body).rstrip()
-    text = text[:-1] + "|]" if text.endswith("|") else text + "|]"
-    return "\n".join(header) + "\n" + text + "\n"
+    return text[:-1] + "|]" if text.endswith("|") else text + "|]"
