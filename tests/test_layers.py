@@ -149,3 +149,23 @@ def test_dependencies_are_what_melody_imports(melody_graph):
     assert users.pop("mido") == {"melody.playback"}
     assert "mido" in play and "mido" not in declared
     assert set(users) == declared, f"imported: {sorted(users)}, declared: {sorted(declared)}"
+
+
+def test_no_module_outside_the_tokenizers_parses_token_names():
+    """Generation, openings and training ask the tokenizer (kind_of, kind_mask, label_of,
+    bar_token, encode_header, decoder, from_bar, infill_prime): token spellings stay inside
+    melody/tokenizers, so a scheme can rename its tokens without breaking anything else."""
+    import ast
+
+    spellings = ("TimeSig", "Key_", "Tempo_", "Position_", "Pitch_", "Duration_", "Velocity_", "Program_",
+                 "Drum_", "CopyFrom", "CopyBars", "Infill_", "<eos>", "<bos>", "<pad>")
+    package = Path(__file__).resolve().parent.parent / "melody"
+    found = []
+    for path in package.rglob("*.py"):
+        if "tokenizers" in path.relative_to(package).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                    node.value == "Bar" or any(node.value.startswith(s) for s in spellings)):
+                found.append(f"{path.relative_to(package)}:{node.lineno}: {node.value!r}")
+    assert not found, "token names parsed outside melody/tokenizers:\n" + "\n".join(found)

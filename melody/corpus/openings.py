@@ -28,7 +28,7 @@ import numpy as np
 from melody.tokenizers.base import Tokenizer
 
 OPENINGS_FILE = "openings.json"
-METER_PREFIX, KEY_PREFIX = "TimeSig_", "Key_"
+HEADER_TOKENS = 64  # a piece's opening meter and key come within its first tokens
 
 
 def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transposer: Any = None) -> dict:
@@ -38,6 +38,7 @@ def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transpose
     once in every key it is shifted to in training, and its shifted tokens count as used.
     """
     vocab = tokenizer.vocab
+    meter_ids, key_ids = tokenizer.kind_mask("meter"), tokenizer.kind_mask("key")
     meters: Counter[str] = Counter()
     keys: Counter[str] = Counter()
     used = np.zeros(len(vocab), dtype=bool)
@@ -49,8 +50,8 @@ def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transpose
             variants += [transposer.tables[shift][ids] for shift in range(low, high + 1) if shift]
         for variant in variants:
             used[variant] = True
-            meter = _first_with(vocab, variant, METER_PREFIX)
-            key = _first_with(vocab, variant, KEY_PREFIX)
+            meter = _first_of(tokenizer, variant, meter_ids)
+            key = _first_of(tokenizer, variant, key_ids)
             if key is not None:
                 keys[key] += 1
             if meter is not None and variant is ids:  # a shift leaves the meter as it was
@@ -65,12 +66,11 @@ def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transpose
     }
 
 
-def _first_with(vocab: list[str], ids: np.ndarray, prefix: str) -> str | None:
-    """The first token of `ids` whose name starts with `prefix`, without it; None if none does."""
-    for token in ids[:64].tolist():  # the header is at the start
-        if vocab[token].startswith(prefix):
-            return vocab[token][len(prefix):]
-    return None
+def _first_of(tokenizer: Tokenizer, ids: np.ndarray, kind: np.ndarray) -> str | None:
+    """The label of the first token of `ids` in the `kind` mask ("6/8", "G_major"); None if none."""
+    head = ids[:HEADER_TOKENS]
+    found = np.flatnonzero(kind[head])
+    return tokenizer.label_of(int(head[found[0]])) if len(found) else None
 
 
 def read_openings(folder: str | Path) -> dict | None:
@@ -87,14 +87,13 @@ def restrict_openings(tokenizer: Tokenizer, schedule: list[np.ndarray], openings
     """`schedule` with free meter and key slots narrowed to those the model's training tunes used."""
     if not openings:
         return schedule
-    allowed = {METER_PREFIX: {f"{METER_PREFIX}{m}" for m in openings.get("meters", [])},
-               KEY_PREFIX: {f"{KEY_PREFIX}{k.replace(' ', '_')}" for k in openings.get("keys", [])}}
+    allowed = [(tokenizer.kind_mask(kind), tokenizer.labelled(kind, openings.get(field) or []))
+               for kind, field in (("meter", "meters"), ("key", "keys"))]
     narrowed = []
     for slot in schedule:
-        for prefix, names in allowed.items():
-            if slot.sum() > 1 and names and all(tokenizer.vocab[i].startswith(prefix) for i in np.flatnonzero(slot)):
-                wanted = np.array([name in names for name in tokenizer.vocab], dtype=bool)
-                if (slot & wanted).any():
-                    slot = slot & wanted
+        for of_kind, wanted in allowed:
+            # A slot open to several tokens, all of this kind: keep those the tunes opened with.
+            if slot.sum() > 1 and wanted.any() and not (slot & ~of_kind).any() and (slot & wanted).any():
+                slot = slot & wanted
         narrowed.append(slot)
     return narrowed

@@ -16,7 +16,7 @@ import numpy as np
 
 from melody.errors import MusicError, UsageError
 from melody.music.notes import PITCH_CLASS_NAMES, Key, Piece, Tempo, TimeSignature
-from melody.tokenizers.base import BOS, EOS, Tokenizer
+from melody.tokenizers.base import EOS, Tokenizer
 
 MAX_QPM = 1000.0
 
@@ -136,44 +136,8 @@ def first_bars(piece: Piece, bars: int | None) -> tuple[Piece, int]:
 
 def header_tokens(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
                   tempo: Tempo | None) -> list[int]:
-    """BOS and the tokenizer's own tokens for the given key, meter and tempo, nothing else.
-
-    Encoding an empty piece that holds only these events gives the tokens in the order the
-    scheme writes them; the tokens of a header-less empty piece are taken away, so what the
-    caller did not give stays for the model to sample.
-    """
-    wanted = tokenizer.encode(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
-                                    tempos=[tempo] if tempo else [], end=0))
-    encode_text = getattr(tokenizer, "encode_text", None)
-    if encode_text is not None:
-        # A character scheme spells fields as text: taking away the characters a bare piece
-        # shares would leave scraps ("6D"); keep the header lines that were given instead.
-        return _header_text_tokens(tokenizer, encode_text, wanted, key, meter, tempo)
-    bare = tokenizer.encode(Piece(end=0))
-    header = [wanted[0]]
-    for token in wanted[1:]:
-        if token == EOS:
-            break
-        if token not in bare:
-            header.append(token)
-    return header
-
-
-def _header_text_tokens(tokenizer: Tokenizer, encode_text, wanted: list[int], key: Key | None,
-                        meter: TimeSignature | None, tempo: Tempo | None) -> list[int]:
-    """BOS and the header lines of an ABC-text scheme, up to K: (written only when given)."""
-    text = "".join(tokenizer.tokens([t for t in wanted if t not in (BOS, EOS)]))
-    dropped = {"M:": meter is None, "Q:": tempo is None}
-    lines: list[str] = []
-    for line in text.split("\n"):
-        if line.startswith("K:"):
-            if key is not None:
-                lines.append(line)
-            break
-        if not dropped.get(line[:2], False):
-            lines.append(line)
-    ids = encode_text("\n".join(lines) + "\n")
-    return ids[:-1] if ids and ids[-1] == EOS else ids
+    """BOS and the tokenizer's own tokens for the given key, meter and tempo, nothing else."""
+    return tokenizer.encode_header(key, meter, tempo)
 
 
 def _header(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
@@ -184,12 +148,9 @@ def _header(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
 
 
 def _kind(tokenizer: Tokenizer, token: int) -> np.ndarray | None:
-    """Every token of `token`'s kind ("Key_D_major" -> every "Key_..."), or None without one."""
-    name = tokenizer.vocab[token]
-    if "_" not in name:
-        return None
-    prefix = name.split("_", 1)[0] + "_"
-    return np.array([t.startswith(prefix) for t in tokenizer.vocab], dtype=bool)
+    """Every token of `token`'s kind (a key token: every key token), or None without one."""
+    kind = tokenizer.kind_of(token)
+    return None if kind is None else tokenizer.kind_mask(kind)
 
 
 def header_plan(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,

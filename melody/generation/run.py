@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 from melody.corpus.openings import read_openings, restrict_openings
 from melody.errors import UsageError
 from melody.generation.infill import assemble, check_model, infill_prime
@@ -181,18 +183,18 @@ class _Run:
         net = self.model.net.eval()
         device = next(net.parameters()).device
         options = SamplingOptions(float(self.settings.temperature), self.settings.top_k, float(self.settings.top_p))
-        vocab = self.tokenizer.vocab
+        tokenizer = self.tokenizer
         # The meter a piece opens with (given, primed or chosen by the model) holds throughout.
-        banned = [i for i, token in enumerate(vocab) if token.startswith("TimeSig")]
+        banned = np.flatnonzero(tokenizer.kind_mask("meter")).tolist()
         used = (self.openings or {}).get("tokens")
         if used:
             # A token the training data never held has an untrained embedding: its logit is
             # noise (a harp, a drum or a sudden pianissimo in an Irish reel at temperature 1.5).
-            seen = set(used) | {"<eos>"}
-            banned += [i for i, token in enumerate(vocab) if token not in seen]
+            seen = {tokenizer.token_to_id[name] for name in used if name in tokenizer.token_to_id} | {EOS}
+            banned += [i for i in range(tokenizer.vocab_size) if i not in seen]
         redirect = {}
-        if (self.settings.bars is not None or self.settings.infill is not None) and "Bar" in self.tokenizer.token_to_id:
-            redirect = {self.tokenizer.token_to_id["Bar"]: EOS}
+        if (self.settings.bars is not None or self.settings.infill is not None) and tokenizer.bar_token is not None:
+            redirect = {tokenizer.bar_token: EOS}
         return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
                             max_new_tokens=self._max_new_tokens(), device=device, banned=banned,
                             schedule=self.prime.schedule, redirect=redirect)

@@ -56,8 +56,8 @@ class NoteTracker:
     def __init__(self, tokenizer: Any, size: int) -> None:
         self.tokenizer = tokenizer
         self.bar: list[int] = [-1] * size
-        make = getattr(tokenizer, "decoder", None)
-        self.decoders: list[Any] | None = [make() for _ in range(size)] if make is not None else None
+        decoders = [tokenizer.decoder() for _ in range(size)]
+        self.decoders: list[Any] | None = decoders if all(d is not None for d in decoders) else None
         self.fed = [0] * size  # tokens each decoder has read
         self.reported = [0] * size  # notes of each decoder already reported
         self.seen: list[set[Note]] = [set() for _ in range(size)]

@@ -19,7 +19,7 @@ be enforced on characters: asking for one is a UsageError.
 from __future__ import annotations
 
 import unicodedata
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -46,6 +46,24 @@ class ABCChar(Tokenizer):
         from melody.music.abc import piece_to_abc
 
         return self.encode_text(piece_to_abc(apply_sustain(piece)))  # ABC has no pedal: played into lengths
+
+    def encode_header(self, key: Any = None, meter: Any = None, tempo: Any = None) -> list[int]:
+        """BOS and the header lines up to K: (each written only when given): taking away the
+        characters a bare piece shares, as the base class does, would leave scraps ("6D")."""
+        wanted = self.encode(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
+                                   tempos=[tempo] if tempo else [], end=0))
+        text = "".join(self.tokens([t for t in wanted if t not in (BOS, EOS)]))
+        dropped = {"M:": meter is None, "Q:": tempo is None}
+        lines: list[str] = []
+        for line in text.split("\n"):
+            if line.startswith("K:"):
+                if key is not None:
+                    lines.append(line)
+                break
+            if not dropped.get(line[:2], False):
+                lines.append(line)
+        ids = self.encode_text("\n".join(lines) + "\n")
+        return ids[:-1] if ids and ids[-1] == EOS else ids
 
     def encode_text(self, text: str) -> list[int]:
         """`[BOS, ..., EOS]` for raw ABC text."""

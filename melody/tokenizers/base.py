@@ -113,6 +113,73 @@ class Tokenizer(ABC):
     def grammar(self, constraints: Constraints | None = None) -> Grammar:
         """The grammar that constrained sampling follows."""
 
+    # -- what generation and openings.json need to know of tokens ------------------------------
+    # Token names follow "Kind_value" ("TimeSig_6/8", "Key_G_major", "Bar"); these methods are
+    # the one place that reads them, so no module outside melody.tokenizers parses a name.
+    _KINDS = {"TimeSig": "meter", "Key": "key", "Bar": "bar", "Tempo": "tempo"}
+
+    def kind_of(self, token: int) -> str | None:
+        """The kind of a token: "meter", "key", "bar", "tempo", or the scheme's own
+        ("position", "pitch", ...); None for the special tokens and for one-of-a-kind ones."""
+        if not 3 <= token < self.vocab_size:
+            return None
+        name = self.vocab[token]
+        prefix = name.split("_", 1)[0]
+        if prefix == name and prefix not in self._KINDS:
+            return None
+        return self._KINDS.get(prefix, prefix.lower())
+
+    def kind_mask(self, kind: str | None) -> np.ndarray:
+        """Which ids are tokens of `kind` (none for None)."""
+        kinds = self._kind_names()
+        return np.array([k == kind and kind is not None for k in kinds], dtype=bool)
+
+    def _kind_names(self) -> list[str | None]:
+        cached = getattr(self, "_kinds_cache", None)
+        if cached is None:
+            cached = self._kinds_cache = [self.kind_of(token) for token in range(self.vocab_size)]
+        return cached
+
+    def label_of(self, token: int) -> str:
+        """A meter or key token's value as openings.json records it: "6/8", "G_major"."""
+        return self.vocab[token].split("_", 1)[1] if "_" in self.vocab[token] else self.vocab[token]
+
+    def labelled(self, kind: str, labels: Any) -> np.ndarray:
+        """Which ids are tokens of `kind` with one of `labels` ("G major" and "G_major" alike)."""
+        wanted = {str(label).replace(" ", "_") for label in labels}
+        mask = self.kind_mask(kind)
+        for token in np.flatnonzero(mask):
+            mask[token] = self.label_of(int(token)) in wanted
+        return mask
+
+    @property
+    def bar_token(self) -> int | None:
+        """The id that starts a bar, for schemes that have one."""
+        return self.token_to_id.get("Bar")
+
+    def decoder(self) -> Any | None:
+        """An incremental decoder (`feed(id) -> True at EOS`, `notes`, `meters`, `piece()`) for
+        streaming notes as they are sampled, or None: streaming then decodes again each step."""
+        return None
+
+    def encode_header(self, key: Any = None, meter: Any = None, tempo: Any = None) -> list[int]:
+        """BOS and the scheme's own tokens for the given key, meter and tempo, nothing else.
+
+        Encoding an empty piece that holds only these events gives the tokens in the order the
+        scheme writes them; the tokens of a header-less empty piece are taken away, so what
+        the caller did not give stays for the model to sample.
+        """
+        wanted = self.encode(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
+                                   tempos=[tempo] if tempo else [], end=0))
+        bare = self.encode(Piece(end=0))
+        header = [wanted[0]]
+        for token in wanted[1:]:
+            if token == EOS:
+                break
+            if token not in bare:
+                header.append(token)
+        return header
+
     # -- form: what windows, infilling and augmentation need (a scheme without bars: None) ---
     def bar_count(self, ids: Sequence[int]) -> int | None:
         """How many bars the sequence spans, or None for a scheme without bar tokens."""
