@@ -37,12 +37,17 @@ def bars_after(take: Take) -> int:
 def test_every_take_has_exactly_the_bars_asked_for(lstm_folder):
     takes = generate(lstm_folder, num=4, bars=3, seed=1, temperature=1.5, meter="3/4")
     assert [t.seed for t in takes] == [1, 2, 3, 4]
+    pickups = 0
     for take in takes:
         assert take.complete
         assert take.piece.time_signature.numerator == 3
-        assert bars_after(take) == 3
-        assert take.piece.end_tick == 3 * take.piece.time_signature.bar_ticks
+        # A first bar whose first note comes after the bar line is a pickup: 3 bars follow it.
+        pickup = min(n.onset for n in take.piece.notes) > 0
+        pickups += pickup
+        assert bars_after(take) == 3 + pickup
+        assert take.piece.end_tick == (3 + pickup) * take.piece.time_signature.bar_ticks
         assert len(take.piece.time_signatures) == 1  # the meter asked for holds throughout
+    assert 0 < pickups < len(takes)  # both kinds were drawn
 
 
 def test_key_lock_keeps_every_pitch_in_the_scale(lstm_folder):

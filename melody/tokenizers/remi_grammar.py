@@ -13,7 +13,9 @@ It follows the grammar in `melody.tokenizers.remi`'s docstring and adds what sam
   are limited to keys with exactly that scale;
 - `bars`: exactly that many bars after the prime. The prime is everything fed through
   `advance` before the first `allowed` call; a prime without any note (a header prime: Bar,
-  TimeSig, Key, Tempo) counts its open bar as the first new one;
+  TimeSig, Key, Tempo) counts its open bar as the first new one, unless its first note comes
+  after the bar line: then that bar is a pickup, and `bars` full bars follow it (as in a
+  32-bar reel with an upbeat); `max_bars` likewise;
 - `bars` also limits durations (and meter changes) so that no note rings past the last bar
   line: the decoded piece has exactly that many bars;
 - `end_on_bar_line` (without `bars`): EOS only once every note has ended by the end of the
@@ -57,7 +59,7 @@ class RemiState(SlotState):
 
     __slots__ = ("phase", "bars", "target", "limit", "bar_start", "bar_length", "position", "program",
                  "velocity", "onset", "duration", "count", "full", "max_end", "last", "history", "bar",
-                 "copy_back", "saved")
+                 "copy_back", "saved", "pickup", "middle")
 
     def __init__(self) -> None:
         self.phase = START
@@ -82,6 +84,8 @@ class RemiState(SlotState):
         self.bar: tuple[bool, int, int, int] | None = None
         self.copy_back = 0
         self.saved: RemiState | None = None  # the state where an infill prefix ended
+        self.pickup = False  # the piece's first bar is open and may turn out to be a pickup
+        self.middle = False  # writing an infill's middle: its bars are the file's, pickup or not
 
 
 class REMIGrammar(Grammar):
@@ -137,6 +141,7 @@ class REMIGrammar(Grammar):
             fresh = state.bar_start >= 0 and state.max_end == 0
             state.target = None if self.bars is None else state.bars - fresh + self.bars
             state.limit = None if self.max_bars is None else state.bars - fresh + self.max_bars
+            state.pickup = fresh and state.bars == 1 and not state.middle
         phase = state.phase
         base = self.phase_masks.get(phase)
         mask = base.copy() if base is not None else np.zeros(self.size, dtype=bool)
@@ -220,6 +225,7 @@ class REMIGrammar(Grammar):
                 state.phase = AFTER_VELOCITY
             return state
         if kind == BAR:
+            state.pickup = False  # the first bar ended without a note: it counts
             self._close_bar(state)
             state.bar = (True, state.program, state.velocity, 0)
             state.bar_start = 0 if state.bar_start < 0 else state.bar_start + state.bar_length
@@ -247,6 +253,13 @@ class REMIGrammar(Grammar):
         elif state.position < 0:
             pass  # no time to put it at: skipped, as the decoder does
         elif kind == PITCH or kind == DRUM:
+            if state.pickup:
+                # The piece's first note: after the bar line, the first bar is a pickup (an
+                # anacrusis), which a musician does not count: `bars` more come after it.
+                state.pickup = False
+                if state.position > 0:
+                    state.target = None if state.target is None else state.target + 1
+                    state.limit = None if state.limit is None else state.limit + 1
             if kind == PITCH and not self.pitches[token] and state.bar is not None:
                 state.bar = (False, *state.bar[1:])  # outside the constraints: not to be copied
             state.onset = state.bar_start + state.position
@@ -322,7 +335,9 @@ class REMIGrammar(Grammar):
                 state.saved = state.copy()
                 return state
             if state.saved is not None:  # Infill_Middle: back there; the middle's bars count
-                return state.saved.copy()
+                restored = state.saved.copy()
+                restored.middle = True
+                return restored
             return state
         if kind == COPY_FROM:
             if state.phase in MOVE_ON and state.bar_start >= 0:
