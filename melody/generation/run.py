@@ -27,7 +27,7 @@ from melody.errors import UsageError
 from melody.generation.infill import assemble, check_model, infill_prime
 from melody.generation.prime import (Prime, check_expressible, first_bars, header_plan, load_prime_piece,
                                      parse_key, parse_meter, parse_tempo)
-from melody.generation.settings import GenerationSettings, pitch_range_of
+from melody.generation.settings import DEFAULT_MAX_BARS, GenerationSettings, pitch_range_of
 from melody.generation.streaming import DoneEvent, NoteTracker, StreamEvent
 from melody.generation.takes import Take
 from melody.model_folder import resolve_model
@@ -160,7 +160,7 @@ class _Run:
             bars=settings.bars if settings.infill is None else settings.infill[1] - settings.infill[0] + 1,
             # Without a bar count the model ends the piece, at a bar line, by max_bars; a token
             # count (max_tokens) stops wherever it runs out.
-            max_bars=settings.max_bars if settings.max_tokens is None else None,
+            max_bars=(settings.max_bars or DEFAULT_MAX_BARS) if settings.max_tokens is None else None,
             end_on_bar_line=settings.max_tokens is None,
         )
         self.grammar = self.tokenizer.grammar(constraints)
@@ -172,7 +172,7 @@ class _Run:
     def _max_new_tokens(self) -> int:
         if self.settings.max_tokens is not None:
             return self.settings.max_tokens
-        bars = self.settings.bars or self.settings.max_bars
+        bars = self.settings.bars or self.settings.max_bars or DEFAULT_MAX_BARS
         if self.settings.infill is not None:
             bars = self.settings.infill[1] - self.settings.infill[0] + 1
         return bars * TOKENS_PER_BAR_CAP + 16

@@ -27,7 +27,7 @@ class GenerationSettings:
     seed: int | None = None  # None: drawn at random and recorded in each take
     prime_bars: int | None = None  # bars of the prime to keep; None: all of it
     bars: int | None = None  # new bars after the prime, exactly; None: the model ends the piece
-    max_bars: int = DEFAULT_MAX_BARS  # without bars: the most new bars before it must end
+    max_bars: int | None = None  # without bars: the most new bars before it must end (None: 64)
     max_tokens: int | None = None  # new tokens instead of bars
     infill: tuple[int, int] | None = None  # bars (from 1, inclusive) of the prime to sample anew
     key: str | None = None  # "D", "Em", "Ador", "G major"; from the prime when there is one
@@ -76,10 +76,11 @@ class GenerationSettings:
                 raise UsageError(f"infill bars {first}-{last}: the first bar comes after the last")
         if self.bars is not None and self.max_tokens is not None:
             raise UsageError("give either --bars or --max-tokens, not both")
-        _whole("max-bars", self.max_bars, low=1, high=4096)
+        if self.max_bars is not None:
+            _whole("max-bars", self.max_bars, low=1, high=4096)
         if self.bars is not None:
             _whole("bars", self.bars, low=1, high=4096)
-            if self.max_bars < self.bars:
+            if self.max_bars is not None and self.max_bars < self.bars:
                 raise UsageError(f"--max-bars {self.max_bars} is below --bars {self.bars}: a piece of "
                                  f"exactly {self.bars} bars cannot stop by bar {self.max_bars}")
         if self.max_tokens is not None:
