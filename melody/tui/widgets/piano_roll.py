@@ -59,6 +59,7 @@ class PianoRoll(Widget, can_focus=True):
         Binding("right_curly_bracket,shift+right", "extend_selection(1)", "Move the selection's end a bar on",
                 group=STRETCH),
         Binding("backspace", "clear_selection", "Clear the selection", show=False),
+        Binding("i", "screen.infill_take", "Infill"),
     ]
 
     class SelectionChanged(Message):
