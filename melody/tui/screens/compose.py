@@ -182,12 +182,15 @@ class ComposeScreen(TakeActions, Screen):
 
         picker = self.query_one("#seed", SeedPicker)
         header = {} if seeded else picker.header()
+        bars = number("bars", int, None) or 16
         settings = GenerationSettings(
             num=1,
             temperature=number("temperature", float, 1.0),
             top_k=number("top-k", int, 0),
             top_p=number("top-p", float, 1.0),
-            bars=number("bars", int, None) or 16,
+            bars=bars,
+            # The form asks for exactly `bars` bars and has no --max-bars: the limit must not refuse them.
+            max_bars=max(GenerationSettings.max_bars, bars),
             seed=number("random-seed", int, None),
             key_lock=self.query_one("#key-lock", Checkbox).value,
             prime_bars=picker.prime_bars() if seeded else None,
