@@ -288,6 +288,19 @@ def test_an_unexported_session_is_offered_once_and_restores_its_takes(tmp_path):
     assert restorable(root, exclude=current.folder) is None
 
 
+def test_a_restored_infilled_take_still_knows_which_bars_are_new(tmp_path):
+    crashed = Session(tmp_path / "sessions" / "20260101-000000")
+    take = _take(5, bars=3)
+    take.prime = {"source": "piece", "text": None, "bars": 3,
+                  "infill": {"bars": [2, 2], "start_tick": 96, "end_tick": 192}}
+    crashed.add(take, name="bar 2 of take 1")
+    crashed.add(_take(6))
+    restored, plain = load_session(crashed.folder)
+    assert restored.infilled == {"bars": [2, 2], "start_tick": 96, "end_tick": 192}
+    assert restored.new_span == (96, 192)
+    assert plain.infilled is None and plain.new_span == (96, None)  # new music from the prime's end on
+
+
 def test_closing_a_session_removes_its_folder_only_when_everything_was_exported(tmp_path):
     session = Session(tmp_path / "s1")
     item = session.add(_take())
