@@ -17,6 +17,7 @@ import pytest
 from textual.widgets import DataTable, Input, Select, TextArea
 
 from conftest import IRISH
+from helpers import tiny_model_folder
 from melody.tui.app import MelodyApp
 from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
 from melody.tui.session import Session
@@ -293,6 +294,148 @@ async def test_train_screen_scans_trains_stops_and_lists_the_new_model(tmp_path,
         await pilot.pause()
         assert [info.name for info in app.model_infos] == ["fresh"]
         assert app.screen.query_one("#model", Select).value == str(tmp_path / "models" / "fresh")
+
+
+# -- infilling: bars picked in the piano roll sampled anew -------------------------------------
+TUNE = ("X:1\nT:Infill me\nM:6/8\nL:1/8\nK:G\n"
+        "GAB c2d|edc B2A|GAB c2d|e3 d3|GAB c2d|edc B2A|G2A B2c|d3 G3|\n")
+
+
+def notes_outside(piece, start, end):
+    return sorted((n.onset, n.pitch, n.duration) for n in piece.notes if n.onset < start or n.onset >= end)
+
+
+def said(app, severity: str) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == severity]
+
+
+async def infill_and_wait(pilot, takes_before: int):
+    app = pilot.app
+    await pilot.press("i")
+    await wait_until(pilot, lambda: len(app.session.takes) > takes_before or
+                     (not app.screen.generating and said(app, "error")), 60, "the infilled take")
+    assert len(app.session.takes) == takes_before + 1, said(app, "error")
+    return app.session.takes[-1]
+
+
+def assert_new_bars_shaded(roll, start: int, end: int) -> None:
+    """The roll's ground is plain over the new ticks [start, end) and shaded over the kept ones,
+    and the notes inside are drawn in the new colour, those outside in the kept colour."""
+    from melody.tui.widgets.piano_roll import GUTTER, RULER
+
+    per = roll.ticks_per_column
+    assert roll._start_column() == 0 and roll._columns() <= roll.size.width - GUTTER  # all in view
+    shade = roll.get_component_rich_style("piano-roll--prime-area").bgcolor
+    cells = [segment.style for segment in roll.render_line(0) for _ in segment.text][GUTTER:]
+    plain = [column for column, style in enumerate(cells[:roll._columns()]) if style.bgcolor != shade]
+    assert plain == list(range(-(-start // per), -(-end // per)))
+    new_color = roll.get_component_rich_style("piano-roll--new").color
+    kept_color = roll.get_component_rich_style("piano-roll--prime").color
+    for y in range(RULER, roll.size.height):
+        column = 0
+        for segment in roll.render_line(y):
+            for char in segment.text:
+                if char in "▀▄█" and column >= GUTTER:
+                    tick = (column - GUTTER) * per
+                    if segment.style.color == new_color:
+                        assert start <= tick < end
+                    elif tick < start - per or tick >= end:  # a column can hold a kept and a new note
+                        assert segment.style.color in (kept_color, new_color) and \
+                            (segment.style.color == kept_color or segment.style.bgcolor == kept_color)
+                column += 1
+
+
+@sync
+async def test_infill_bars_selected_by_keys_and_by_mouse_as_new_takes(tmp_path, monkeypatch):
+    from melody.generation import generate as sample
+
+    model = tiny_model_folder(tmp_path / "models" / "fills", seed=2, infill_rate=0.5)
+    app = make_app(tmp_path, model, monkeypatch)
+    app.session.add(sample(model, prime_abc=TUNE, bars=1, seed=3)[0])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        original = app.session.takes[0]
+        roll = screen.query_one(PianoRoll)
+        await wait_until(pilot, lambda: roll.selection is not None, 10, "the take in the roll")
+        starts = original.piece.bar_starts()
+        assert len(starts) == 9
+        roll.focus()
+        await set_input(pilot, "#random-seed", "7")
+        roll.focus()
+
+        # Nothing selected yet: i says how to select.
+        await pilot.press("i")
+        await pilot.pause()
+        assert not screen.generating and "select the bars" in said(app, "warning")[-1]
+
+        # By keys: bar 1, then on to bar 2, stretched to bar 4.
+        await pilot.press("right_square_bracket", "right_square_bracket", "shift+right", "right_curly_bracket")
+        assert roll.selected_bars == (2, 4)
+        assert roll.border_subtitle.startswith("bars 2-4 selected")
+        made = await infill_and_wait(pilot, 1)
+        start, end = starts[1], starts[4]
+        assert made.name == "bars 2-4 of take 1"
+        assert made.infilled == {"bars": [2, 4], "start_tick": start, "end_tick": end}
+        assert notes_outside(made.piece, start, end) == notes_outside(original.piece, start, end)
+        assert made.piece.bar_starts() == starts
+        # The new take is shown: its new bars apart from the kept ones on both sides.
+        assert (roll.prime_end, roll.new_end) == (start, end) and roll.selected_bars is None
+        assert "bars 2-4 new" in str(screen.query_one("#roll-status").content)
+        assert_new_bars_shaded(roll, start, end)
+
+        # By mouse, on the first take again: click bar 6, shift+click bar 7.
+        table = screen.query_one("#takes", DataTable)
+        table.move_cursor(row=0)
+        await pilot.pause()
+        assert roll.notes == original.piece.notes and roll.new_end is None
+        left = roll.content_region.x - roll.region.x
+
+        def x_of(bar: int) -> int:
+            from melody.tui.widgets.piano_roll import GUTTER
+
+            return left + GUTTER + starts[bar - 1] // roll.ticks_per_column + 1
+
+        await pilot.click(roll, offset=(x_of(6), 3))
+        await pilot.click(roll, offset=(x_of(7), 3), shift=True)
+        assert roll.selected_bars == (6, 7) and roll.has_focus
+        again = await infill_and_wait(pilot, 2)
+        start, end = starts[5], starts[7]
+        assert again.name == "bars 6-7 of take 1"
+        assert notes_outside(again.piece, start, end) == notes_outside(original.piece, start, end)
+        assert_new_bars_shaded(roll, start, end)
+
+        # The whole take selected: nothing would be kept, and i says so.
+        roll.select_bars(1, 9)
+        await pilot.press("i")
+        await pilot.pause()
+        assert not screen.generating and len(app.session.takes) == 3
+        assert "the whole take" in said(app, "warning")[-1]
+
+
+@sync
+async def test_infilling_with_a_model_not_trained_for_it_says_so_in_one_line(tmp_path, tiny_model, monkeypatch):
+    from melody.generation import generate as sample
+
+    app = make_app(tmp_path, tiny_model, monkeypatch)
+    app.session.add(sample(tiny_model, prime_abc=TUNE, bars=1, seed=3)[0])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        roll = screen.query_one(PianoRoll)
+        await wait_until(pilot, lambda: roll.selection is not None, 10, "the take in the roll")
+        roll.focus()
+        roll.select_bars(3, 4)
+        await pilot.press("i")
+        await wait_until(pilot, lambda: said(app, "error"), 60, "the refusal")
+        await wait_until(pilot, lambda: not screen.generating, 10, "the end of the run")
+        error = said(app, "error")[-1]
+        assert "not trained for infilling" in error and "\n" not in error
+        status = screen.query_one("#roll-status")
+        assert "not trained for infilling" in str(status.content) and status.has_class("-error")
+        assert len(app.session.takes) == 1
+        # The take is back in the roll with its selection: another model is one step away.
+        assert roll.notes == app.session.takes[0].piece.notes and roll.selected_bars == (3, 4)
 
 
 def test_tunes_listed_in_the_seed_picker_come_from_the_shipped_corpus():

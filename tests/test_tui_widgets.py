@@ -12,8 +12,9 @@ from textual.app import App, ComposeResult
 from melody.music.notes import Note, Piece, TimeSignature
 from melody.tui.screens.help import binding_rows
 from melody.tui.session import Session, decline, load_session, restorable
+from melody.tui.widgets.bar_selection import BarSelection
 from melody.tui.widgets.loss_chart import LossChart
-from melody.tui.widgets.piano_roll import GUTTER, PianoRoll
+from melody.tui.widgets.piano_roll import GUTTER, RULER, PianoRoll
 
 
 def sync(test):
@@ -71,14 +72,138 @@ async def test_piano_roll_marks_bar_lines_shades_the_prime_and_labels_octaves():
         roll.show(piece, prime_end=96)
         await pilot.pause()
         text = ["".join(char for char, _ in _cells(roll, y)) for y in range(roll.size.height)]
-        empty_row = next(row for row in text if not any(c in row for c in "▀▄█"))
+        empty_row = next(row for row in text[RULER:] if not any(c in row for c in "▀▄█"))
         assert [i - GUTTER for i, c in enumerate(empty_row) if c == "│" and i >= GUTTER] == \
             list(range(0, roll.size.width - GUTTER, 12))  # the bar grid runs on past the music
+        # The ruler numbers the piece's three bars at their bar lines, and no bar past its end.
+        ruler = text[0]
+        assert ruler.startswith("bar│")
+        assert {i - GUTTER: c for i, c in enumerate(ruler) if c.isdigit()} == {0: "1", 12: "2", 24: "3"}
         assert any(row.startswith("C4 │") for row in text)
         shade = roll.get_component_rich_style("piano-roll--prime-area").bgcolor
         line = _cells(roll, 0)[GUTTER:]
         assert all(style.bgcolor == shade for _, style in line[:16])  # prime_end 96 = column 16
         assert all(style.bgcolor != shade for _, style in line[16:])
+
+
+@sync
+async def test_an_infilled_take_shades_the_kept_bars_on_both_sides_of_the_new_ones():
+    # Three bars of 4/4; bar 2 (ticks 96-192, columns 16-31) is new, bars 1 and 3 are kept.
+    piece = Piece(notes=[Note(0, 60, 24), Note(96, 64, 24), Note(192, 67, 24)],
+                  time_signatures=[TimeSignature(0, 4, 4)])
+    app = RollApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        roll = app.query_one(PianoRoll)
+        roll.show(piece, prime_end=96, new_end=192)
+        await pilot.pause()
+        shade = roll.get_component_rich_style("piano-roll--prime-area").bgcolor
+        line = _cells(roll, RULER)[GUTTER:]
+        assert [column for column, (_, style) in enumerate(line[:48]) if style.bgcolor != shade] == \
+            list(range(16, 32))
+        kept_color = roll.get_component_rich_style("piano-roll--prime").color
+        new_color = roll.get_component_rich_style("piano-roll--new").color
+        colours = {}
+        for y in range(RULER, roll.size.height):
+            for column, (char, style) in enumerate(_cells(roll, y)[GUTTER:]):
+                if char in "▀▄█":
+                    colours[column] = style.color
+        assert colours == {**{c: kept_color for c in (0, 1, 2, 3, 32, 33, 34, 35)},
+                           **{c: new_color for c in (16, 17, 18, 19)}}
+
+
+def test_a_bar_selection_picks_moves_and_stretches_within_the_piece():
+    bars = BarSelection([0, 96, 192, 288], end=360)  # four bars, the last one short
+    assert bars.bars is None and bars.span() is None
+    assert [bars.bar_at(t) for t in (-5, 0, 95, 96, 300, 9999)] == [1, 1, 1, 2, 4, 4]
+    bars.move(1, default=2)  # nothing selected: the default bar
+    assert bars.bars == (2, 2)
+    bars.extend(1)
+    bars.extend(1)
+    assert bars.bars == (2, 4) and bars.span() == (96, 360)  # the last bar ends where the piece does
+    bars.move(1)  # at the end already: the range stays, its length kept
+    assert bars.bars == (2, 4)
+    bars.move(-5)
+    assert bars.bars == (1, 3)
+    bars.pick(3)
+    bars.extend_to(1)  # past the anchor: the range turns around it
+    assert bars.bars == (1, 3) and not bars.whole
+    bars.extend(-9)
+    assert bars.bars == (1, 3)
+    bars.select(1, 4)
+    assert bars.whole
+    bars.clear()
+    assert bars.bars is None
+
+
+class SelectingApp(App):
+    CSS_PATH = "../melody/tui/app.tcss"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: list = []
+
+    def compose(self) -> ComposeResult:
+        yield PianoRoll(id="roll")
+
+    def on_piano_roll_selection_changed(self, message: PianoRoll.SelectionChanged) -> None:
+        self.said.append(message.bars)
+
+
+def _four_bars() -> Piece:
+    return Piece(notes=[Note(96 * bar + 24 * i, 60 + bar + i, 24) for bar in range(4) for i in range(4)],
+                 time_signatures=[TimeSignature(0, 4, 4)])
+
+
+@sync
+async def test_keys_select_bars_on_the_roll_and_the_selection_is_shaded():
+    app = SelectingApp()
+    async with app.run_test(size=(80, 14)) as pilot:
+        roll = app.query_one(PianoRoll)
+        roll.show(_four_bars())
+        roll.focus()
+        await pilot.pause()
+        await pilot.press("right_square_bracket")  # nothing selected: the first bar in view
+        assert roll.selected_bars == (1, 1)
+        await pilot.press("right_square_bracket", "shift+right", "right_curly_bracket")
+        assert roll.selected_bars == (2, 4)
+        await pilot.press("shift+left", "left_square_bracket")
+        assert roll.selected_bars == (1, 2)
+        await pilot.pause()
+        assert app.said[-1] == (1, 2)
+        chosen = roll.get_component_rich_style("piano-roll--selection").bgcolor
+        for y in (0, RULER + 3):  # the ruler and the notes' rows alike
+            line = _cells(roll, y)[GUTTER:]
+            assert [c for c, (_, style) in enumerate(line) if style.bgcolor == chosen] == list(range(0, 32))
+        await pilot.press("backspace")
+        assert roll.selected_bars is None
+        roll.show(_four_bars())  # another take: the selection is gone
+        assert roll.selection.bars is None
+
+
+@sync
+async def test_the_mouse_selects_a_bar_and_shift_click_or_a_drag_extends_it():
+    app = SelectingApp()
+    async with app.run_test(size=(80, 14)) as pilot:
+        roll = app.query_one(PianoRoll)
+        roll.show(_four_bars())
+        await pilot.pause()
+        left = roll.content_region.x - roll.region.x  # the Pilot's offsets count the border
+
+        def x_of(bar: int) -> int:  # a column inside the bar (a sixteenth per column: 16 a bar)
+            return left + GUTTER + 16 * (bar - 1) + 3
+
+        await pilot.click(roll, offset=(x_of(2), 4))
+        assert roll.selected_bars == (2, 2) and roll.has_focus
+        await pilot.click(roll, offset=(x_of(4), 4), shift=True)
+        assert roll.selected_bars == (2, 4)
+        # A drag from bar 3 back to bar 1.
+        await pilot.mouse_down(roll, offset=(x_of(3), 5))
+        await pilot.hover(roll, offset=(x_of(2), 5))
+        await pilot.hover(roll, offset=(x_of(1), 5))
+        await pilot.mouse_up(roll, offset=(x_of(1), 5))
+        assert roll.selected_bars == (1, 3)
+        await pilot.click(roll, offset=(x_of(4), 0))  # the ruler row works as well
+        assert roll.selected_bars == (4, 4)
 
 
 @sync
@@ -163,6 +288,19 @@ def test_an_unexported_session_is_offered_once_and_restores_its_takes(tmp_path):
     assert restorable(root, exclude=current.folder) is None
 
 
+def test_a_restored_infilled_take_still_knows_which_bars_are_new(tmp_path):
+    crashed = Session(tmp_path / "sessions" / "20260101-000000")
+    take = _take(5, bars=3)
+    take.prime = {"source": "piece", "text": None, "bars": 3,
+                  "infill": {"bars": [2, 2], "start_tick": 96, "end_tick": 192}}
+    crashed.add(take, name="bar 2 of take 1")
+    crashed.add(_take(6))
+    restored, plain = load_session(crashed.folder)
+    assert restored.infilled == {"bars": [2, 2], "start_tick": 96, "end_tick": 192}
+    assert restored.new_span == (96, 192)
+    assert plain.infilled is None and plain.new_span == (96, None)  # new music from the prime's end on
+
+
 def test_closing_a_session_removes_its_folder_only_when_everything_was_exported(tmp_path):
     session = Session(tmp_path / "s1")
     item = session.add(_take())
@@ -195,6 +333,13 @@ def test_help_lists_every_described_binding_of_the_app_and_its_screens():
     keys = {row[1] for row in rows}
     assert "ctrl+g" in keys and "ctrl+s" in keys
     assert ("everywhere", "f1, ?", "Help") in rows  # one row per action, with all its keys
+
+
+def test_help_names_the_piano_rolls_selection_keys_as_they_are_typed():
+    rows = binding_rows([("piano roll", PianoRoll)])
+    assert ("piano roll", "[", "Select the bar before") in rows
+    assert ("piano roll", "]", "Select the bar after") in rows
+    assert ("piano roll", "}, shift+right", "Move the selection's end a bar on") in rows
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -73,6 +73,20 @@ class SessionTake:
     def prime_end(self) -> int:
         return int(getattr(self.take, "prime_end", 0) or 0)
 
+    @property
+    def infilled(self) -> dict[str, Any] | None:
+        """For a take whose middle bars were sampled anew: {"bars": [first, last], "start_tick", "end_tick"}."""
+        prime = getattr(self.take, "prime", None)
+        return prime.get("infill") if isinstance(prime, dict) else None
+
+    @property
+    def new_span(self) -> tuple[int, int | None]:
+        """The ticks [start, end) of the take's new music; end None: to the end of the take."""
+        infilled = self.infilled
+        if infilled:
+            return int(infilled["start_tick"]), int(infilled["end_tick"])
+        return self.prime_end, None
+
 
 class Session:
     """An ordered list of takes, mirrored to a folder on every change."""

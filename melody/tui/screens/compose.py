@@ -41,9 +41,11 @@ class NotesArrived(Message):
 
 
 class GenerationStarted(Message):
-    def __init__(self, prime_end: int, signatures: list) -> None:
+    """Where the new music starts (and, infilling, ends: new_end) and the meter."""
+
+    def __init__(self, prime_end: int, signatures: list, new_end: int | None = None) -> None:
         super().__init__()
-        self.prime_end, self.signatures = prime_end, signatures
+        self.prime_end, self.signatures, self.new_end = prime_end, signatures, new_end
 
 
 class GenerationEnded(Message):
@@ -72,6 +74,7 @@ class ComposeScreen(TakeActions, Screen):
         self.stop_event: threading.Event | None = None
         self.generating = False
         self.pending_name: str | None = None
+        self.pending_infill: tuple[Any, tuple[int, int]] | None = None  # (source take, bars) while infilling
         self.notes_seen = 0
         self.player: Any = None
 
@@ -179,12 +182,15 @@ class ComposeScreen(TakeActions, Screen):
 
         picker = self.query_one("#seed", SeedPicker)
         header = {} if seeded else picker.header()
+        bars = number("bars", int, None) or 16
         settings = GenerationSettings(
             num=1,
             temperature=number("temperature", float, 1.0),
             top_k=number("top-k", int, 0),
             top_p=number("top-p", float, 1.0),
-            bars=number("bars", int, None) or 16,
+            bars=bars,
+            # The form asks for exactly `bars` bars and has no --max-bars: the limit must not refuse them.
+            max_bars=max(GenerationSettings.max_bars, bars),
             seed=number("random-seed", int, None),
             key_lock=self.query_one("#key-lock", Checkbox).value,
             prime_bars=picker.prime_bars() if seeded else None,
@@ -212,10 +218,11 @@ class ComposeScreen(TakeActions, Screen):
             return
         self.start(settings, prime, prime_abc, name=None)
 
-    def start(self, settings: Any, prime: Any, prime_abc: str | None, name: str | None) -> None:
-        """Begin a generation in the worker thread (one at a time)."""
-        if self.generating:
-            self.notify("a generation is running: cancel it first (escape)", severity="warning")
+    def start(self, settings: Any, prime: Any, prime_abc: str | None, name: str | None,
+              infilling: tuple[Any, tuple[int, int]] | None = None) -> None:
+        """Begin a generation in the worker thread (one at a time); `infilling` is the take and
+        bars being sampled anew, shown again with its selection if the run fails."""
+        if self.busy():
             return
         info = self.selected_model()
         if info is None:
@@ -223,10 +230,11 @@ class ComposeScreen(TakeActions, Screen):
             return
         self.stop_event = threading.Event()
         self.pending_name = name
+        self.pending_infill = infilling
         self.notes_seen = 0
         self._set_generating(True)
         self.query_one("#roll", PianoRoll).start(None)
-        self.query_one("#roll-status", Static).update("loading the model…")
+        self.say("loading the model…")
         self.run_generation(info.folder, settings, prime, prime_abc, self.stop_event)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
@@ -239,7 +247,7 @@ class ComposeScreen(TakeActions, Screen):
 
             model = self.app.model_for(folder)
             opening, _ = build_prime(model.tokenizer, settings, prime, prime_abc)
-            self.post_message(GenerationStarted(opening.end, list(opening.piece.time_signatures)))
+            self.post_message(GenerationStarted(opening.end, list(opening.piece.time_signatures), opening.infill_end))
             pending: list[Note] = []
             bar = 0
             flushed = time.monotonic()
@@ -264,8 +272,8 @@ class ComposeScreen(TakeActions, Screen):
             self.post_message(GenerationEnded(error=f"generation failed: {type(error).__name__}: {error}"))
 
     def on_generation_started(self, message: GenerationStarted) -> None:
-        self.query_one("#roll", PianoRoll).set_opening(message.prime_end, message.signatures)
-        self.query_one("#roll-status", Static).update("generating… (escape cancels)")
+        self.query_one("#roll", PianoRoll).set_opening(message.prime_end, message.signatures, message.new_end)
+        self.say("generating… (escape cancels)")
 
     def on_notes_arrived(self, message: NotesArrived) -> None:
         if not self.generating:
@@ -277,14 +285,19 @@ class ComposeScreen(TakeActions, Screen):
 
     def on_generation_ended(self, message: GenerationEnded) -> None:
         self._set_generating(False)
-        status = self.query_one("#roll-status", Static)
+        infilling, self.pending_infill = self.pending_infill, None
         if message.error:
-            status.update(f"generation failed: {message.error}")
+            if infilling is not None and infilling[0] in self.app.session.takes:
+                # Back to the take and its selection, so another model or range is one step away.
+                source, bars = infilling
+                self.show_take(source)
+                self.query_one("#roll", PianoRoll).select_bars(*bars)
+            self.say(f"generation failed: {message.error}", error=True)
             self.notify(message.error, severity="error", timeout=8)
             return
         done = message.done
         if done.cancelled:
-            status.update("cancelled: nothing kept")
+            self.say("cancelled: nothing kept")
             self.notify("generation cancelled")
             return
         added = None
@@ -295,11 +308,23 @@ class ComposeScreen(TakeActions, Screen):
             self.show_take(added)
             self.notify(f"kept {added.name}")
 
+    def busy(self) -> bool:
+        """True, said as a warning, while a generation runs (one at a time)."""
+        if self.generating:
+            self.notify("a generation is running: cancel it first (escape)", severity="warning")
+        return self.generating
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        """The line under the piano roll; an error in the theme's error colour."""
+        status = self.query_one("#roll-status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
     def action_cancel(self) -> None:
         """Stop the running generation at the next token."""
         if self.generating and self.stop_event is not None:
             self.stop_event.set()
-            self.query_one("#roll-status", Static).update("cancelling…")
+            self.say("cancelling…")
 
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
@@ -314,7 +339,7 @@ class ComposeScreen(TakeActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return True if self.generating else None  # None: shown dimmed in the footer
-        if action == "generate":
+        if action in ("generate", "infill_take"):
             return None if self.generating else True
         return True
 

@@ -26,7 +26,9 @@ def binding_rows(sources: list[tuple[str, type]]) -> list[tuple[str, str, str]]:
 
 
 def _key_name(key: str) -> str:
-    return {"question_mark": "?", "equals_sign": "=", "plus": "+", "minus": "-", "space": "space"}.get(key, key)
+    return {"question_mark": "?", "equals_sign": "=", "plus": "+", "minus": "-", "space": "space",
+            "left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
+            "right_curly_bracket": "}"}.get(key, key)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -48,4 +50,5 @@ class HelpScreen(ModalScreen[None]):
                     yield Label(where, classes="help-section")
                     where_seen = where
                 yield Static(f"{keys:<22} {description}", classes="help-row")
-            yield Static("The mouse works too: click fields, buttons, takes and tabs.", classes="help-about")
+            yield Static("The mouse works too: click fields, buttons, takes and tabs; in the piano roll, "
+                         "click a bar to select it, shift+click or drag to select more.", classes="help-about")

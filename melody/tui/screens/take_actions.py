@@ -1,6 +1,7 @@
 """What the compose screen does with kept takes: show, mark, rename, delete, continue, vary,
-export and listen. A mixin of `ComposeScreen`, which supplies `start`, `form_settings`,
-`generating` and `player`; the work itself is melody's (generation.write_take, playback).
+infill (bars selected in the piano roll sampled anew), export and listen. A mixin of
+`ComposeScreen`, which supplies `start`, `busy`, `form_settings`, `say`, `generating` and `player`;
+the work itself is melody's (generation.stream, generation.write_take, playback).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.widgets import Select, Static, TextArea
+from textual.widgets import Select, TextArea
 
 from melody.errors import MelodyError
 from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
@@ -35,14 +36,15 @@ class TakeActions:
         """Draw a take in the piano roll with its ABC beside it."""
         roll = self.query_one("#roll", PianoRoll)
         abc = self.query_one("#take-abc", TextArea)
-        status = self.query_one("#roll-status", Static)
         if item is None:
             roll.show(None)
             abc.load_text("")
-            status.update("no take")
+            self.say("no take")
             return
-        roll.show(item.piece, item.prime_end)
-        status.update(f"{item.name} · {item.bars} bars · {len(item.piece.notes)} notes · seed {item.seed}")
+        roll.show(item.piece, *item.new_span)
+        infilled = item.infilled
+        new = f" · bars {infilled['bars'][0]}-{infilled['bars'][1]} new" if infilled else ""
+        self.say(f"{item.name} · {item.bars} bars{new} · {len(item.piece.notes)} notes · seed {item.seed}")
         try:
             from melody.music.abc import piece_to_abc
 
@@ -128,6 +130,39 @@ class TakeActions:
 
         self.app.push_screen(PromptScreen(f"Vary {item.name} from bar (keep this many bars)",
                                           str(max(1, item.bars // 2))), vary)
+
+    def action_infill_take(self) -> None:
+        """Sample the bars selected in the piano roll anew, keeping the rest: a new take."""
+        item = None if self.busy() else self._need_take()
+        if item is None:
+            return
+        roll = self.query_one("#roll", PianoRoll)
+        bars = roll.selected_bars
+        if bars is None or roll.selection is None:
+            self.notify("select the bars to sample anew first: [ and ] or a click in the piano roll "
+                        "(shift+click or drag for more)", severity="warning")
+            return
+        if roll.selection.whole:
+            self.notify(f"bars {bars[0]}-{bars[1]} are the whole take: select fewer, so that some are kept "
+                        f"(ctrl+g makes a new piece)", severity="warning")
+            return
+        try:
+            settings = self.form_settings(seeded=True).replace(prime_bars=None, bars=None, infill=bars)
+        except MelodyError as error:
+            self.notify(str(error), severity="error")
+            return
+        first, last = bars
+        name = f"bars {first}-{last} of {item.name}" if first != last else f"bar {first} of {item.name}"
+        self.start(settings, item.piece, None, name=name, infilling=(item, bars))
+
+    def on_piano_roll_selection_changed(self, message: PianoRoll.SelectionChanged) -> None:
+        """Say what is selected on the roll's lower border."""
+        if message.bars is None:
+            message.roll.border_subtitle = ""
+        else:
+            first, last = message.bars
+            what = f"bars {first}-{last}" if first != last else f"bar {first}"
+            message.roll.border_subtitle = f"{what} selected · i samples {'them' if first != last else 'it'} anew"
 
     # -- export ------------------------------------------------------------------------------------
     def action_export(self) -> None:

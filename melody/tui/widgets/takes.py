@@ -17,6 +17,7 @@ class TakesTable(DataTable):
         Binding("delete,d", "screen.delete_take", "Delete"),
         Binding("c", "screen.continue_take", "Continue"),
         Binding("v", "screen.vary_take", "Vary"),
+        Binding("i", "screen.infill_take", "Infill"),
         Binding("p", "screen.listen", "Listen"),
     ]
 
