@@ -189,8 +189,6 @@ class ComposeScreen(TakeActions, Screen):
             top_k=number("top-k", int, 0),
             top_p=number("top-p", float, 1.0),
             bars=bars,
-            # The form asks for exactly `bars` bars and has no --max-bars: the limit must not refuse them.
-            max_bars=max(GenerationSettings.max_bars, bars),
             seed=number("random-seed", int, None),
             key_lock=self.query_one("#key-lock", Checkbox).value,
             prime_bars=picker.prime_bars() if seeded else None,
