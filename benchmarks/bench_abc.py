@@ -11,9 +11,9 @@ tunes).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
+from common import best_cpu_time
 from melody.errors import MusicError
 from melody.music.abc import parse_abc
 
@@ -34,20 +34,6 @@ def _tunes(text: str) -> list[str]:
     return usable
 
 
-def _best(function, repeat: int) -> float:
-    """The fastest of `repeat` runs, in CPU seconds of this process.
-
-    CPU time rather than wall time, and the best run, so that other work on a shared machine
-    disturbs both parsers as little as possible (both are single-threaded).
-    """
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.process_time()
-        function()
-        best = min(best, time.process_time() - started)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--music21-tunes", type=int, default=40)
@@ -57,16 +43,16 @@ def main() -> None:
     tunes = _tunes(text)
     subset = tunes[:args.music21_tunes]
 
-    whole = _best(lambda: parse_abc(text, source=str(CORPUS)), args.repeat)
+    whole = best_cpu_time(lambda: parse_abc(text, source=str(CORPUS)), args.repeat)
     print(f"melody parse_abc, whole file:  {len(tunes)} tunes in {whole:.3f} s = {len(tunes) / whole:,.0f} tunes/s")
-    ours = _best(lambda: [parse_abc(tune) for tune in subset], args.repeat)
+    ours = best_cpu_time(lambda: [parse_abc(tune) for tune in subset], args.repeat)
     print(f"melody parse_abc, {len(subset)} tunes:    {ours:.3f} s = {len(subset) / ours:,.0f} tunes/s")
     try:
         from music21 import converter
     except ImportError:
         print("music21 is not installed (pip install music21): no baseline")
         return
-    theirs = _best(lambda: [converter.parse(tune, format="abc") for tune in subset], args.repeat)
+    theirs = best_cpu_time(lambda: [converter.parse(tune, format="abc") for tune in subset], args.repeat)
     print(f"music21 converter.parse, {len(subset)} tunes: {theirs:.3f} s = {len(subset) / theirs:,.1f} tunes/s")
     print(f"ratio (melody / music21 tunes/s, same {len(subset)} tunes): {theirs / ours:,.0f}x")
 

@@ -12,9 +12,9 @@ the same process; the aim (issue 14) is a ratio of at most 2.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
+from common import best_cpu_time
 from melody.errors import MusicError
 from melody.music.abc import parse_abc
 
@@ -53,16 +53,6 @@ def files(bodies: list[str], voices: int) -> tuple[str, str, int]:
     return "\n".join(multi), "\n".join(single), groups
 
 
-def _best(function, repeat: int) -> float:
-    """The fastest of `repeat` runs, in CPU seconds of this process."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.process_time()
-        function()
-        best = min(best, time.process_time() - started)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voices", type=int, default=4)
@@ -71,8 +61,8 @@ def main() -> None:
     multi, single, groups = files(_bodies(CORPUS.read_text(encoding="utf-8")), args.voices)
     multi_notes = sum(len(piece.notes) for piece in parse_abc(multi))
     single_notes = sum(len(piece.notes) for piece in parse_abc(single))
-    one = _best(lambda: parse_abc(single), args.repeat)
-    many = _best(lambda: parse_abc(multi), args.repeat)
+    one = best_cpu_time(lambda: parse_abc(single), args.repeat)
+    many = best_cpu_time(lambda: parse_abc(multi), args.repeat)
     print(f"single voice: {groups} tunes, {single_notes:,} notes in {one:.3f} s")
     print(f"{args.voices} voices:     {groups} tunes, {multi_notes:,} notes in {many:.3f} s")
     # Played in a row, a body's ':|' with no '|:' can find another body's bar line, so the

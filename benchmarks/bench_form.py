@@ -85,18 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from melody.evaluation.data import held_out_and_training
+    from common import model_and_split
+
     from melody.generation import GenerationSettings, generate
-    from melody.model_folder import load_model
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    model = load_model(args.model)
-    split = held_out_and_training(model)
-    if split is None:
-        print(f"bench_form: {args.model}: its training data cannot be found to rebuild the held-out split",
-              file=sys.stderr)
+    loaded = model_and_split(args.model, "bench_form")
+    if loaded is None:
         return 1
+    model, split = loaded
     decode = model.tokenizer.decode
     held_out = [decode([int(t) for t in p.ids]) for p in split.held_out]
     everything = held_out + [decode([int(t) for t in p.ids]) for p in split.training]

@@ -47,20 +47,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from common import model_and_split
+
     from melody.errors import MelodyError
-    from melody.evaluation.data import held_out_and_training
     from melody.evaluation.likelihood import evaluate_likelihood
-    from melody.model_folder import load_model
     from melody.music.notes import scale_note_values
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    model = load_model(args.model)
-    split = held_out_and_training(model)
-    if split is None:
-        print(f"bench_notation: {args.model}: its training data cannot be found to rebuild the held-out split",
-              file=sys.stderr)
+    loaded = model_and_split(args.model, "bench_notation")
+    if loaded is None:
         return 1
+    model, split = loaded
     tokenizer = model.tokenizer
     written: list[Scored] = []
     halved: list[Scored] = []

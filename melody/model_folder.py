@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from melody.errors import MelodyError, ModelError, NotAModelFolder, UsageError
+from melody.errors import ModelError, NotAModelFolder, UsageError
 from melody.files import make_readable, write_atomic
 from melody.shipped import default_model_dir
 

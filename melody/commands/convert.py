@@ -50,7 +50,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from melody.errors import MelodyError, MusicError, UsageError
     from melody.files import write_atomic
-    from melody.music import io as music_io
 
     targets = _plan_form(args)
     if targets["kind"] == "wav":
@@ -141,7 +140,6 @@ def read_with_warnings(path: Path, perform: bool = False) -> tuple[list, list]:
     Held, because a file that then fails prints only its error, which already says what the
     reader warned about on the way (one line, as promised).
     """
-    from melody.files import write_atomic
     from melody.music import io as music_io
 
     warnings: list = []
@@ -151,7 +149,6 @@ def read_with_warnings(path: Path, perform: bool = False) -> tuple[list, list]:
 def _plan_form(args: argparse.Namespace) -> dict:
     """Which form the arguments take: inputs, and an output file or an output folder and format."""
     from melody.errors import UsageError
-    from melody.files import write_atomic
     from melody.music import io as music_io
 
     if args.out is not None:

@@ -60,7 +60,7 @@ def parse_temperatures(text: str) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from melody.errors import MelodyError, UsageError
+    from melody.errors import UsageError
     from melody.evaluation.evaluate import DEFAULT_NUM
     from melody.evaluation.ngram import DEFAULT_ORDER
 

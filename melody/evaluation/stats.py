@@ -365,7 +365,7 @@ def format_table(comparisons: Sequence[Comparison]) -> str:
         count = (rates or means)[0].generated_count
         among = f"{count} real pieces, as many as were generated" if count else "as many real pieces"
         which = " and ".join(c.name for c in means)
-        lines.append(f"(a % row is a rate: the share of pieces with that property. For rates"
+        lines.append("(a % row is a rate: the share of pieces with that property. For rates"
                      + (f", and for {which} (judged by the set's mean)" if means else "")
                      + f", real 5-95% is where the real set's share or mean falls among {among}.)")
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from melody.errors import MelodyError, MissingMusicFile, MusicError, UsageError
+from melody.errors import MissingMusicFile, MusicError, UsageError
 from melody.files import write_atomic
 from melody.music.notes import Piece
 

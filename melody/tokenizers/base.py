@@ -17,12 +17,10 @@ import json
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from melody.errors import ModelError, UsageError
 from melody.files import write_atomic
 from melody.music.notes import Piece
 
