@@ -42,7 +42,9 @@ def test_generate_with_no_options_writes_a_piece_into_melody_out(tmp_path):
     abc, json_name, mid = written  # sorted by name
     assert [Path(line).name for line in result.stdout.split()] == [mid, abc, json_name]
     sidecar = json.loads(next((tmp_path / "melody-out").glob("*.json")).read_text())
-    assert sidecar["settings"]["bars"] == 16 and isinstance(sidecar["seed"], int)
+    # No bar count: the model ended the tune itself, at a bar line, within the 64-bar limit.
+    assert sidecar["settings"]["bars"] is None and isinstance(sidecar["seed"], int)
+    assert sidecar["complete"] and 1 <= sidecar["piece"]["bars"] <= 65
 
 
 @needs_default
