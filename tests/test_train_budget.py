@@ -84,7 +84,7 @@ def test_the_plan_sizes_only_what_was_left_open() -> None:
         return 1000 * s.model.d_model * s.model.layers
 
     def throughput_of(s: Settings, seconds: float) -> float:
-        return rate.get(s.model.d_model, 20000.0)
+        return rate.get(s.model.d_model, 10000.0)
 
     sized, budget = plan(settings, set(), minutes=15, device=torch.device("cpu"), parameters_of=parameters_of,
                          throughput_of=throughput_of, training_tokens=100_000, validation_tokens=10_000)
@@ -275,3 +275,14 @@ def test_a_few_long_pieces_hold_out_a_share_of_tokens_not_of_pieces() -> None:
         share = sum(len(p.ids) for p in validation) / total
         assert 0.1 / 1.5 <= share <= 0.1 * 1.5, (seed, share)
         assert training and validation
+
+
+@pytest.mark.slow
+def test_resume_with_a_larger_budget_trains_on_to_it(corpus: Path, tmp_path: Path) -> None:
+    overrides = {key: value for key, value in TINY.items()
+                 if key not in ("training.max_steps", "training.eval_every")} | {"training.max_minutes": 0.1}
+    first, _ = run(corpus, tmp_path / "m", overrides=overrides)
+    assert first.stopped == "time budget"
+    again = train(resume=tmp_path / "m", device="cpu", workers=1, overrides={"training.max_minutes": 0.2})
+    assert again.stopped == "time budget" and again.step > first.step
+    assert 0.9 * 12 <= again.seconds <= 1.1 * 12

@@ -7,12 +7,11 @@ the saves and the final bits-per-note score. Without one, and without a fixed
 GPU). With a budget:
 
 - the settings the user did not fix are sized to it (`plan`): the network's width and depth
-  (together, from LADDERS) and the batch. A few real training steps of a reference network
-  measure this machine's throughput; a network's cost per token is taken to scale with its
-  parameters (true of these LSTMs and Transformers to within the overheads of small ones),
-  and the largest size that can see TOKENS_PER_PARAMETER tokens per parameter in the budget
-  (and has no more parameters than PARAMETERS_PER_TOKEN times the training tokens, so a small
-  corpus gets a small network) is chosen;
+  (together, from LADDERS) and the batch. Real training steps of each size, from the
+  smallest up, measure this machine's throughput (a few percent of the budget in all); the
+  largest size that can see TOKENS_PER_PARAMETER tokens per parameter in the budget (and has
+  no more parameters than PARAMETERS_PER_TOKEN times the training tokens, so a small corpus
+  gets a small network) is chosen;
 - unless `training.max_steps` was fixed, the step count is an estimate that the loop
   re-estimates from the measured rate as it goes (`steps_left`), so the progress bar and the
   learning-rate schedule end when the time does; the run itself ends on the clock.
@@ -41,7 +40,7 @@ LADDERS = {
                     (512, 8, 16)],
 }
 PROBE_SHARE = 0.04  # of the budget, at most, spent measuring throughput before training
-PROBE_SECONDS = 8.0  # ...and never more than this
+PROBE_SECONDS = 30.0  # ...and never more than this
 
 
 @dataclass
@@ -109,36 +108,43 @@ def plan(settings: Settings, explicit: Iterable[str], *, minutes: float, device:
     if kind == "cpu":
         ladder = ladder[:5]  # past 256 wide, a CPU sees too few tokens in any budget worth waiting for
     base = _with(settings, chosen)
-    candidates = [_sized(base, size) for size in ladder] if sizing else []
-    probe = _sized(base, ladder[2]) if sizing else base
     probe_s = min(PROBE_SECONDS, PROBE_SHARE * budget_s)
     started = time.perf_counter()
-    rate = throughput_of(probe, probe_s)
-    spent = time.perf_counter() - started
-    probe_parameters = parameters_of(probe)
-    final = probe
-    if sizing:
-        best = candidates[0]
-        for candidate in candidates:
+    final = base
+    if not sizing:
+        rate = throughput_of(base, probe_s / 2)
+    else:
+        # Measured, not extrapolated: from the smallest size up, each for a share of the probe
+        # time, while the budget lets the size see enough tokens. (Cost does not grow smoothly
+        # with size on every CPU: some widths fall off a fast path and run ten times slower.)
+        rate = 0.0
+        for candidate in (_sized(base, size) for size in ladder):
             parameters = parameters_of(candidate)
-            tokens = rate * probe_parameters / parameters * max(budget_s - spent, 0.0) * 0.8
-            if (tokens >= TOKENS_PER_PARAMETER * parameters
-                    and parameters <= PARAMETERS_PER_TOKEN * max(training_tokens, 1)):
-                best = candidate
-        final = best
-        rate = rate * probe_parameters / parameters_of(final)
+            spent = time.perf_counter() - started
+            if rate and (parameters > PARAMETERS_PER_TOKEN * max(training_tokens, 1)
+                         or spent + 2 * _step_seconds(candidate, rate * parameters_of(final) / parameters) > probe_s):
+                break
+            measured = throughput_of(candidate, probe_s / 4)
+            left = budget_s - (time.perf_counter() - started)
+            if rate and measured * left * 0.8 < TOKENS_PER_PARAMETER * parameters:
+                break
+            final, rate = candidate, measured
         for name in SIZE_KEYS:
             if final.get(name) != settings.get(name):
                 chosen[name] = final.get(name)
+    spent = time.perf_counter() - started
     training = final.training
     step_s = training.batch_size * training.window / rate
     eval_tokens = min(validation_tokens, training.eval_batches * training.batch_size * training.window)
     eval_s = eval_tokens / (3 * rate)  # a forward pass is about a third of a training step's work
-    needed = spent + step_s + 2 * eval_s  # one step, one validation, and the final score
+    # One step, one validation and the final score must fit. (Measuring is left out: on a
+    # machine that was busy while it measured, the run goes on with its smallest network and
+    # at least one step rather than refusing after the wait.)
+    needed = step_s + 2 * eval_s
     if needed > budget_s:
         raise UsageError(f"a budget of {minutes:g} minutes is too short here: one training step and one "
-                         f"validation take about {step_s + 2 * eval_s:.0f} s after {spent:.0f} s of "
-                         f"measuring (give at least --minutes {max(needed * 1.5 / 60, 0.1):.1f})")
+                         f"validation take about {needed:.0f} s (give at least --minutes "
+                         f"{max((needed + spent) * 1.5 / 60, 0.1):.1f})")
     steps = max(1, int((budget_s - spent - 2 * eval_s) / step_s))
     auto_steps = "training.max_steps" not in explicit
     if auto_steps:
@@ -159,6 +165,10 @@ def steps_left(spent: float, budget_s: float, reserve: float, seconds_per_step: 
     if seconds_per_step <= 0:
         return 0
     return max(0, int((budget_s - reserve - spent) / seconds_per_step))
+
+
+def _step_seconds(settings: Settings, rate: float) -> float:
+    return settings.training.batch_size * settings.training.window / max(rate, 1e-9)
 
 
 def _with(settings: Settings, values: dict[str, Any]) -> Settings:

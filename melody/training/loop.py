@@ -43,7 +43,7 @@ class Trainer:
     """Holds one run's state; `run()` trains until a stop condition and writes the folder."""
 
     def __init__(self, *, data: list, settings: Settings, out: Path, runtime: Runtime,
-                 explicit: frozenset[str] = frozenset(),
+                 explicit: frozenset[str] = frozenset(), asked: frozenset[str] = frozenset(),
                  previous: dict[str, Any] | None, on_event: Callable[[TrainEvent], None] | None,
                  stop: threading.Event | None, workers: int | None, compile: bool,
                  cache_dir: Path | None, replace: bool) -> None:
@@ -55,6 +55,7 @@ class Trainer:
         self.previous = previous
         self._on_event = on_event
         self.explicit = explicit
+        self.asked = asked
         # The caller's stop event (the terminal UI's stop button), and the one signals set.
         self.stop = stop
         self.signalled = threading.Event()
@@ -174,7 +175,8 @@ class Trainer:
             self._restore(state)
             if training.max_minutes > 0:
                 self.budget = Budget(seconds=training.max_minutes * 60,
-                                     auto_steps=bool(state.get("auto_steps", False)))
+                                     auto_steps=bool(state.get("auto_steps", False))
+                                     and "training.max_steps" not in self.asked)
         else:
             torch.manual_seed(training.seed * 1_000_003 + self.runtime.rank)
         self.parameters = self.net.num_parameters()
@@ -360,6 +362,9 @@ class Trainer:
         self.last_log_time, last_log_tokens = session_start, self.tokens_seen
         running, running_count = torch.zeros((), device=device), 0
         last_eval_step = self.step if self.best_step == self.step else None
+        if self.step and self.seconds_before:
+            # Resumed with a budget (perhaps a new --minutes): the steps that fit at the old rate.
+            self._reestimate(self.seconds_before / self.step)
         while self.step < self.max_steps():
             if self._should_stop():
                 break
@@ -493,11 +498,16 @@ class Trainer:
             took = time.perf_counter() - started
             self.paused += took
             # The end of a budgeted run holds one more validation and save, and the held-out
-            # score (about as long again): keep room for them, with a margin.
-            self.end_reserve = 2.5 * took
+            # score (its tokens at the validation's rate, read whole: twice as slow): keep room
+            # for them, with a margin.
+            scored = sum(len(p.ids) for p in self.valid_pieces[:HELD_OUT_PIECES])
+            self.end_reserve = 2 * took + 2 * scored / getattr(self, "eval_rate", float("inf"))
 
     def _evaluate_and_save_now(self, final: bool) -> None:
+        started = time.perf_counter()
         loss = self.evaluate()
+        # Held-out tokens scored per second: how long the final bits-per-note score will take.
+        self.eval_rate = max(1, len(self.valid_windows) * self.training.window) / max(time.perf_counter() - started, 1e-9)
         improved = self.best_loss is None or loss < self.best_loss
         if improved:
             self.best_loss, self.best_step, self.bad_evals = loss, self.step, 0

@@ -127,6 +127,8 @@ def train(
                                 previous=previous)
     explicit = explicit_settings(model=model, tokenizer=tokenizer, config=config, overrides=overrides,
                                  previous=previous)
+    # What this command asks for itself (a resumed run's --set training.max_steps=N fixes the steps).
+    asked = explicit_settings(model=model, tokenizer=tokenizer, config=config, overrides=overrides)
     if not data:
         raise UsageError("no training data: name files or folders of .abc, .mid or .midi")
     out = Path(out) if out is not None else default_out(data)
@@ -138,7 +140,7 @@ def train(
 
     runtime = start_runtime(device)
     try:
-        trainer = Trainer(data=data, settings=settings, explicit=explicit, out=out, runtime=runtime, previous=previous,
+        trainer = Trainer(data=data, settings=settings, explicit=explicit, asked=asked, out=out, runtime=runtime, previous=previous,
                           on_event=on_event, stop=stop, workers=workers, compile=compile,
                           cache_dir=Path(cache_dir) if cache_dir is not None else None,
                           replace=force and previous is None)
