@@ -7,7 +7,7 @@ imports torch.
 
 Exit codes are the same for every command (melody.errors lists them): a user's mistake is one
 line on stderr and the error's `exit_code`, a mistyped command or option names the nearest
-real one, Ctrl-C exits 130 and SIGTERM 143, both after the same clean-up.
+real one, Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, all after the same clean-up.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ COMMANDS = ("generate", "tui", "train", "eval", "convert", "inspect", "tokenize"
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 128 + signal.SIGINT  # 130, what shells report for Ctrl-C
 TERMINATED_EXIT = 128 + signal.SIGTERM  # 143
+HANGUP = getattr(signal, "SIGHUP", None)  # not on Windows
+HANGUP_EXIT = 129  # 128 + SIGHUP, as batch schedulers and closed terminals report it
 
 
 def nearest(word: str, candidates: Iterable[str]) -> str | None:
@@ -72,7 +74,7 @@ def build_parser() -> Parser:
         prog="melody",
         description="Generate music with neural sequence models, from a terminal.",
         epilog="Exit codes (every command): 0 done, 1 bad music or model content, 2 usage or "
-               "missing input, 130 interrupted, 143 terminated.",
+               "missing input, 129 hung up, 130 interrupted, 143 terminated.",
     )
     parser.add_argument("--version", action="version", version=f"melody {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -95,7 +97,7 @@ def parse(parser: Parser, argv: list[str] | None) -> argparse.Namespace:
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated()
+    raise Terminated(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
         complete(parser)
     command = "melody"
-    previous = _on_sigterm(_terminate)
+    previous = _on_signals(_terminate)
     try:
         try:
             args = parse(parser, argv)
@@ -122,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     except MelodyError as error:
         print(f"{command}: {error}", file=sys.stderr)
         return error.exit_code
-    except Terminated:
-        print(f"{command}: terminated", file=sys.stderr)
-        return TERMINATED_EXIT
+    except Terminated as stopped:
+        print(f"{command}: {'hung up' if stopped.signum == HANGUP else 'terminated'}", file=sys.stderr)
+        return 128 + stopped.signum
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
@@ -134,15 +136,22 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return 0
     finally:
-        _on_sigterm(previous)
+        _on_signals(previous)
 
 
-def _on_sigterm(handler: Any) -> Any:
-    """Install a SIGTERM handler (main thread only; elsewhere signals cannot be handled)."""
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except (ValueError, TypeError):  # not the main thread, or no previous handler to restore
-        return None
+def _on_signals(handler: Any) -> Any:
+    """Install a SIGTERM and SIGHUP handler (main thread only; elsewhere signals cannot be
+    handled); the previous handlers, for the same call to put back."""
+    previous = {}
+    for number in (signal.SIGTERM, HANGUP):
+        if number is None:
+            continue
+        wanted = handler.get(number) if isinstance(handler, dict) else handler
+        try:
+            previous[number] = signal.signal(number, wanted)
+        except (ValueError, TypeError):  # not the main thread, or no previous handler to restore
+            pass
+    return previous
 
 
 def _silence_stdout() -> None:

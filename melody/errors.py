@@ -11,6 +11,7 @@ for every command (README, "Scripting"):
     2    usage or missing input (a bad option or value, a file or folder that is not there,
          an output that exists without --force, a program --format wav needs)
     130  interrupted (SIGINT, Ctrl-C)
+    129  hung up (SIGHUP: the terminal closed)
     143  terminated (SIGTERM)
 """
 
@@ -30,11 +31,24 @@ class UsageError(MelodyError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is so that clean-up runs as for Ctrl-C (exit 143).
+    """SIGTERM or SIGHUP, raised where the process is so that clean-up runs as for Ctrl-C.
 
     A KeyboardInterrupt, so that everything which saves its work on Ctrl-C (training's
-    checkpoint) does so on a polite kill too.
+    checkpoint) does so on a polite kill too. The CLI exits 128 + `signum` (143, 129).
     """
+
+    def __init__(self, signum: int | None = None) -> None:
+        import signal
+
+        super().__init__()
+        self.signum = int(signum if signum is not None else signal.SIGTERM)
+
+    @property
+    def name(self) -> str:
+        """"SIGTERM", "SIGHUP", ..."""
+        import signal
+
+        return signal.Signals(self.signum).name
 
 
 class MusicError(MelodyError):

@@ -33,9 +33,13 @@ def make_readable(path: Path) -> None:
     os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
 
 
+# The signals that ask a process to stop: Ctrl-C, a polite kill, a closed terminal or session.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextlib.contextmanager
-def deferred_signals(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back until the block is done, then deliver them as they came.
+def deferred_signals(signals: Iterable[int] | None = None) -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back until the block is done, then deliver them as they came.
 
     For a few milliseconds of writing that must happen whole: a temporary file not yet
     renamed or removed, or a piece's MIDI without its sidecar. Outside the main thread
@@ -44,6 +48,8 @@ def deferred_signals(signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if signals is None:
+        signals = STOP_SIGNALS
     arrived: list[int] = []
     previous = {number: signal.signal(number, lambda number, frame: arrived.append(number))
                 for number in signals}

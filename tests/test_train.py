@@ -134,7 +134,8 @@ def test_a_stopped_run_resumed_to_the_end_matches_an_uninterrupted_one(corpus: P
     overrides = TINY | {"training.max_steps": 8, "model.dropout": 0.1}
     result = train([corpus], out=out, device="cpu", workers=1, model="transformer", overrides=overrides,
                    stop=stop, on_event=stop_at_four)
-    assert (result.stopped, result.step) == ("stopped", 4)
+    assert (result.stopped, result.step) == ("interrupted", 4)
+    assert load_model(out).config["result"]["stopped"] == "interrupted"
     assert (out / "checkpoints" / "step-000004").is_dir()
     resumed = train(resume=out, device="cpu", workers=1)  # data, model and settings from config.json
     assert resumed.step == 8
@@ -279,9 +280,10 @@ def test_resume_finds_recorded_relative_data_beside_the_models_folder(tmp_path: 
     assert locate_source("gone", folder) is None  # train passes it on as written: build_corpus names it
 
 
-def test_max_minutes_ends_the_run_between_log_lines_with_the_model_saved(corpus: Path, tmp_path: Path) -> None:
-    overrides = TINY | {"training.max_minutes": 1e-6, "training.log_every": 100, "training.max_steps": 50}
+def test_a_time_budget_ends_the_run_between_log_lines_with_the_model_saved(corpus: Path, tmp_path: Path) -> None:
+    overrides = TINY | {"training.max_minutes": 0.05, "training.log_every": 10_000, "training.max_steps": 100_000}
     result, events = run(corpus, tmp_path / "m", overrides=overrides)
-    assert result.stopped == "time_limit" and 1 <= result.step < 50
-    assert load_model(tmp_path / "m").config["result"]["stopped"] == "time_limit"
-    assert "reached max_minutes" in events[-1].message
+    assert result.stopped == "time budget" and 1 <= result.step < 100_000
+    config = load_model(tmp_path / "m").config
+    assert config["result"]["stopped"] == "time budget"
+    assert "time budget spent" in events[-1].message

@@ -57,6 +57,7 @@ class Progress:
         self.started = clock()
         self.done = 0
         self.text = ""
+        self.eta_override: float | None = None  # the caller knows better (a time budget)
         self._last_draw = float("-inf")
         self._drawn = False
         unicode = _can_encode(self.stream, "█░…")
@@ -66,9 +67,10 @@ class Progress:
         """Same as `update`, so a Progress can be passed where a callback is expected."""
         self.update(done, total, text)
 
-    def update(self, done: int, total: int | None = None, text: str = "") -> None:
-        """Record progress and redraw if it is time to."""
+    def update(self, done: int, total: int | None = None, text: str = "", eta: float | None = None) -> None:
+        """Record progress and redraw if it is time to; `eta` (seconds) replaces the rate's guess."""
         self.done = done
+        self.eta_override = eta
         if total is not None:
             self.total = total
         self.text = text
@@ -88,7 +90,9 @@ class Progress:
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def eta(self, now: float | None = None) -> float | None:
-        """Seconds left at the rate so far, or None while unknown."""
+        """Seconds left at the rate so far (or as the caller said), or None while unknown."""
+        if self.eta_override is not None:
+            return self.eta_override
         rate = self.rate(now)
         if self.total is None or rate <= 0:
             return None
@@ -113,7 +117,8 @@ class Progress:
             parts.append(f"{rate:.3g}{unit}" if rate < 100 else f"{rate:,.0f}{unit}")
         eta = self.eta(now)
         # The first second's rate is mostly start-up cost: an ETA from it would mislead.
-        if eta is not None and self.total and self.done < self.total and now - self.started >= 1.0:
+        if eta is not None and self.total and self.done < self.total and (
+                now - self.started >= 1.0 or self.eta_override is not None):
             parts.append(f"ETA {format_duration(eta)}")
         if self.text:
             parts.append(self.text)

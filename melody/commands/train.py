@@ -9,10 +9,11 @@ from typing import Any, TextIO
 
 EPILOG = """\
 examples:
-  melody train my_tunes/                        an LSTM on remi tokens, into models/my_tunes
+  melody train my_tunes/                        an LSTM sized to 15 minutes (30 on a GPU), into models/my_tunes
+  melody train my_tunes/ --minutes 60           an hour: a larger network, more steps
   melody train tunes.abc --model transformer --set training.max_steps=5000
   melody train my_tunes/ --config assets/configs/transformer-small.toml --out models/small
-  melody train --resume models/my_tunes         continue where it stopped (Ctrl-C saves first)
+  melody train --resume models/my_tunes         continue where it stopped (Ctrl-C, SIGTERM, SIGHUP save first)
   torchrun --nproc_per_node=2 -m melody train my_tunes/   several processes (see README)
 
 settings (--set section.key=value; a TOML --config file has the same sections):
@@ -33,6 +34,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("data", nargs="*", metavar="DATA",
                         help="music files and folders (searched recursively); with --resume, "
                              "defaults to the data the model was trained on")
+    parser.add_argument("--minutes", type=float, metavar="N",
+                        help="time budget for the whole run after the corpus is read (default: 15 on a "
+                             "CPU, 30 on a GPU, unless training.max_steps is set); what you did not set "
+                             "is sized to fit it (same as --set training.max_minutes=N)")
     parser.add_argument("--model", choices=("lstm", "transformer"), help="model family (default: lstm)")
     parser.add_argument("--tokenizer", choices=("remi", "performance", "abc-char"),
                         help="token scheme (default: remi)")
@@ -59,7 +64,7 @@ class ProgressPrinter:
         self.validation: float | None = None
 
     def __call__(self, event: Any) -> None:
-        from melody.commands.progress import Progress
+        from melody.commands.progress import Progress, format_duration
 
         if event.phase == "corpus":
             if event.files_total is not None:
@@ -75,6 +80,8 @@ class ProgressPrinter:
             # The bar counts this session's steps (a resumed run starts past 0), so its rate and ETA are right.
             self.first_step = event.step
             self.bar = Progress(event.max_steps - event.step, label="train", unit="steps", stream=self.stream)
+            if event.eta_seconds is not None:
+                self.print(f"ends in about {format_duration(event.eta_seconds)} (the time budget)")
         elif event.phase == "step" and self.bar is not None:
             parts = [f"step {event.step}"] if self.first_step else []
             parts.append(f"loss {event.train_loss:.3f}")
@@ -82,7 +89,10 @@ class ProgressPrinter:
                 parts.append(f"val {self.validation:.3f}")
             if event.tokens_per_second:
                 parts.append(f"{event.tokens_per_second:,.0f} tok/s")
-            self.bar.update(event.step - (self.first_step or 0), text="  ".join(parts))
+            # With a time budget the step count is re-estimated as the rate is measured: the bar's
+            # total follows it, and its ETA is the loop's (the budget left), not a guess from steps.
+            self.bar.update(event.step - (self.first_step or 0), total=event.max_steps - (self.first_step or 0),
+                            text="  ".join(parts), eta=event.eta_seconds)
         elif event.phase == "eval":
             self.validation = event.validation_loss
             if self.bar is None or not self.bar.interactive:
@@ -113,10 +123,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.data and not args.resume:
         raise UsageError("name the music files or folders to train on (or --resume a model folder)")
+    overrides = list(args.overrides)
+    if args.minutes is not None:
+        if not args.minutes > 0:  # also refuses NaN
+            raise UsageError(f"--minutes must be a positive number of minutes, not {args.minutes:g}")
+        overrides.append(f"training.max_minutes={args.minutes!r}")
     printer = ProgressPrinter()
     try:
         result = train(args.data, model=args.model, tokenizer=args.tokenizer, out=args.out,
-                       config=args.config, overrides=args.overrides, device=args.device,
+                       config=args.config, overrides=overrides, device=args.device,
                        resume=args.resume, force=args.force, on_event=printer,
                        workers=args.workers, compile=args.compile)
     finally:

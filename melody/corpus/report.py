@@ -105,11 +105,23 @@ class Corpus:
                          f"file{'s' if with_warnings != 1 else ''}")
         return "\n".join(lines)
 
+    def problems(self) -> list[str]:
+        """One line per skipped file and per warning, each naming its file: nothing goes unsaid."""
+        lines = []
+        for report in self.reports:
+            if report.status == "skipped":
+                lines.append(f"skipped {report.path}: {report.reason}")
+            lines.extend(f"warning {report.path}: {warning}" for warning in report.warnings)
+        return lines
+
+    def report_bytes(self) -> bytes:
+        """The per-file report as JSON lines (one object per file)."""
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in self.reports).encode("utf-8")
+
     def write_report(self, path: str | os.PathLike) -> Path:
-        """The per-file report as JSON lines (one object per file), written atomically."""
+        """The per-file report (`report_bytes`), written atomically."""
         path = Path(path)
-        text = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in self.reports)
-        write_atomic(path, text.encode("utf-8"), overwrite=True)
+        write_atomic(path, self.report_bytes(), overwrite=True)
         return path
 
 

@@ -10,6 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PHASES = ("corpus", "start", "step", "eval", "checkpoint", "done")
+# Why a run stopped (config.json's result.stopped), and how the last line says it.
+STOP_REASONS = {"max_steps": "reached max_steps", "early stop": "validation loss stopped improving",
+                "time budget": "time budget spent", "interrupted": "interrupted", "signal": "stopped by a signal"}
+
+
+def format_seconds(seconds: float) -> str:
+    """Seconds as "42 s", "12 min 5 s" or "2 h 3 min"."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 @dataclass
@@ -32,7 +46,7 @@ class TrainEvent:
 
 @dataclass
 class TrainResult:
-    """How a run ended: `stopped` is max_steps, early_stopping, time_limit or stopped."""
+    """How a run ended: `stopped` is a key of STOP_REASONS; `seconds` the real training time."""
 
     folder: Path
     step: int
@@ -42,6 +56,7 @@ class TrainResult:
     parameters: int
     tokens_seen: int
     seconds: float
+    bits_per_note: float | None = None  # of the held-out pieces, by the best model
 
     @property
     def best_bits_per_token(self) -> float | None:

@@ -5,36 +5,45 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from safetensors.torch import load as load_safetensors
 from torch.nn import functional as F
 
 from melody import __version__
 from melody.corpus.openings import OPENINGS_FILE, openings_of
-from melody.errors import MelodyError, ModelError, UsageError
+from melody.errors import MelodyError, ModelError, Terminated, UsageError
 from melody.files import write_atomic
 from melody.model_folder import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE,
-                                 TOKENIZER_FILE, config_bytes, save_model)
+                                 TOKENIZER_FILE, WEIGHTS_FILE, config_bytes, load_weights, save_model)
 from melody.nn import build_model
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
+from melody.nn.likelihood import evaluate_likelihood
+from melody.training.budget import Budget, budget_minutes, device_kind, measure_throughput, plan, steps_left
 from melody.training.checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
-from melody.training.events import TrainEvent, TrainResult
+from melody.training.events import STOP_REASONS, TrainEvent, TrainResult, format_seconds
 from melody.training.metrics import loss_plot, read_metrics
 from melody.training.optim import learning_rate, make_optimizer
-from melody.training.runtime import Runtime
-from melody.training.settings import Settings, model_config
-from melody.training.data import (BatchPrefetcher, WindowSampler, split_pieces, split_summary,
+from melody.training.runtime import Runtime, SignalStop, stop_on_signals
+from melody.training.settings import Settings, model_config, validate
+from melody.training.data import (BatchPrefetcher, WindowSampler, rng_for_step, split_pieces, split_summary,
                                   transposer_for, validation_windows)
+
+
+HELD_OUT_PIECES = 64  # pieces scored in bits per note at the end (a cap: it must stay cheap)
+REPORT_FILE = "report.jsonl"  # the corpus report, one line per file, beside the model
 
 
 class Trainer:
     """Holds one run's state; `run()` trains until a stop condition and writes the folder."""
 
     def __init__(self, *, data: list, settings: Settings, out: Path, runtime: Runtime,
+                 explicit: frozenset[str] = frozenset(), asked: frozenset[str] = frozenset(),
                  previous: dict[str, Any] | None, on_event: Callable[[TrainEvent], None] | None,
                  stop: threading.Event | None, workers: int | None, compile: bool,
                  cache_dir: Path | None, replace: bool) -> None:
@@ -45,7 +54,13 @@ class Trainer:
         self.runtime = runtime
         self.previous = previous
         self._on_event = on_event
+        self.explicit = explicit
+        self.asked = asked
+        # The caller's stop event (the terminal UI's stop button), and the one signals set.
         self.stop = stop
+        self.signalled = threading.Event()
+        self.signals: SignalStop | None = None
+        self.budget: Budget | None = None
         self.workers = workers
         self.compile = compile
         self.cache_dir = cache_dir
@@ -56,12 +71,23 @@ class Trainer:
         self.best_step: int | None = None
         self.bad_evals = 0
         self.tokens_seen = 0
-        self.train_seconds = 0.0
-        self.stopped = "max_steps"
+        self.seconds_before = 0.0  # training seconds of earlier sessions (a resumed run)
+        self.clock_start: float | None = None  # when this session's budgeted time began
+        self.end_reserve = 0.0  # seconds kept for the final validation, save and score
+        self.stopped = "max_steps"  # or STOP_REASONS' other keys
+        self.report_saved = False
+        self.held_out: dict[str, Any] | None = None  # bits per note of the held-out pieces, at the end
         self.metrics: list[dict[str, Any]] = []
         self.paused = 0.0  # seconds of evaluation and saving since the last log line
         self.last_log_time = time.perf_counter()
         self.session_first_step = 0
+
+    # -- time ---------------------------------------------------------------------------------
+    @property
+    def train_seconds(self) -> float:
+        """Real seconds spent training, over every session: from the corpus read to now."""
+        running = time.perf_counter() - self.clock_start if self.clock_start is not None else 0.0
+        return self.seconds_before + running
 
     # -- reporting ---------------------------------------------------------------------------
     def emit(self, phase: str, **fields: Any) -> None:
@@ -96,6 +122,8 @@ class Trainer:
         if corpus is None:
             corpus = build_corpus(self.data, tokenizer, cache_dir=self.cache_dir, workers=1)
         self.emit("corpus", message=corpus.summary())
+        for line in corpus.problems():
+            self.emit("corpus", message=line)
         if not corpus.pieces:
             if corpus.files == 0:
                 raise UsageError(f"no .abc, .mid or .midi files in {', '.join(self.data)}")
@@ -104,27 +132,35 @@ class Trainer:
         return corpus
 
     def setup(self) -> None:
-        settings, training = self.settings, self.training
+        settings = self.settings
         self.tokenizer = tokenizer = self._tokenizer()
         self.corpus = corpus = self._corpus(tokenizer)
         fraction = settings.data.validation_fraction
-        train_pieces, valid_pieces = split_pieces(corpus.pieces, fraction, training.seed)
-        self.split = split_summary(train_pieces, valid_pieces, training.seed, fraction)
-        self.transposer = transposer_for(tokenizer, training.augment_transpose)
-        if training.augment_transpose and self.transposer is None:
+        train_pieces, valid_pieces = split_pieces(corpus.pieces, fraction, self.training.seed)
+        self.train_pieces, self.valid_pieces = train_pieces, valid_pieces
+        self.split = split_summary(train_pieces, valid_pieces, self.training.seed, fraction)
+        self.transposer = transposer_for(tokenizer, self.training.augment_transpose)
+        if self.training.augment_transpose and self.transposer is None:
             self.emit("corpus", message=f"transposition off: the {tokenizer.name} tokenizer cannot "
                                         f"shift pitches token by token")
         # What generation lets the model open with, and the tokens it ever saw (melody.corpus.openings).
         self.openings = config_bytes(openings_of(tokenizer, (p.ids for p in train_pieces), self.transposer))
-        self.sampler = WindowSampler([p.ids for p in train_pieces], training.window,
-                                     training.batch_size, self.transposer, tokenizer,
-                                     infill_rate=training.infill_rate, halve_rate=training.augment_halve)
+        self.emit("corpus", message=f"split by tune: {len(train_pieces)} training pieces "
+                                    f"({self.split['training_tokens']:,} tokens), {len(valid_pieces)} "
+                                    f"validation pieces ({self.split['validation_tokens']:,} tokens, "
+                                    f"{self.split['validation_share']:.1%})")
+        cuda = self.runtime.device.type == "cuda"
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
+                         else torch.autocast("cpu", enabled=False))
+        # The budget counts from here: the corpus is read, everything after it is the run's.
+        self.clock_start = time.perf_counter()
+        if self.previous is None:
+            self._plan_budget()
+        settings, training = self.settings, self.training
+        self.sampler = self._sampler(settings)
         windows = validation_windows([p.ids for p in valid_pieces], training.window,
                                      training.eval_batches * training.batch_size)
         self.valid_windows = torch.from_numpy(windows[self.runtime.rank::self.runtime.world_size])
-        self.emit("corpus", message=f"split by tune: {len(train_pieces)} training pieces "
-                                    f"({self.split['training_tokens']:,} tokens), {len(valid_pieces)} "
-                                    f"validation pieces ({self.split['validation_tokens']:,} tokens)")
 
         torch.manual_seed(training.seed)  # the same initial weights on every process
         self.net = build_model(settings.model.family, model_config(settings, tokenizer.vocab_size))
@@ -137,6 +173,10 @@ class Trainer:
         self.optimizer = make_optimizer(self.net, training)
         if self.previous is not None:
             self._restore(state)
+            if training.max_minutes > 0:
+                self.budget = Budget(seconds=training.max_minutes * 60,
+                                     auto_steps=bool(state.get("auto_steps", False))
+                                     and "training.max_steps" not in self.asked)
         else:
             torch.manual_seed(training.seed * 1_000_003 + self.runtime.rank)
         self.parameters = self.net.num_parameters()
@@ -148,9 +188,72 @@ class Trainer:
             self.train_net = DistributedDataParallel(self.net, device_ids=ids)
         if self.compile:
             self.train_net = torch.compile(self.train_net)
-        cuda = self.runtime.device.type == "cuda"
-        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
-                         else torch.autocast("cpu", enabled=False))
+
+    def _sampler(self, settings: Settings) -> WindowSampler:
+        training = settings.training
+        return WindowSampler([p.ids for p in self.train_pieces], training.window, training.batch_size,
+                             self.transposer, self.tokenizer, infill_rate=training.infill_rate,
+                             halve_rate=training.augment_halve)
+
+    def _plan_budget(self) -> None:
+        """Size what the user left open to the time budget (melody.training.budget), if there is one."""
+        minutes = budget_minutes(self.settings, self.explicit, self.runtime.device)
+        if minutes is None:
+            return
+        default = "" if self.settings.training.max_minutes > 0 else (
+            f" (the {device_kind(self.runtime.device).upper()} default; --minutes N to change it)")
+        if self.runtime.distributed:
+            # Each process would measure its own rate and choose differently: under torchrun the
+            # budget only ends the run (every process agrees on the clock at each log line).
+            self.settings = self.settings.with_values("training", {"max_minutes": minutes})
+            self.training = self.settings.training
+            self.budget = Budget(seconds=minutes * 60, auto_steps=False, chosen={"training.max_minutes": minutes})
+            self.emit("corpus", message=f"time budget: {minutes:g} minutes{default}")
+            return
+        settings, self.budget = plan(
+            self.settings, self.explicit, minutes=minutes, device=self.runtime.device,
+            parameters_of=self._parameters_of, throughput_of=self._throughput,
+            training_tokens=self.split["training_tokens"], validation_tokens=self.split["validation_tokens"])
+        self.settings, self.training = validate(settings), settings.training
+        model, training = self.settings.model, self.training
+        shape = f"{model.d_model} wide x {model.layers} layers" + (
+            f", {model.heads} heads" if model.family == "transformer" else "")
+        self.emit("corpus", message=f"time budget: {minutes:g} minutes{default}; {model.family} "
+                                    f"{shape} ({self._parameters_of(self.settings):,} parameters), batch "
+                                    f"{training.batch_size} x {training.window}, about {training.max_steps:,} "
+                                    f"steps at {self.budget.probe_tokens_per_second:,.0f} tokens/s measured here")
+
+    def _parameters_of(self, settings: Settings) -> int:
+        key = tuple(sorted(model_config(settings, self.tokenizer.vocab_size).items()))
+        cache = self.__dict__.setdefault("_parameter_counts", {})
+        if key not in cache:
+            cache[key] = build_model(settings.model.family, dict(key)).num_parameters()
+        return cache[key]
+
+    def _throughput(self, settings: Settings, seconds: float) -> float:
+        """Window positions per second training `settings`' network here on real batches (drawn
+        as the loop draws them, augmentation included) for about `seconds`."""
+        vocab = self.tokenizer.vocab_size
+        net = build_model(settings.model.family, model_config(settings, vocab)).to(self.runtime.device)
+        optimizer = make_optimizer(net, settings.training)
+        training = settings.training
+        rows, width = training.batch_size, training.window
+        sampler = self._sampler(settings)
+        drawn = iter(range(1 << 30))
+
+        def step() -> int:
+            windows = sampler.batch(rng_for_step(training.seed + 1, self.runtime.rank, next(drawn)))
+            batch = torch.from_numpy(windows).to(self.runtime.device)
+            with self.autocast:
+                logits = net(batch[:, :-1])
+            loss = F.cross_entropy(logits.float().view(-1, vocab), batch[:, 1:].reshape(-1), ignore_index=PAD)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return rows * width
+
+        sync = torch.cuda.synchronize if self.runtime.device.type == "cuda" else (lambda: None)
+        return measure_throughput(step, seconds, sync)
 
     def _restore(self, state: dict[str, Any]) -> None:
         try:
@@ -160,7 +263,7 @@ class Trainer:
             self.best_step = state.get("best_step")
             self.bad_evals = int(state.get("bad_evals", 0))
             self.tokens_seen = int(state.get("tokens_seen", 0))
-            self.train_seconds = float(state.get("train_seconds", 0.0))
+            self.seconds_before = float(state.get("train_seconds", 0.0))
             if self.runtime.rank == 0 and isinstance(state.get("torch_rng"), torch.Tensor):
                 torch.set_rng_state(state["torch_rng"])
             else:  # other ranks' dropout streams were not saved: start a fresh one per (rank, step)
@@ -192,25 +295,33 @@ class Trainer:
     def run(self) -> TrainResult:
         self.setup()
         training = self.training
-        max_steps = training.max_steps
         where = str(self.runtime.device)
         if self.runtime.distributed:
             where += f" x {self.runtime.world_size} processes"
         self.emit("start", message=f"{self.settings.model.family} model, {self.parameters:,} "
                                    f"parameters, {self.tokenizer.name} tokens (vocabulary "
                                    f"{self.tokenizer.vocab_size}), on {where}"
-                                   + (f", from step {self.step}" if self.step else ""))
-        if self.step >= max_steps:
-            self.stopped = "max_steps"
+                                   + (f", from step {self.step}" if self.step else ""),
+                  eta_seconds=self._budget_left())
         workers = min(4, (os.cpu_count() or 1) - 1) if self.runtime.device.type == "cuda" else 0
         self.batches = BatchPrefetcher(self.sampler, training.seed, self.runtime.rank, workers)
         try:
-            self._loop(max_steps)
+            with stop_on_signals(self.signalled) as self.signals:
+                self._loop()
+                if self.signals is not None and self.signals.signum is not None:
+                    self.emit("checkpoint", message=f"interrupted ({self.signals.name}) at step "
+                                                    f"{self.step}: checkpoint and model saved; continue with: melody train "
+                                                    f"--resume {self.out}")
+                    self.signals.reraise()
         except KeyboardInterrupt:
-            if self.runtime.is_main:
-                self.save(best=False)
-                self.emit("checkpoint", message=f"interrupted at step {self.step}: checkpoint saved; "
-                                                f"continue with: melody train --resume {self.out}")
+            # Raised elsewhere than by our handlers (another thread's caller, or a signal before
+            # they were installed): save what there is, as on Ctrl-C.
+            if self.signals is None or self.signals.signum is None:
+                self.stopped = "signal" if isinstance(sys.exc_info()[1], Terminated) else "interrupted"
+                if self.runtime.is_main:
+                    self.save(best=False)
+                    self.emit("checkpoint", message=f"interrupted at step {self.step}: checkpoint saved; "
+                                                    f"continue with: melody train --resume {self.out}")
             raise
         except torch.cuda.OutOfMemoryError:
             raise MelodyError(
@@ -223,19 +334,26 @@ class Trainer:
         result = TrainResult(folder=self.out, step=self.step, best_step=self.best_step,
                              best_validation_loss=self.best_loss, stopped=self.stopped,
                              parameters=self.parameters, tokens_seen=self.tokens_seen,
-                             seconds=self.train_seconds)
+                             seconds=self.train_seconds,
+                             bits_per_note=(self.held_out or {}).get("bits_per_note"))
         self.emit("done", message=self._done_message())
         return result
 
     def _done_message(self) -> str:
-        reasons = {"max_steps": "reached max_steps", "early_stopping": "validation loss stopped improving",
-                   "time_limit": "reached max_minutes", "stopped": "stopped"}
         best = (f"; best validation loss {self.best_loss:.4f} nats/token "
                 f"({self.best_loss / math.log(2):.4f} bits) at step {self.best_step}"
                 if self.best_loss is not None else "")
-        return f"{reasons[self.stopped]} at step {self.step}{best}; model in {self.out}"
+        if self.held_out:
+            best += f"; {self.held_out['bits_per_note']:.3f} bits/note on {self.held_out['pieces']} held-out pieces"
+        return (f"{STOP_REASONS[self.stopped]} at step {self.step} after {format_seconds(self.train_seconds)}"
+                f"{best}; model in {self.out}")
 
-    def _loop(self, max_steps: int) -> None:
+    def _budget_left(self) -> float | None:
+        if self.budget is None:
+            return None
+        return max(0.0, self.budget.seconds - self.train_seconds)
+
+    def _loop(self) -> None:
         training, runtime = self.training, self.runtime
         device = runtime.device
         vocab = self.tokenizer.vocab_size
@@ -244,9 +362,13 @@ class Trainer:
         self.last_log_time, last_log_tokens = session_start, self.tokens_seen
         running, running_count = torch.zeros((), device=device), 0
         last_eval_step = self.step if self.best_step == self.step else None
-        while self.step < max_steps:
+        if self.step and self.seconds_before:
+            # Resumed with a budget (perhaps a new --minutes): the steps that fit at the old rate.
+            self._reestimate(self.seconds_before / self.step)
+        while self.step < self.max_steps():
             if self._should_stop():
                 break
+            max_steps = self.max_steps()
             lr = learning_rate(self._schedule_step(max_steps), training.lr, training.warmup_steps,
                                max_steps, training.min_lr_ratio)
             for group in self.optimizer.param_groups:
@@ -273,70 +395,119 @@ class Trainer:
                 train_loss = loss_sum / loss_count
                 running.zero_()
                 running_count = 0
-                elapsed = now - session_start
-                self.train_seconds += now - self.last_log_time
                 # Evaluations and saves are part of training time, not of the stepping rate.
                 stepping = max(now - self.last_log_time - self.paused, 1e-9)
                 rate = (self.tokens_seen - last_log_tokens) / stepping
                 self.last_log_time, last_log_tokens, self.paused = now, self.tokens_seen, 0.0
-                eta = elapsed / max(1, self.step - session_first_step) * (max_steps - self.step)
-                if training.max_minutes:
-                    eta = max(0.0, min(eta, training.max_minutes * 60 - self.train_seconds))
+                per_step = (now - session_start) / max(1, self.step - session_first_step)
+                self._reestimate(per_step)
+                eta = per_step * (self.max_steps() - self.step)
+                if self.budget is not None:
+                    eta = max(0.0, min(eta, self.budget.seconds - self.train_seconds))
                 self.metrics.append({"step": self.step, "train_loss": round(train_loss, 6), "lr": lr,
                                      "tokens_per_second": round(rate, 1), "elapsed": round(self.train_seconds, 2)})
                 self.emit("step", train_loss=train_loss, tokens_per_second=rate, eta_seconds=eta,
                           learning_rate=lr)
-            if self.step % training.eval_every == 0 or self.step == max_steps:
+            if self.step % training.eval_every == 0 or self.step == self.max_steps():
                 self._evaluate_and_save()
                 last_eval_step = self.step
-                if self.stopped == "early_stopping":
-                    return
-            if self.step % training.checkpoint_every == 0 and last_eval_step != self.step:
+                if self.stopped == "early stop":
+                    break
+            elif self.step % training.checkpoint_every == 0:
                 self._checkpoint()
-        self.train_seconds += time.perf_counter() - self.last_log_time
+        if self.stopped in ("interrupted", "signal"):
+            # A scheduler's grace period is short: save now, with no validation and no score.
+            if self.runtime.is_main:
+                self.save(best=not self.created)
+            return
         if last_eval_step != self.step:
             self._evaluate_and_save(final=True)
-        elif self.stopped != "max_steps":
-            self._checkpoint()
+        self._score_held_out()
+
+    def max_steps(self) -> int:
+        return self.training.max_steps
+
+    def _reestimate(self, seconds_per_step: float) -> None:
+        """With a budget and steps not fixed: the steps that still fit, from the rate measured so far.
+
+        (One process only: under torchrun the processes' clocks differ, and their step counts must not.)"""
+        if self.budget is None or not self.budget.auto_steps or self.runtime.distributed:
+            return
+        steps = self.step + steps_left(self.train_seconds, self.budget.seconds, self.end_reserve, seconds_per_step)
+        steps = max(steps, self.step + 1)
+        if steps != self.training.max_steps:
+            self.settings = self.settings.with_values("training", {"max_steps": steps})
+            self.training = self.settings.training
 
     def _schedule_step(self, max_steps: int) -> float:
         """Where the learning-rate schedule stands: the step, or, with a time budget that will
         end the run first, the same share of `max_steps` as of the budget spent, so the decay
         ends when the time does instead of being cut off at a high rate. (One process only:
         under torchrun each process's clock differs, and their rates must not.)"""
-        limit = self.training.max_minutes
-        if not limit or self.runtime.distributed:
+        if self.budget is None or self.runtime.distributed:
             return self.step
-        spent = self.train_seconds + time.perf_counter() - self.last_log_time
-        return max(float(self.step), min(1.0, spent / (limit * 60)) * max_steps)
+        usable = max(self.budget.seconds - self.end_reserve, 1e-9)
+        return max(float(self.step), min(1.0, self.train_seconds / usable) * max_steps)
 
     def _should_stop(self) -> bool:
-        limit = self.training.max_minutes
-        # train_seconds is brought up to date at each log line; add the time since the last one.
         # Each session takes at least one step, so a run always moves.
-        timed_out = (bool(limit) and self.step > self.session_first_step
-                     and self.train_seconds + time.perf_counter() - self.last_log_time >= limit * 60)
+        timed_out = (self.budget is not None and self.step > self.session_first_step
+                     and self.train_seconds + self.end_reserve >= self.budget.seconds)
         requested = self.stop is not None and self.stop.is_set()
+        signalled = self.signalled.is_set()
         if self.runtime.distributed:
             # Every process must agree, or one would wait forever in the next all-reduce.
             if self.step % self.training.log_every:
                 return False
             requested, timed_out = self.runtime.any(requested), self.runtime.any(timed_out)
-        if requested:
-            self.stopped = "stopped"
+            signalled = self.runtime.any(signalled)
+        if signalled:
+            self.stopped = (self.signals.reason if self.signals is not None and self.signals.reason
+                            else "signal")
+        elif requested:
+            self.stopped = "interrupted"
         elif timed_out:
-            self.stopped = "time_limit"
-        return requested or timed_out
+            self.stopped = "time budget"
+        return requested or timed_out or signalled
+
+    def _score_held_out(self) -> None:
+        """Bits per note of the best model on the held-out pieces (at most HELD_OUT_PIECES),
+        recorded in config.json so every model in the picker is in the same unit."""
+        if not self.runtime.is_main or not self.valid_pieces:
+            return
+        started = time.perf_counter()
+        pieces = self.valid_pieces[:HELD_OUT_PIECES]
+        if self.best_step is not None and self.best_step != self.step:
+            load_weights(self.net, load_safetensors((self.out / WEIGHTS_FILE).read_bytes()),
+                         str(self.out / WEIGHTS_FILE))
+        with self.autocast:
+            result = evaluate_likelihood(self.net, pieces)
+        self.held_out = {"data": "held-out pieces of the training split", "bits_per_note": result.bits_per_note,
+                         "bits_per_token": result.bits_per_token, "nats_per_token": result.nats_per_token,
+                         "pieces": result.pieces, "of_pieces": len(self.valid_pieces), "notes": result.notes,
+                         "method": result.method, "step": self.best_step}
+        header = {"format": FORMAT, "version": FORMAT_VERSION}
+        write_atomic(self.out / CONFIG_FILE, config_bytes(header | self.config()), overwrite=True, durable=True)
+        self.paused += time.perf_counter() - started
 
     def _evaluate_and_save(self, final: bool = False) -> None:
         started = time.perf_counter()
         try:
             self._evaluate_and_save_now(final)
         finally:
-            self.paused += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.paused += took
+            # The end of a budgeted run holds one more validation and save, and the held-out
+            # score (its tokens at the validation's rate, read whole: twice as slow): keep room
+            # for them, with a margin.
+            scored = sum(len(p.ids) for p in self.valid_pieces[:HELD_OUT_PIECES])
+            self.end_reserve = 2 * took + 2 * scored / getattr(self, "eval_rate", float("inf"))
 
     def _evaluate_and_save_now(self, final: bool) -> None:
+        started = time.perf_counter()
         loss = self.evaluate()
+        # Held-out tokens scored per second: how long the final bits-per-note score will take.
+        self.eval_rate = max(1, len(self.valid_windows) * self.training.window) / max(time.perf_counter() - started, 1e-9)
         improved = self.best_loss is None or loss < self.best_loss
         if improved:
             self.best_loss, self.best_step, self.bad_evals = loss, self.step, 0
@@ -348,7 +519,7 @@ class Trainer:
         self.emit("eval", validation_loss=loss)
         patience = self.training.patience
         if not final and patience and self.bad_evals >= patience and self.step < self.training.max_steps:
-            self.stopped = "early_stopping"
+            self.stopped = "early stop"
         if self.runtime.is_main:
             self.save(best=improved)
             self.emit("checkpoint", message=f"saved step {self.step}" + (" (best so far)" if improved else ""))
@@ -366,6 +537,7 @@ class Trainer:
         state = {"step": self.step, "optimizer": self.optimizer.state_dict(), "best_loss": self.best_loss,
                  "best_step": self.best_step, "bad_evals": self.bad_evals, "tokens_seen": self.tokens_seen,
                  "train_seconds": self.train_seconds, "torch_rng": torch.get_rng_state(),
+                 "auto_steps": bool(self.budget is not None and self.budget.auto_steps),
                  "cuda_rng": torch.cuda.get_rng_state(self.runtime.device)
                  if self.runtime.device.type == "cuda" else None}
         return state
@@ -389,8 +561,12 @@ class Trainer:
                        "best_validation_loss_nats": best,
                        "best_validation_bits_per_token": None if best is None else best / math.log(2),
                        "tokens_seen": self.tokens_seen, "train_seconds": round(self.train_seconds, 2),
-                       "stopped": self.stopped, "device": str(self.runtime.device),
-                       "processes": self.runtime.world_size},
+                       "stopped": self.stopped,
+                       "signal": self.signals.name if self.signals is not None else None,
+                       "held_out_bits_per_note": (self.held_out or {}).get("bits_per_note"),
+                       "device": str(self.runtime.device), "processes": self.runtime.world_size},
+            **({"budget": self.budget.to_dict()} if self.budget is not None else {}),
+            **({"evaluation": self.held_out} if self.held_out else {}),
         }
 
     def save(self, *, best: bool) -> None:
@@ -399,12 +575,15 @@ class Trainer:
                    LOSS_PLOT_FILE: loss_plot(self.metrics)}
         config = self.config()
         if not self.created:
-            files = history | {OPENINGS_FILE: self.openings} | checkpoint_files(self.step, self.net,
+            files = history | {OPENINGS_FILE: self.openings, REPORT_FILE: self.corpus.report_bytes()} | checkpoint_files(self.step, self.net,
                                                                                  self.trainer_state())
             save_model(self.out, self.net, self.tokenizer, config, extra=files, replace=self.replace)
-            self.created = True
+            self.created = self.report_saved = True
             return
         save_checkpoint(self.out, self.step, self.net, self.trainer_state())
+        if not self.report_saved:  # a resumed run read the corpus again: its report replaces the old one
+            write_atomic(self.out / REPORT_FILE, self.corpus.report_bytes(), overwrite=True, durable=True)
+            self.report_saved = True
         if best:
             save_model(self.out, self.net, self.tokenizer, config, extra=history | {OPENINGS_FILE: self.openings})
             return

@@ -59,6 +59,31 @@ def resolve_settings(*, model: str | None = None, tokenizer: str | None = None,
     return settings
 
 
+def explicit_settings(*, model: str | None = None, tokenizer: str | None = None,
+                      config: str | os.PathLike | dict[str, Any] | None = None,
+                      overrides: Sequence[str] | dict[str, Any] | None = None,
+                      previous: dict[str, Any] | None = None) -> frozenset[str]:
+    """The "section.key" names someone chose (a resumed recipe, the config file, --model,
+    --tokenizer, --set): the time budget sizes only the others (melody.training.budget)."""
+    names: set[str] = set()
+    tables: list[dict[str, Any]] = []
+    if previous is not None:
+        tables.append(previous.get("settings") or {})
+    if config is not None:
+        tables.append(config if isinstance(config, dict) else load_toml(config))
+    for table in tables:
+        names.update(f"{section}.{key}" for section, values in table.items() if isinstance(values, dict)
+                     for key in values)
+    if model is not None:
+        names.add("model.family")
+    if tokenizer is not None:
+        names.add("data.tokenizer")
+    if overrides:
+        items = overrides if isinstance(overrides, dict) else [text.split("=", 1)[0].strip() for text in overrides]
+        names.update(items)
+    return frozenset(names)
+
+
 def default_out(data: Sequence[str | os.PathLike]) -> Path:
     """models/<name of the first data folder or file>."""
     first = Path(data[0]).resolve()
@@ -100,6 +125,10 @@ def train(
                         (previous.get("data") or {}).get("sources") or []]
     settings = resolve_settings(model=model, tokenizer=tokenizer, config=config, overrides=overrides,
                                 previous=previous)
+    explicit = explicit_settings(model=model, tokenizer=tokenizer, config=config, overrides=overrides,
+                                 previous=previous)
+    # What this command asks for itself (a resumed run's --set training.max_steps=N fixes the steps).
+    asked = explicit_settings(model=model, tokenizer=tokenizer, config=config, overrides=overrides)
     if not data:
         raise UsageError("no training data: name files or folders of .abc, .mid or .midi")
     out = Path(out) if out is not None else default_out(data)
@@ -111,7 +140,7 @@ def train(
 
     runtime = start_runtime(device)
     try:
-        trainer = Trainer(data=data, settings=settings, out=out, runtime=runtime, previous=previous,
+        trainer = Trainer(data=data, settings=settings, explicit=explicit, asked=asked, out=out, runtime=runtime, previous=previous,
                           on_event=on_event, stop=stop, workers=workers, compile=compile,
                           cache_dir=Path(cache_dir) if cache_dir is not None else None,
                           replace=force and previous is None)

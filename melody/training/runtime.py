@@ -1,12 +1,17 @@
-"""Where training runs: the device, CPU threads, and torchrun's process group."""
+"""Where training runs: the device, CPU threads, torchrun's process group, and stop signals."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-from melody.errors import UsageError
+from melody.errors import Terminated, UsageError
+from melody.files import STOP_SIGNALS
 from melody.nn.threads import cap_threads, usable_cpus
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -107,3 +112,64 @@ def start_runtime(device_name: str = "auto") -> Runtime:
         started = True
     return Runtime(device=device, rank=rank, world_size=world_size, local_rank=local_rank,
                    started_group=started)
+
+
+class SignalStop:
+    """Ctrl-C, SIGTERM and SIGHUP asking a training run to stop after its current step.
+
+    Batch schedulers and containers stop a job with SIGTERM (then SIGKILL after a grace
+    period); a closed terminal or SSH session sends SIGHUP. The first signal only sets
+    `event` (the loop then saves a checkpoint and the best model and ends); a second one
+    exits at once with 128 + its number, leaving the last atomic save as it is.
+    """
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.signum: int | None = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            name = signal.Signals(signum).name
+            try:
+                sys.stderr.write(f"\n{name} again: quitting at once; the model folder keeps its last save\n")
+                sys.stderr.flush()
+            finally:
+                os._exit(128 + signum)
+        self.signum = signum
+        self.event.set()
+
+    @property
+    def reason(self) -> str | None:
+        """How config.json names the stop: "interrupted" (Ctrl-C) or "signal"; None before one came."""
+        if self.signum is None:
+            return None
+        return "interrupted" if self.signum == signal.SIGINT else "signal"
+
+    @property
+    def name(self) -> str | None:
+        return None if self.signum is None else signal.Signals(self.signum).name
+
+    def reraise(self) -> None:
+        """After the save: end the caller's run as the signal would have (KeyboardInterrupt or Terminated)."""
+        if self.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.signum is not None:
+            raise Terminated(self.signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals(event: threading.Event) -> Iterator[SignalStop | None]:
+    """Install SignalStop for the block (main thread only: elsewhere Python cannot handle
+    signals, and the caller's `stop` event is the way to end a run); yields None there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    stopper = SignalStop(event)
+    previous = {}
+    try:
+        for number in STOP_SIGNALS:
+            previous[number] = signal.signal(number, stopper._handle)
+        yield stopper
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

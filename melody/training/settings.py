@@ -90,7 +90,10 @@ class TrainingSettings:
     weight_decay: Annotated[float, at_least(0)] = 0.01
     warmup_steps: Annotated[int, at_least(0)] = 100
     max_steps: Annotated[int, at_least(1)] = 3000
-    max_minutes: Annotated[float, at_least(0)] = 0.0  # stop after this much training time; 0: no limit
+    # The time budget (melody.training.budget): the whole run after the corpus is read, with
+    # what was not set sized to fit it. 0: the device's default (15 min on a CPU, 30 on a GPU),
+    # or no limit when max_steps is set.
+    max_minutes: Annotated[float, at_least(0)] = 0.0
     eval_every: Annotated[int, at_least(1)] = 100
     # validation windows = eval_batches * batch_size (at most)
     eval_batches: Annotated[int, at_least(1)] = 8
