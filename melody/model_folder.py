@@ -125,17 +125,19 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
 def check_config_fields(config: dict[str, Any], source: str) -> None:
     """ModelError naming the field for any field of config.json of the wrong type or size."""
     for name, (kind, low, high) in MODEL_FIELDS.items():
-        field(config["model"], name, kind, source, where="model", required=False, low=low, high=high)
-    field(config, "parameters", int, source, required=False, low=0)
+        field(config["model"], name, kind, source, where="model", required=False,
+              null=name == "input_scale", low=low, high=high)  # a null scale means the default
+    # null where melody reads a section with `or {}`: a value it tolerates, not a hostile one.
+    field(config, "parameters", int, source, required=False, null=True, low=0)
     for section in ("result", "evaluation", "data"):
-        field(config, section, dict, source, required=False)
-    field(config.get("data") or {}, "sources", list, source, where="data", required=False)
-    if not all(isinstance(item, str) for item in (config.get("data") or {}).get("sources") or []):
+        field(config, section, dict, source, required=False, null=True)
+    sources = field(config.get("data") or {}, "sources", list, source, where="data", required=False, null=True)
+    if not all(isinstance(item, str) for item in sources or []):
         raise ModelError(f"{source}: field 'data.sources' must be a list of strings")
-    tokenizer = field(config, "tokenizer", dict, source, required=False) or {}
-    field(tokenizer, "name", str, source, where="tokenizer", required=False)
-    field(tokenizer, "config", dict, source, where="tokenizer", required=False)
-    settings = field(config, "settings", dict, source, required=False) or {}
+    tokenizer = field(config, "tokenizer", dict, source, required=False, null=True) or {}
+    field(tokenizer, "name", str, source, where="tokenizer", required=False, null=True)
+    field(tokenizer, "config", dict, source, where="tokenizer", required=False, null=True)
+    settings = field(config, "settings", dict, source, required=False, null=True) or {}
     for section in settings:
         field(settings, section, dict, source, where="settings")
 

@@ -189,15 +189,18 @@ def describe(value: Any) -> str:
 
 
 def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], source: str, *,
-          where: str = "", required: bool = True, low: float | None = None,
+          where: str = "", required: bool = True, null: bool = False, low: float | None = None,
           high: float | None = None) -> Any:
     """`data[name]` checked to be of `kind` (int excludes bool; float accepts an int) and within
-    [low, high]; None when absent (or null) and not `required`. ModelError naming file and field."""
+    [low, high]; None when absent and not `required`, or null and `null` allows it. ModelError
+    naming the file and the field otherwise."""
     label = f"{where}.{name}" if where else name
-    value = data.get(name)
-    if value is None:
+    if name not in data:
         if required:
             raise ModelError(f"{source}: field {label!r} is missing")
+        return None
+    value = data[name]
+    if value is None and null:
         return None
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if float in kinds:

@@ -37,7 +37,7 @@ def read_metrics(folder: str | os.PathLike, until_step: int | None = None) -> li
         where = f"{path}:{number}"
         step = field(record, "step", int, where, required=False)
         for name in ("train_loss", "validation_loss"):
-            field(record, name, float, where, required=False)
+            field(record, name, float, where, required=False, null=True)  # null: not measured at this step
         if until_step is None or (step or 0) <= until_step:
             records.append(record)
     return records
