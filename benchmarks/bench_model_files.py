@@ -12,6 +12,7 @@ d_model 60,000 (before: a network allocated, then "weights do not match").
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import tempfile
@@ -43,11 +44,14 @@ def main() -> None:
     def plain_tokenizer():
         return tokenizer_from_dict(json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")))
 
-    def plain_load() -> None:
+    def plain_load() -> None:  # load_model as it was before the checks
         config = plain_config()
         plain_tokenizer()
         net = build_model(config["family"], config["model"])
-        net.load_state_dict(load_safetensors((folder / "model.safetensors").read_bytes()))
+        data = (folder / "model.safetensors").read_bytes()
+        net.load_state_dict(load_safetensors(data))
+        net.eval()
+        hashlib.sha256(data).hexdigest()
 
     rows = [("config.json", lambda: read_config(folder), plain_config),
             ("tokenizer.json", lambda: load_tokenizer(folder / "tokenizer.json", within=folder), plain_tokenizer),
