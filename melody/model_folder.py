@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from melody.errors import ModelError, NotAModelFolder, UsageError
 from melody.files import make_readable, write_atomic
+from melody.safe_read import MIB, describe, field, parse_json, read_head, read_json, read_regular
 from melody.shipped import default_model_dir
 
 if TYPE_CHECKING:
@@ -83,8 +85,23 @@ class Model:
         return self.net.context_length
 
 
+# Caps on what a model folder's files may hold. melody's own are far below them (the shipped
+# config.json is 3 KiB, tokenizer.json 30 KiB); the caps only stop a hostile file.
+CONFIG_LIMIT = 4 * MIB
+# Bounds on config.json's sizes, far above any model melody trains (the default has d_model
+# 320 and 2 layers) yet low enough that checking them needs no memory: the weights' own
+# header and the machine's memory bound the rest (check_weights_header, nn.check_fits).
+MODEL_FIELDS: dict[str, tuple[type, float, float]] = {
+    "vocab_size": (int, 1, 1_000_000), "d_model": (int, 1, 65_536), "hidden": (int, 0, 65_536),
+    "layers": (int, 1, 4_096), "heads": (int, 1, 4_096), "context": (int, 1, 1_048_576),
+    "dropout": (float, 0, 1), "input_scale": (float, 0, 1e6), "mlp_ratio": (int, 1, 64),
+    "rope_base": (float, 1, 1e12),
+}
+
+
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """config.json of a model folder, checked to be one; ModelError otherwise."""
+    """config.json of a model folder, checked to be one (every field melody reads of the
+    right type, every size within MODEL_FIELDS); ModelError otherwise."""
     folder = Path(folder)
     if not folder.exists():
         raise NotAModelFolder(f"{folder}: no such model folder")
@@ -92,18 +109,37 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
         raise NotAModelFolder(f"{folder}: is a file, not a model folder")
     path = folder / CONFIG_FILE
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = read_json(path, limit=CONFIG_LIMIT, within=folder)
     except FileNotFoundError:
         raise NotAModelFolder(f"{folder}: not a model folder (no {CONFIG_FILE})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: cannot read: {error}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelError(f"{path}: not a melody model config")
     if config.get("version") != FORMAT_VERSION:
         raise ModelError(f"{path}: model format version {config.get('version')} is not supported")
     if not isinstance(config.get("model"), dict) or not isinstance(config.get("family"), str):
         raise ModelError(f"{path}: incomplete (no model family or sizes)")
+    check_config_fields(config, str(path))
     return config
+
+
+def check_config_fields(config: dict[str, Any], source: str) -> None:
+    """ModelError naming the field for any field of config.json of the wrong type or size."""
+    for name, (kind, low, high) in MODEL_FIELDS.items():
+        field(config["model"], name, kind, source, where="model", required=False,
+              null=name == "input_scale", low=low, high=high)  # a null scale means the default
+    # null where melody reads a section with `or {}`: a value it tolerates, not a hostile one.
+    field(config, "parameters", int, source, required=False, null=True, low=0)
+    for section in ("result", "evaluation", "data"):
+        field(config, section, dict, source, required=False, null=True)
+    sources = field(config.get("data") or {}, "sources", list, source, where="data", required=False, null=True)
+    if not all(isinstance(item, str) for item in sources or []):
+        raise ModelError(f"{source}: field 'data.sources' must be a list of strings")
+    tokenizer = field(config, "tokenizer", dict, source, required=False, null=True) or {}
+    field(tokenizer, "name", str, source, where="tokenizer", required=False, null=True)
+    field(tokenizer, "config", dict, source, where="tokenizer", required=False, null=True)
+    settings = field(config, "settings", dict, source, required=False, null=True) or {}
+    for section in settings:
+        field(settings, section, dict, source, where="settings")
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -153,7 +189,7 @@ def load_model(folder: str | os.PathLike, device: str = "cpu") -> Model:
     """Load a model folder for sampling or evaluation; ModelError for anything wrong with it."""
     from safetensors.torch import load as load_safetensors
 
-    from melody.nn import build_model
+    from melody.nn import build_model, network_sizes, parameter_count
     from melody.tokenizers import load_tokenizer
 
     folder = Path(folder)
@@ -161,26 +197,77 @@ def load_model(folder: str | os.PathLike, device: str = "cpu") -> Model:
     for name in REQUIRED_FILES:
         if not (folder / name).is_file():
             raise ModelError(f"{folder}: incomplete model folder (no {name})")
-    tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
+    tokenizer = load_tokenizer(folder / TOKENIZER_FILE, within=folder)
+    weights_path = folder / WEIGHTS_FILE
     try:
-        net = build_model(config["family"], config["model"])
+        sizes = network_sizes(config["family"], config["model"])
+    except UsageError as error:
+        raise ModelError(f"{folder / CONFIG_FILE}: cannot build the model: {error}") from None
+    # The sizes against the weights' header before a tensor exists: a tampered config.json
+    # (d_model 10^6, 10^4 layers) is refused here instead of after gigabytes of allocation.
+    header, size = weights_header(weights_path, folder)
+    expected, stored = parameter_count(config["family"], sizes), header_elements(header)
+    if expected != stored:
+        raise ModelError(f"{weights_path}: weights do not match the model in config.json (it describes "
+                         f"{expected:,} parameters, the file holds {stored:,})")
+    try:
+        net = build_model(config["family"], sizes)
     except Exception as error:  # noqa: BLE001 - any bad size in a foreign config is the folder's fault
         raise ModelError(f"{folder / CONFIG_FILE}: cannot build the model: {error}") from None
     if net.vocab_size != tokenizer.vocab_size:
         raise ModelError(f"{folder}: the model has {net.vocab_size} tokens but tokenizer.json has "
                          f"{tokenizer.vocab_size}")
-    data = (folder / WEIGHTS_FILE).read_bytes()
+    data = read_regular(weights_path, limit=size, within=folder)
     try:
         weights = load_safetensors(data)
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
-        raise ModelError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({error})") from None
-    load_weights(net, weights, str(folder / WEIGHTS_FILE))
+        raise ModelError(f"{weights_path}: not a readable safetensors file ({error})") from None
+    load_weights(net, weights, str(weights_path))
     try:
         net.to(device).eval()
     except (RuntimeError, AssertionError) as error:
         raise ModelError(f"cannot use device {device!r}: {error}") from None
     return Model(net=net, tokenizer=tokenizer, config=config, folder=folder,
                  weights_sha256=hashlib.sha256(data).hexdigest(), family=config["family"])
+
+
+HEADER_LIMIT = 100 * MIB  # the safetensors library's own cap on its JSON header
+
+
+def weights_header(path: Path, folder: Path) -> tuple[dict[str, tuple[int, ...]], int]:
+    """The tensor shapes a safetensors file declares, by name, and the file's size, read from
+    its header alone (8 bytes little-endian length, then JSON); ModelError if it is no such file."""
+    head, size = read_head(path, 8, within=folder)
+    length = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 2 <= length <= min(HEADER_LIMIT, size - 8):
+        raise ModelError(f"{path}: not a readable safetensors file (no valid header)")
+    text = read_head(path, 8 + length, within=folder)[0][8:]
+    header = parse_json(text, str(path))
+    if not isinstance(header, dict):
+        raise ModelError(f"{path}: not a readable safetensors file (its header is no JSON object)")
+    shapes, end = {}, 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"tensor {name!r}"
+        if not isinstance(entry, dict):
+            raise ModelError(f"{path}: not a readable safetensors file ({where} is {describe(entry)})")
+        shape = field(entry, "shape", list, str(path), where=where)
+        offsets = field(entry, "data_offsets", list, str(path), where=where)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in [*shape, *offsets]) \
+                or len(offsets) != 2:
+            raise ModelError(f"{path}: not a readable safetensors file ({where}: a bad shape or offsets)")
+        shapes[name] = tuple(shape)
+        end = max(end, offsets[1])
+    if 8 + length + end != size:
+        raise ModelError(f"{path}: not a readable safetensors file ({size} bytes where its header "
+                         f"describes {8 + length + end})")
+    return shapes, size
+
+
+def header_elements(shapes: dict[str, tuple[int, ...]]) -> int:
+    """How many numbers the tensors of a safetensors header hold together."""
+    return sum(math.prod(shape) for shape in shapes.values())
 
 
 def resolve_model(model: Any) -> Any:

@@ -12,22 +12,24 @@ The file:
     {"about": ..., "meters": {"6/8": 205, ...}, "keys": {"G_major": 229, ...},
      "tokens_about": ..., "tokens": ["Bar", "Pitch_62", ...]}
 Meters and keys are token names without their "TimeSig_"/"Key_" prefix, with counts; a
-tokenizer without such tokens (abc-char) leaves them empty. A folder without the file (or
-with a broken one) just gets no restriction.
+tokenizer without such tokens (abc-char) leaves them empty. A folder without the file just
+gets no restriction; a broken one is a ModelError (it was once ignored in silence).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from melody.errors import ModelError
+from melody.safe_read import MIB, describe, field, read_json
 from melody.tokenizers.base import Tokenizer
 
 OPENINGS_FILE = "openings.json"
+OPENINGS_LIMIT = 16 * MIB  # a vocabulary of 100,000 token names is 2 MiB
 HEADER_TOKENS = 64  # a piece's opening meter and key come within its first tokens
 
 
@@ -74,13 +76,25 @@ def _first_of(tokenizer: Tokenizer, ids: np.ndarray, kind: np.ndarray) -> str | 
 
 
 def read_openings(folder: str | Path) -> dict | None:
-    """A model folder's openings.json, if it has a readable one."""
+    """A model folder's openings.json, checked; None when the folder has none (no restriction).
+    A file that is there but malformed is a ModelError naming the file and the field."""
     path = Path(folder) / OPENINGS_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(path, limit=OPENINGS_LIMIT, within=folder)
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    source = str(path)
+    if not isinstance(data, dict):
+        raise ModelError(f"{source}: must be a JSON object, not {describe(data)}")
+    for name in ("meters", "keys"):
+        counts = field(data, name, dict, source, required=False) or {}
+        for label, count in counts.items():
+            field(counts, label, int, source, where=name, low=0)
+    tokens = field(data, "tokens", list, source, required=False) or []
+    if not all(isinstance(token, str) for token in tokens):
+        wrong = next(token for token in tokens if not isinstance(token, str))
+        raise ModelError(f"{source}: field 'tokens' must hold token names (strings), not {describe(wrong)}")
+    return data
 
 
 def restrict_openings(tokenizer: Tokenizer, schedule: list[np.ndarray], openings: dict | None) -> list[np.ndarray]:

@@ -17,6 +17,7 @@ trainer_state.pt holds tensors and plain containers only and is read with
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,7 +25,8 @@ from typing import Any
 
 from melody.errors import ModelError
 from melody.files import make_readable, write_atomic
-from melody.model_folder import WEIGHTS_FILE, install_folder, load_weights, weights_bytes
+from melody.model_folder import WEIGHTS_FILE, install_folder, load_weights, weights_bytes, weights_header
+from melody.safe_read import MIB, read_regular
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.pt"
@@ -76,13 +78,24 @@ def save_checkpoint(folder: Path, step: int, net: Any, state: dict[str, Any]) ->
     return root / name
 
 
+POINTER_LIMIT = 4096  # `latest` holds one folder name
+
+
 def latest_checkpoint(folder: Path) -> Path:
-    """The newest complete checkpoint folder; ModelError when there is none."""
+    """The newest complete checkpoint folder; ModelError when there is none, or when `latest`
+    names anything but a step folder inside this model folder (`../../other`, an absolute path)."""
     root = folder / CHECKPOINTS
     pointer = root / LATEST
-    if pointer.is_file():
-        candidate = root / pointer.read_text(encoding="utf-8").strip()
-        if candidate.name.startswith("step-") and (candidate / STATE_FILE).is_file():
+    try:
+        name = read_regular(pointer, limit=POINTER_LIMIT, within=folder).decode("utf-8", "replace").strip()
+    except FileNotFoundError:
+        name = None
+    if name is not None:
+        candidate = root / name
+        inside = os.path.realpath(candidate).startswith(os.path.realpath(root) + os.sep)
+        if Path(name).name != name or not name.startswith("step-") or not inside:
+            raise ModelError(f"{pointer}: refused: it names {name[:80]!r}, not a checkpoint inside {folder}")
+        if (candidate / STATE_FILE).is_file():
             return candidate
     complete = sorted(p for p in root.glob("step-*")
                       if (p / STATE_FILE).is_file() and (p / WEIGHTS_FILE).is_file()) if root.is_dir() else []
@@ -97,25 +110,29 @@ def load_checkpoint(folder: Path, net: Any) -> dict[str, Any]:
 
     where = latest_checkpoint(folder)
     try:
-        weights = load_safetensors((where / WEIGHTS_FILE).read_bytes())
+        _, size = weights_header(where / WEIGHTS_FILE, folder)
+        data = read_regular(where / WEIGHTS_FILE, limit=size, within=folder)
     except FileNotFoundError:
         raise ModelError(f"{where}: incomplete checkpoint (no {WEIGHTS_FILE})") from None
+    try:
+        weights = load_safetensors(data)
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
         raise ModelError(f"{where / WEIGHTS_FILE}: not a readable safetensors file ({error})") from None
     load_weights(net, weights, str(where / WEIGHTS_FILE))
-    return load_state(where / STATE_FILE)
+    # The state holds Adam's two moments of the weights, and RNG states and counters besides.
+    return load_state(where / STATE_FILE, limit=4 * size + 64 * MIB, within=folder)
 
 
-def load_state(path: Path) -> dict[str, Any]:
+def load_state(path: Path, *, limit: int = 2**40, within: Path | None = None) -> dict[str, Any]:
     """A trainer_state.pt, refusing (without running) anything but tensors and plain data."""
     import pickle
 
     import torch
 
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ModelError(f"{path}: cannot read: {error.strerror or error}") from None
+        data = read_regular(path, limit=limit, within=within)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: cannot read: no such file") from None
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError) as error:

@@ -21,7 +21,8 @@ from melody.errors import MelodyError, ModelError, Terminated, UsageError
 from melody.files import write_atomic
 from melody.model_folder import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE,
                                  TOKENIZER_FILE, WEIGHTS_FILE, config_bytes, load_weights, save_model)
-from melody.nn import build_model
+from melody.nn import build_model, check_fits
+from melody.nn.sizes import TRAINING_COPIES
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
 from melody.nn.likelihood import evaluate_likelihood
 from melody.training.budget import Budget, budget_minutes, device_kind, measure_throughput, plan, steps_left
@@ -100,7 +101,7 @@ class Trainer:
     def _tokenizer(self):
         name = self.settings.data.tokenizer
         if self.previous is not None:
-            tokenizer = load_tokenizer(self.out / TOKENIZER_FILE)
+            tokenizer = load_tokenizer(self.out / TOKENIZER_FILE, within=self.out)
             if tokenizer.name != name:
                 raise ModelError(f"cannot resume: {self.out} was trained with the {tokenizer.name} "
                                  f"tokenizer, not {name}")
@@ -163,7 +164,10 @@ class Trainer:
         self.valid_windows = torch.from_numpy(windows[self.runtime.rank::self.runtime.world_size])
 
         torch.manual_seed(training.seed)  # the same initial weights on every process
-        self.net = build_model(settings.model.family, model_config(settings, tokenizer.vocab_size))
+        sizes = model_config(settings, tokenizer.vocab_size)
+        # Weights, gradients and Adam's two moments must fit: refused before anything is allocated.
+        check_fits(settings.model.family, sizes, copies=TRAINING_COPIES, purpose="to train")
+        self.net = build_model(settings.model.family, sizes)
         # Every size the network was built with, defaults included (the LSTM's input scale):
         # config.json then rebuilds this network even if a default changes later.
         self.model_config = self.net.config.to_dict()

@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from melody.errors import ModelError
 from melody.model_folder import METRICS_FILE
+from melody.safe_read import MIB, describe, field, parse_json, read_regular
+
+
+METRICS_LIMIT = 64 * MIB  # 20,000 steps logged every step are about 4 MiB
 
 
 def read_metrics(folder: str | os.PathLike, until_step: int | None = None) -> list[dict[str, Any]]:
-    """metrics.jsonl of a model folder (lines after `until_step` dropped; a torn last line skipped)."""
+    """metrics.jsonl of a model folder (records after `until_step` dropped; a torn last line,
+    what a kill mid-write leaves, skipped); ModelError naming the line for any other bad line."""
     path = Path(folder) / METRICS_FILE
-    records = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+        lines = read_regular(path, limit=METRICS_LIMIT, within=folder).splitlines()
+    except FileNotFoundError:
         return []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
             continue
-        if isinstance(record, dict) and (until_step is None or record.get("step", 0) <= until_step):
+        try:
+            record = parse_json(line, f"{path}:{number}", allow_nonfinite=True)  # a loss may be NaN
+        except ModelError:
+            if number == len(lines):
+                continue
+            raise
+        if not isinstance(record, dict):
+            raise ModelError(f"{path}:{number}: a record must be a JSON object, not {describe(record)}")
+        where = f"{path}:{number}"
+        step = field(record, "step", int, where, required=False)
+        for name in ("train_loss", "validation_loss"):
+            field(record, name, float, where, required=False, null=True)  # null: not measured at this step
+        if until_step is None or (step or 0) <= until_step:
             records.append(record)
     return records
 
