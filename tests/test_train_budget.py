@@ -70,9 +70,11 @@ def test_a_tiny_budget_is_respected_within_ten_percent(corpus: Path, tmp_path: P
     assert abs(config["result"]["train_seconds"] - result.seconds) < 0.5
     assert config["budget"]["steps"] == "estimated" and config["budget"]["minutes"] == 0.25
     # The progress the bar shows counts toward the budget: the last step event's ETA is the
-    # budget left, and its step count is the steps that fit, not the default 3,000.
+    # budget left, and its total is the steps that fit in it (about the steps taken), not the
+    # default 3,000 (which a fast machine may pass or a slow one never reach).
     steps = [e for e in events if e.phase == "step"]
-    assert steps[-1].max_steps < 3000 and steps[-1].eta_seconds <= 15
+    last = steps[-1]
+    assert abs(last.max_steps - last.step) <= max(5, last.step // 10) and last.eta_seconds <= 15
     assert all(e.eta_seconds <= 15 + 0.5 for e in steps)
 
 
