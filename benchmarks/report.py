@@ -45,6 +45,9 @@ BENCHMARKS = (
     ("Training to a time budget: defaults on 200 ABC tunes and 20 MIDI songs, and SIGTERM", "bench_budget.py",
      ["--minutes", "1", "--kills", "2"]),
     ("Sampling: tokens/s with and without the cache, batch 1 and 32", "bench_sampling.py", None),
+    ("Form: returning parts, endings and a classifier two-sample test", "bench_form.py", ["--num", "20"]),
+    ("Notation: held-out tunes at half note values", "bench_notation.py", None),
+    ("Infilling: the suffix's use and an infill's time", "bench_infill.py", ["--repeats", "1"]),
     ("Terminal UI in tmux: first frame and key latency", "tui_tmux.py", ["--probes", "5", "--no-train"]),
 )
 METHOD = [
@@ -173,6 +176,10 @@ def _relative(path: str | Path) -> str:
 
 
 def fence(text: str) -> str:
+    """A script's output for the report: as it is when the script writes Markdown (a heading
+    first, as bench_form.py and bench_notation.py do), else as fenced text."""
+    if text.lstrip().startswith("## "):
+        return text.strip().replace("\n## ", "\n### ").replace("## ", "### ", 1)
     return "```text\n" + text.rstrip() + "\n```"
 
 
@@ -257,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
              "prints its own baseline beside it, measured in the same process, so ratios hold even "
              "on a busy machine where absolute figures drift.", "",
              part("summary", "## Summary"), ""]
+    # Hand-written blocks (a model compared with its predecessor, say) are kept where they stand.
+    known = {"summary", "evaluation", *(script for _, script, _ in BENCHMARKS)}
+    parts += [block + "\n" for name, block in earlier.items() if name not in known]
     for title, script, _ in BENCHMARKS:
         parts += [part(script, f"## {title}"), ""]
     parts += [part("evaluation", "## Evaluation of the default model"), "",
