@@ -252,3 +252,32 @@ def test_any_piece_midi_can_say_reads_back_identical(notes, tempos, meters, keys
     assert again.time_signatures == piece.time_signatures
     assert again.keys == piece.keys
     assert again.title == title
+
+
+def test_what_a_piece_cannot_hold_is_counted_in_one_warning():
+    """Pitch bends, aftertouch and controllers melody does not carry are said, not dropped in
+    silence; a bend back to centre and the carried controllers are not counted."""
+    import io as bytes_io
+
+    import mido
+
+    from melody.music.io import parse_bytes
+
+    song = mido.MidiFile()
+    track = mido.MidiTrack()
+    song.tracks.append(track)
+    track.append(mido.Message("note_on", note=60, velocity=80, time=0))
+    for pitch in (500, 900, 0):  # two bends away from centre, then back
+        track.append(mido.Message("pitchwheel", pitch=pitch, time=10))
+    track.append(mido.Message("aftertouch", value=50, time=0))
+    track.append(mido.Message("control_change", control=7, value=60, time=0))  # volume: carried
+    track.append(mido.Message("control_change", control=121, value=0, time=0))  # reset: no music
+    track.append(mido.Message("control_change", control=3, value=9, time=0))  # undefined: dropped
+    track.append(mido.Message("note_off", note=60, velocity=0, time=200))
+    data = bytes_io.BytesIO()
+    song.save(file=data)
+    warnings = []
+    pieces = parse_bytes(data.getvalue(), "bent.mid", warnings.append)
+    assert len(pieces[0].notes) == 1 and len(warnings) == 1
+    assert str(warnings[0]) == ("bent.mid: not kept (a note here has no bend or pressure): 2 pitch bends, "
+                                "1 aftertouch event, 1 other controller change")

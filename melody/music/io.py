@@ -81,7 +81,7 @@ def parse_bytes(data: bytes, path: str | os.PathLike, on_warning: Warn | None = 
         return parse_abc(text, source=str(path), on_warning=on_warning, perform=perform)
     from melody.music.midi import parse_midi
 
-    return [parse_midi(data, source=str(path))]
+    return [parse_midi(data, source=str(path), on_warning=on_warning)]
 
 
 def render(piece: Piece, kind: str, on_warning: Callable[[str], None] | None = None) -> bytes:

@@ -40,15 +40,25 @@ DRUM_CHANNEL = 9
 _MODE_TEXT = "key: "
 
 
-def parse_midi(data: bytes, source: str = "") -> Piece:
-    """The piece in a Standard MIDI File's bytes; MusicError for anything that is not one."""
+def parse_midi(data: bytes, source: str = "", on_warning: Callable[[MusicError], None] | None = None) -> Piece:
+    """The piece in a Standard MIDI File's bytes; MusicError for anything that is not one.
+
+    `on_warning` hears, in one line, what a Piece cannot hold and the reader leaves out:
+    pitch bends away from centre, aftertouch, and controllers other than the carried ones."""
     try:
-        return _Reader(bytes(data), source).piece()
+        reader = _Reader(bytes(data), source)
+        piece = reader.piece()
     except IndexError:  # every unchecked read past the end of the data lands here
         raise MusicError("truncated MIDI file (an event runs past the end of its track)",
                          file=source) from None
     except RecursionError:  # pragma: no cover - the scanner does not recurse
         raise MusicError("unreadable MIDI file", file=source) from None
+    dropped = [f"{count:,} {what if count > 1 else what.replace('changes', 'change').replace('events', 'event').replace('bends', 'bend')}"
+               for what, count in reader.dropped.items() if count]
+    if dropped and on_warning is not None:
+        on_warning(MusicError(f"not kept (a note here has no bend or pressure): {', '.join(dropped)}",
+                              file=source))
+    return piece
 
 
 class _Reader:
@@ -66,6 +76,8 @@ class _Reader:
         self.title: str | None = None
         self.order = 0  # file order of meta events: the later of two at one tick wins
         self.end = 0
+        # What a Piece cannot hold, counted so that nothing is dropped in silence.
+        self.dropped = {"pitch bends": 0, "aftertouch events": 0, "other controller changes": 0}
 
     def fail(self, message: str) -> MusicError:
         return MusicError(message, file=self.source)
@@ -196,6 +208,7 @@ class _Reader:
                 program_changes[status & 0x0F].append((tick, programs[status & 0x0F]))
                 position += 1
             elif kind == 0xD0:
+                self.dropped["aftertouch events"] += 1
                 position += 1
             else:  # 0xA0 aftertouch, 0xB0 controller, 0xE0 pitch bend: two data bytes
                 if kind == 0xB0 and data[position] in CARRIED_CONTROLLERS:
@@ -203,6 +216,13 @@ class _Reader:
                     if len(controls) > MAX_NOTES:
                         raise self.fail(f"more than {MAX_NOTES} control changes; melody does not read "
                                         f"files this large")
+                elif kind == 0xB0:
+                    # Channel-mode messages (120-127: all notes off, reset...) carry no music.
+                    self.dropped["other controller changes"] += data[position] < 120
+                elif kind == 0xA0:
+                    self.dropped["aftertouch events"] += 1
+                elif (data[position] & 0x7F) | ((data[position + 1] & 0x7F) << 7) != 8192:
+                    self.dropped["pitch bends"] += 1  # a bend back to centre undoes one: not counted
                 position += 2
         if position > end:
             raise self.fail(f"broken MIDI track {number + 1}: its last event runs past the track's end")
