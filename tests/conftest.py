@@ -39,6 +39,20 @@ def private_token_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture
+def training_on_one_thread(tmp_path_factory, monkeypatch):
+    """A training test: a token cache shared by the session's training runs, one OpenMP thread
+    for every process it starts (tiny models gain nothing from threads, and on a busy machine
+    their synchronisation is costly), and torch's thread count put back after (training lowers it)."""
+    import torch
+
+    monkeypatch.setenv("MELODY_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models on one torch thread: sampling's own default, and on a busy machine extra

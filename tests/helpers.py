@@ -95,3 +95,26 @@ def fifo_consistent(notes: list[Note]) -> bool:
     for note in sorted(notes):
         groups.setdefault((note.is_drum, note.program, note.pitch), []).append(note)
     return all(a.end <= b.end for group in groups.values() for a, b in zip(group, group[1:]))
+
+
+def run_with_stderr_on_a_terminal(command: list[str], **options) -> tuple[object, bytes]:
+    """Run `command` with its stderr on a pseudo-terminal (where progress bars draw) and its
+    stdout piped; (the CompletedProcess, everything drawn on the terminal)."""
+    import os
+    import pty
+    import subprocess
+
+    terminal, stderr = pty.openpty()
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, **options)
+    os.close(stderr)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the other end is closed and everything has been read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(terminal)
+    return result, drawn

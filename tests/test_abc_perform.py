@@ -11,7 +11,7 @@ from melody.cli import main
 from melody.music.abc import parse_abc
 from melody.music.io import read
 from conftest import require_program
-from test_abc_reference import _abc2midi_notes, _melody_notes, compare_all
+from abc_reference import _abc2midi_notes, _melody_notes, compare_all
 
 MIN_PERFORMED_IDENTICAL = 0.97
 # Example tunes whose performance differs from abc2midi's, beyond the literal reading's own
@@ -101,7 +101,7 @@ def test_convert_perform_writes_the_performance_and_the_default_the_score(tmp_pa
 
 @pytest.mark.slow
 def test_the_performed_reading_plays_the_corpus_and_examples_as_abc2midi_does() -> None:
-    from test_abc_reference import KNOWN_DIFFERENCES
+    from abc_reference import KNOWN_DIFFERENCES
 
     results = compare_all(require_program("abc2midi"), performed=True)
     different = {key: why for key, why in results.items() if why}

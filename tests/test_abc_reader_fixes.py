@@ -9,7 +9,7 @@ import pytest
 from melody.music.abc import parse_abc
 from melody.music.abc.fields import parse_key
 from conftest import require_program
-from test_abc_reference import _abc2midi_notes, _melody_notes
+from abc_reference import _abc2midi_notes, _melody_notes
 
 
 def _both(text: str, tmp_path: Path) -> tuple[list, list]:

@@ -15,7 +15,7 @@ from melody.music.io import read, write
 from melody.music.midi import midi_bytes, parse_midi
 from melody.music.notes import Note, Piece
 from conftest import DATA, require_program
-from test_abc_reference import _abc2midi_notes, _melody_notes
+from abc_reference import _abc2midi_notes, _melody_notes
 
 MIDI_FIXTURES = sorted(DATA.glob("*.mid"))
 

@@ -13,6 +13,7 @@ import pretty_midi
 import pytest
 
 from conftest import IRISH, ROOT, require_program
+from helpers import run_with_stderr_on_a_terminal
 from melody.cli import main
 from melody.commands.convert import _output_name
 from melody.music import io as music_io
@@ -335,26 +336,11 @@ def test_tokenize_reports_counts_then_reads_only_what_changed(tmp_path, capsys):
 
 
 def test_tokenize_draws_a_progress_bar_when_stderr_is_a_terminal(tmp_path):
-    import os
-    import pty
-
     for index, tune in enumerate(irish_tunes(3)):
         (tmp_path / f"t{index}.abc").write_text(tune, encoding="utf-8")
-    terminal, stderr = pty.openpty()
-    result = subprocess.run([*MELODY, "tokenize", str(tmp_path), "--out", str(tmp_path / "cache"),
-                             "--workers", "1"], stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT,
-                            timeout=60)
-    os.close(stderr)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(terminal, 4096)
-        except OSError:  # EIO: the other end is closed and everything has been read
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(terminal)
+    result, drawn = run_with_stderr_on_a_terminal(
+        [*MELODY, "tokenize", str(tmp_path), "--out", str(tmp_path / "cache"), "--workers", "1"],
+        cwd=ROOT, timeout=60)
     assert result.returncode == 0
     assert b"\r\x1b[Ktokenize (remi)" in drawn and b"3/3 (100%)" in drawn
     assert result.stdout.decode().startswith("3 files: 3 kept")

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import IRISH, ROOT, require_program
+from conftest import ROOT, require_program
 from melody.cli import main
 from melody.generation import GenerationSettings, batches, generate
-from test_generation import tiny_model_folder
+from helpers import run_with_stderr_on_a_terminal, tiny_model_folder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -166,22 +166,8 @@ def test_num_above_the_old_limit_of_1024_is_accepted():
 
 @pytest.mark.slow
 def test_generate_draws_a_progress_bar_when_stderr_is_a_terminal(model, tmp_path):
-    import pty
-
-    terminal, stderr = pty.openpty()
-    result = subprocess.run([*MELODY, *generate_args(model, "--num", "3", "--out", str(tmp_path / "o"))],
-                            stdout=subprocess.PIPE, stderr=stderr, timeout=120)
-    os.close(stderr)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(terminal, 4096)
-        except OSError:  # EIO: the other end is closed and everything has been read
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(terminal)
+    result, drawn = run_with_stderr_on_a_terminal(
+        [*MELODY, *generate_args(model, "--num", "3", "--out", str(tmp_path / "o"))], timeout=120)
     assert result.returncode == 0
     assert b"\r\x1b[Kgenerating" in drawn and b"3/3 (100%)" in drawn
     assert len(result.stdout.decode().splitlines()) == 9  # paths only, on stdout

@@ -44,13 +44,8 @@ def corpus(tmp_path_factory, irish_path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def token_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("MELODY_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
-    # Tiny models gain nothing from threads, and a busy machine makes their synchronisation costly.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)  # training lowered it for this process
+def _training_on_one_thread(training_on_one_thread):
+    """Every test here: conftest's shared token cache and one thread."""
 
 
 def run(corpus: Path, out: Path, **kwargs) -> tuple:
