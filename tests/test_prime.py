@@ -4,7 +4,6 @@ import pytest
 
 from melody.music.abc import parse_abc
 from melody.music.notes import Key, TimeSignature
-from melody.generation.prime import header_tokens
 from melody.tokenizers import BOS, get_tokenizer
 
 
@@ -13,7 +12,7 @@ from melody.tokenizers import BOS, get_tokenizer
 def test_abc_char_opening_is_whole_header_lines_that_read_back(key, meter):
     # Taking away characters an empty piece shares used to leave scraps such as "6D".
     tokenizer = get_tokenizer("abc-char")
-    ids = header_tokens(tokenizer, key, meter, None)
+    ids = tokenizer.encode_header(key, meter, None)
     assert ids[0] == BOS
     text = "".join(tokenizer.tokens(ids[1:]))
     assert text.endswith("\n") and f"M:{meter.numerator}/{meter.denominator}\n" in text
@@ -23,11 +22,11 @@ def test_abc_char_opening_is_whole_header_lines_that_read_back(key, meter):
 
 def test_abc_char_opening_leaves_out_what_was_not_given():
     tokenizer = get_tokenizer("abc-char")
-    text = "".join(tokenizer.tokens(header_tokens(tokenizer, None, TimeSignature(0, 6, 8), None)[1:]))
+    text = "".join(tokenizer.tokens(tokenizer.encode_header(None, TimeSignature(0, 6, 8), None)[1:]))
     assert "M:6/8\n" in text and "K:" not in text and "Q:" not in text
 
 
 def test_remi_opening_holds_the_meter_and_key_tokens():
     tokenizer = get_tokenizer("remi")
-    tokens = tokenizer.tokens(header_tokens(tokenizer, Key(0, 2, "major"), TimeSignature(0, 6, 8), None))
+    tokens = tokenizer.tokens(tokenizer.encode_header(Key(0, 2, "major"), TimeSignature(0, 6, 8), None))
     assert "TimeSig_6/8" in tokens and "Key_D_major" in tokens

@@ -10,7 +10,7 @@ import pytest
 from melody.music.io import read
 from melody.music.notes import Note, Piece, TimeSignature
 from melody.tokenizers import EOS, Constraints, get_tokenizer, tokenizer_from_dict
-from melody.tokenizers.remi_form import infill_example, infill_parts
+from melody.tokenizers.remi_form import infill_parts
 
 REMI = get_tokenizer("remi")
 PLAIN = get_tokenizer("remi", copies=False, infill=False)
@@ -119,7 +119,7 @@ def test_infill_parts_give_a_prime_whose_middle_the_grammar_accepts_with_exact_b
         decoded = REMI.decode([*prime, *middle, EOS])
         kept = sorted((n.onset, n.pitch) for n in piece.notes if n.onset < end)
         assert sorted((n.onset, n.pitch) for n in decoded.notes if n.onset < end) == kept, piece.title
-        assert infill_example(REMI, ids, first, last) == [*prime, *middle, EOS]
+        assert REMI.infill_prime(ids, first, last) == (prime, middle)  # the contract's way in
 
 
 def test_a_tokenizer_file_from_before_copies_keeps_its_vocabulary():

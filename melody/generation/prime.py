@@ -134,12 +134,6 @@ def first_bars(piece: Piece, bars: int | None) -> tuple[Piece, int]:
     return kept, cut
 
 
-def header_tokens(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
-                  tempo: Tempo | None) -> list[int]:
-    """BOS and the tokenizer's own tokens for the given key, meter and tempo, nothing else."""
-    return tokenizer.encode_header(key, meter, tempo)
-
-
 def _header(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
             tempo: Tempo | None) -> list[int]:
     ids = tokenizer.encode(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
@@ -168,14 +162,14 @@ def header_plan(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | No
     key_alt = _header(tokenizer, Key(0, 4, "minor") if key is None else key, meter or probe_meter, tempo)
     meter_alt = _header(tokenizer, key or probe_key, TimeSignature(0, 3, 4) if meter is None else meter, tempo)
     if len({len(real), len(key_alt), len(meter_alt)}) != 1:
-        return header_tokens(tokenizer, key, meter, tempo), []
+        return tokenizer.encode_header(key, meter, tempo), []
     slots: list[np.ndarray] = []
     for index, token in enumerate(real):
         free = (key is None and key_alt[index] != token) or (meter is None and meter_alt[index] != token)
         if free:
             kind = _kind(tokenizer, token)
             if kind is None:
-                return header_tokens(tokenizer, key, meter, tempo), []
+                return tokenizer.encode_header(key, meter, tempo), []
             slots.append(kind)
         else:
             slots.append(np.eye(tokenizer.vocab_size, dtype=bool)[token])
@@ -186,7 +180,7 @@ def header_plan(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | No
 def check_expressible(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
                       tempo: Tempo | None) -> None:
     """UsageError when the tokenizer has no token for the key or meter asked for."""
-    decoded = tokenizer.decode(header_tokens(tokenizer, key, meter, tempo) + [EOS])
+    decoded = tokenizer.decode(tokenizer.encode_header(key, meter, tempo) + [EOS])
     if key is not None and (decoded.key is None or (decoded.key.tonic, decoded.key.mode) != (key.tonic, key.mode)):
         raise UsageError(f"key {key_name(key)} cannot be written with the {tokenizer.name} tokenizer")
     if meter is not None and not decoded.time_signatures or meter is not None and (

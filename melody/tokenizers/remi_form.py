@@ -14,7 +14,7 @@ freely (d < k repeats a short figure). Only *plain* bars are copied: no meter, k
 token inside, and the same bar length, program and dynamics in force where the copy starts
 as where its source started, so the replay means the same notes.
 
-Infilling (`infill_example`) cuts a tune at two bar lines and writes it as
+Infilling (`infill_parts`) cuts a tune at two bar lines and writes it as
 
     BOS prefix Infill_Suffix suffix Infill_Middle middle EOS
 
@@ -222,11 +222,3 @@ def infill_parts(tokenizer: REMI, ids: Sequence[int], first: int, last: int) -> 
         suffix = copy_tokens(tokenizer, suffix_bars, suffix_infos, 0, len(suffix_bars), 0)
     prime = [*prefix, infill + SUFFIX, *suffix, infill + MIDDLE]
     return prime, middle, len(bars)
-
-
-def infill_example(tokenizer: REMI, ids: Sequence[int], first: int, last: int) -> list[int]:
-    """The training sequence that teaches filling bars `first`..`last` of `ids`."""
-    prime, middle, _ = infill_parts(tokenizer, ids, first, last)
-    if prime[0] != BOS:
-        prime = [BOS, *prime]
-    return [*prime, *middle, EOS]
