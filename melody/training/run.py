@@ -19,6 +19,8 @@ only rank 0 reports and writes. `training.batch_size` is per process.
 
 from __future__ import annotations
 
+import gc
+
 import os
 import threading
 from pathlib import Path
@@ -144,6 +146,14 @@ def train(
                           on_event=on_event, stop=stop, workers=workers, compile=compile,
                           cache_dir=Path(cache_dir) if cache_dir is not None else None,
                           replace=force and previous is None)
-        return trainer.run()
+        result = trainer.run()
+        # A process whose DDP model (and the gradient all-reduce work it holds) outlives the
+        # process group is torn down by the interpreter at exit, when freeing those tensors
+        # aborts it (SIGABRT, seen once in CI): free the model now, while Python is whole, and
+        # let every process finish before any destroys the group.
+        del trainer
+        gc.collect()
+        runtime.barrier()
+        return result
     finally:
         runtime.close()
