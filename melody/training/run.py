@@ -20,7 +20,6 @@ only rank 0 reports and writes. `training.batch_size` is per process.
 from __future__ import annotations
 
 import gc
-
 import os
 import threading
 from pathlib import Path
