@@ -139,3 +139,19 @@ def test_a_missing_or_incomplete_model_folder_is_one_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "incomplete" in error
     assert not (tmp_path / "out").exists()
+
+
+@needs_default
+@pytest.mark.slow
+def test_no_cadence_keeps_the_models_own_last_bar_and_the_sidecar_says_which(tmp_path):
+    sidecars = {}
+    for name, extra in (("closed", ()), ("raw", ("--no-cadence",))):
+        result = melody_generate("--seed", "3", "--num", "4", "--bars", "8", "--out", name, *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        sidecars[name] = [json.loads(p.read_text()) for p in sorted((tmp_path / name).glob("*.json"))]
+    assert all(s["settings"]["cadence"] is True for s in sidecars["closed"])
+    assert all(s["settings"]["cadence"] is False and s["ending"] is None for s in sidecars["raw"])
+    redrawn = [s for s in sidecars["closed"] if s["ending"] is not None]
+    assert redrawn and all(s["ending"]["last_bar"] == "drawn again" for s in redrawn)
+    for closed, raw in zip(sidecars["closed"], sidecars["raw"]):
+        assert (closed["tokens"] == raw["tokens"]) == (closed["ending"] is None)

@@ -66,3 +66,39 @@ def test_a_32_bar_tune_from_the_default_model_has_32_bars_in_its_key(default_mod
     assert len(bars) == 32 + pickup and take.complete
     scale = take.piece.key.scale
     assert all(n.pitch % 12 in scale for n in take.piece.notes if not n.is_drum)
+
+
+def test_cadence_draws_only_the_last_bar_again_until_the_tune_ends_on_its_tonic(default_model):
+    from melody.evaluation.form import tonic_ending
+    from melody.generation.cadence import CANDIDATES
+
+    raw = generate(default_model, num=12, bars=16, seed=5, cadence=False)
+    closed = generate(default_model, num=12, bars=16, seed=5)
+    assert sum(tonic_ending(t.piece) for t in raw) <= 6  # the model alone: few (18% on 100)
+    redrawn = 0
+    for before, after in zip(raw, closed):
+        starts = before.piece.bar_starts()
+        assert after.piece.bar_starts() == starts  # same bars: --bars stays exact
+        last = starts[-1]
+        kept = [[(n.onset, n.pitch, min(n.duration, last - n.onset)) for n in take.piece.notes if n.onset < last]
+                for take in (before, after)]
+        assert kept[0] == kept[1]  # all but the last bar (a note held into it is cut at its line)
+        if tonic_ending(before.piece) == 1.0:
+            assert after.ending is None and after.tokens == before.tokens
+            continue
+        redrawn += 1
+        assert after.ending["candidates"] == CANDIDATES
+        if after.ending["chosen"] is not None:
+            assert tonic_ending(after.piece) == 1.0
+            assert after.sidecar()["ending"]["last_bar"] == "drawn again"
+    assert redrawn >= 6 and sum(tonic_ending(t.piece) for t in closed) >= 11
+    # The same seed draws the same candidates: the same tunes again, token for token.
+    assert [t.tokens for t in generate(default_model, num=12, bars=16, seed=5)] == [t.tokens for t in closed]
+
+
+def test_a_tune_the_model_ends_itself_is_closed_on_its_tonic_too(default_model):
+    from melody.evaluation.form import tonic_ending
+
+    takes = generate(default_model, num=6, seed=11)
+    assert all(t.complete for t in takes)
+    assert sum(tonic_ending(t.piece) for t in takes) >= 5

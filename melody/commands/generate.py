@@ -57,6 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tempo", type=float, default=None, metavar="Q", help="quarter notes per minute")
     parser.add_argument("--key-lock", action="store_true", help="only pitches of the key's scale")
     parser.add_argument("--pitch-range", metavar="LOW-HIGH", help="MIDI pitches to stay within, e.g. 55-88")
+    parser.add_argument("--no-cadence", dest="cadence", action="store_false",
+                        help="keep the model's own last bar, even when it does not end on the key's tonic "
+                             "(by default such a bar is drawn again until it does)")
     parser.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default ./{DEFAULT_OUT}; - is --stdout)")
     parser.add_argument("--format", default=None, metavar="mid,abc,wav",
@@ -101,7 +104,7 @@ def settings_from_args(args: argparse.Namespace):  # -> GenerationSettings
     given = {
         "num": args.num, "seed": args.seed, "prime_bars": args.prime_bars, "key": args.key,
         "meter": args.meter, "tempo": args.tempo, "key_lock": args.key_lock,
-        "pitch_range": _pitch_range(args.pitch_range),
+        "pitch_range": _pitch_range(args.pitch_range), "cadence": args.cadence,
     }
     for name in ("temperature", "top_k", "top_p", "bars", "max_tokens", "max_bars"):
         if getattr(args, name) is not None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from melody.evaluation import form
 from melody.evaluation.stats import duration_histogram
+from melody.music.cadence import key_at
 from melody.music.notes import Piece
 
 DEFAULT_BARS = 32
@@ -55,7 +56,7 @@ def tonic_pitch_classes(piece: Piece) -> np.ndarray:
     counts = np.zeros(12)
     for note in piece.notes:
         if not note.is_drum:
-            key = form.key_at(piece, note.onset)
+            key = key_at(piece, note.onset)
             counts[(note.pitch - (key.tonic if key else 0)) % 12] += 1
     return counts / max(1.0, counts.sum())
 

@@ -18,7 +18,8 @@ from typing import Iterable
 
 import numpy as np
 
-from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, TimeSignature
+from melody.music.cadence import ends_on_tonic
+from melody.music.notes import TICKS_PER_QUARTER, Note, Piece, TimeSignature
 
 BLOCK_BARS = 4  # a "part" that returns: four bars, the shortest phrase folk tunes repeat
 
@@ -100,33 +101,16 @@ def returning_part_transposed(piece: Piece) -> float:
     return returning_part(piece, transposed=True)
 
 
-def key_at(piece: Piece, tick: int) -> Key | None:
-    """The key in force at `tick` (the first key when the piece's first key comes later)."""
-    if not piece.keys:
-        return None
-    current = piece.keys[0]
-    for key in piece.keys:
-        if key.tick <= tick:
-            current = key
-    return current
-
-
 def tonic_ending(piece: Piece) -> float:
     """1.0 when the last note has the pitch class of the key's tonic, else 0.0.
 
     The last note is the highest pitched note (drums excluded) among those with the latest
-    onset: melody's pieces are tunes, and where a closing chord sounds the tune is its top
-    voice, so the highest note is what a listener hears the tune end on (in the shipped
-    corpus every tune ends on a single note). The key is the one in force at that note's
-    onset, and its tonic is the mode's own (A for A dorian). NaN without a key or a note.
+    onset (`melody.music.cadence.final_note`: in the shipped corpus every tune ends on a
+    single note); the key is the one in force at its onset, and its tonic is the mode's own
+    (A for A dorian). NaN without a key or a note.
     """
-    notes = _pitched(piece)
-    key = key_at(piece, max((n.onset for n in notes), default=0))
-    if not notes or key is None:
-        return math.nan
-    latest = max(n.onset for n in notes)
-    last = max((n for n in notes if n.onset == latest), key=lambda n: n.pitch)
-    return 1.0 if last.pitch % 12 == key.tonic else 0.0
+    ends = ends_on_tonic(piece)
+    return math.nan if ends is None else float(ends)
 
 
 def empty_first_bar(piece: Piece) -> float:

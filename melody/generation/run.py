@@ -91,7 +91,8 @@ def stream(model: Any, settings: GenerationSettings | None = None, *, prime: Pie
     """Sample a batch, yielding NoteEvent/BarEvent as tokens arrive and DoneEvent at the end.
 
     With `stop` set the run ends within one step with a DoneEvent(cancelled=True) holding the
-    pieces as far as they got. `note_events=False` skips the per-token decoding that note
+    pieces as far as they got. The DoneEvent's takes are the result: a piece closed on its
+    tonic (settings.cadence) has a last bar drawn again after its notes streamed. `note_events=False` skips the per-token decoding that note
     events need (generate() uses it).
     """
     settings = (settings or GenerationSettings()).replace(**overrides) if overrides else (settings or GenerationSettings())
@@ -154,7 +155,7 @@ class _Run:
         self.prime, key = build_prime(self.tokenizer, settings, prime, prime_abc)
         if settings.key_lock and key is None:
             raise UsageError("--key-lock needs a key: give --key, or a prime that has one")
-        constraints = Constraints(
+        self.constraints = constraints = Constraints(
             scale=key.scale if settings.key_lock and key is not None else None,
             pitch_range=pitch_range_of(settings.pitch_range) if settings.pitch_range else None,
             bars=settings.bars if settings.infill is None else settings.infill[1] - settings.infill[0] + 1,
@@ -168,6 +169,8 @@ class _Run:
         self.prime.schedule = restrict_openings(self.tokenizer, self.prime.schedule, self.openings)
         self.run_seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
         self.name = Path(str(self.model.folder)).name or "model"
+        self.banned: list[int] | None = None  # tokens never sampled (built with the first sampler)
+        self.closing_grammar: Any = None  # one bar, under the run's constraints (built when needed)
 
     def _max_new_tokens(self) -> int:
         if self.settings.max_tokens is not None:
@@ -177,29 +180,75 @@ class _Run:
             bars = self.settings.infill[1] - self.settings.infill[0] + 1
         return bars * TOKENS_PER_BAR_CAP + 16
 
-    def _sampler(self, seeds: list[int]) -> Any:
+    def _sampler(self, seeds: list[int], *, prime: list[int] | None = None, grammar: Any = None,
+                 bars: int | None = None) -> Any:
+        """A BatchSampler for `seeds`: the run's own prime and grammar, or (closing a piece)
+        another prime sampled for exactly `bars` bars under `grammar`."""
         from melody.generation.sampling import BatchSampler, SamplingOptions
 
         net = self.model.net.eval()
         device = next(net.parameters()).device
         options = SamplingOptions(float(self.settings.temperature), self.settings.top_k, float(self.settings.top_p))
         tokenizer = self.tokenizer
-        # The meter a piece opens with (given, primed or chosen by the model) holds throughout.
-        banned = np.flatnonzero(tokenizer.kind_mask("meter")).tolist()
-        used = (self.openings or {}).get("tokens")
-        if used:
-            # A token the training data never held has an untrained embedding: its logit is
-            # noise (a harp, a drum or a sudden pianissimo in an Irish reel at temperature 1.5).
-            seen = {tokenizer.token_to_id[name] for name in used if name in tokenizer.token_to_id} | {EOS}
-            banned += [i for i in range(tokenizer.vocab_size) if i not in seen]
+        if self.banned is None:
+            # The meter a piece opens with (given, primed or chosen by the model) holds throughout.
+            banned = np.flatnonzero(tokenizer.kind_mask("meter")).tolist()
+            used = (self.openings or {}).get("tokens")
+            if used:
+                # A token the training data never held has an untrained embedding: its logit is
+                # noise (a harp, a drum or a sudden pianissimo in an Irish reel at temperature 1.5).
+                seen = {tokenizer.token_to_id[name] for name in used if name in tokenizer.token_to_id} | {EOS}
+                banned += [i for i in range(tokenizer.vocab_size) if i not in seen]
+            self.banned = banned
         redirect = {}
-        if (self.settings.bars is not None or self.settings.infill is not None) and tokenizer.bar_token is not None:
+        exact = bars is not None or self.settings.bars is not None or self.settings.infill is not None
+        if exact and tokenizer.bar_token is not None:
             redirect = {tokenizer.bar_token: EOS}
+        if prime is not None:
+            # The prime ends with its last full bar: the first token opens the new one, so no
+            # note of the new material lands in the bar before it.
+            opens_bar = np.zeros(tokenizer.vocab_size, dtype=bool)
+            opens_bar[tokenizer.bar_token] = True
+            return BatchSampler(net, grammar, prime, seeds, options, device=device, banned=self.banned,
+                                max_new_tokens=bars * TOKENS_PER_BAR_CAP + 16, redirect=redirect,
+                                schedule=[opens_bar])
         return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
-                            max_new_tokens=self._max_new_tokens(), device=device, banned=banned,
+                            max_new_tokens=self._max_new_tokens(), device=device, banned=self.banned,
                             schedule=self.prime.schedule, redirect=redirect)
 
-    def take(self, index: int, seed: int, tokens: list[int], complete: bool) -> Take:
+    def closes(self) -> bool:
+        """Whether this run's finished pieces are closed on the tonic (generation/cadence.py):
+        not for infilling (the bars after the range are the piece's own), a token count (no
+        bar line to end on) or a tokenizer without bars."""
+        return (self.settings.cadence and self.settings.infill is None and self.settings.max_tokens is None
+                and self.tokenizer.bar_token is not None)
+
+    def close(self, seed: int, tokens: list[int]) -> tuple[list[int], dict[str, Any] | None]:
+        """`tokens` with a last bar that ends on the key's tonic where one of the candidates
+        does, and what was done (for the sidecar; None when the piece already ended there)."""
+        from melody.generation.cadence import candidate_seeds, first_closing, head_tokens, needs_closing
+        from melody.tokenizers.base import Constraints
+
+        piece = self.tokenizer.decode(tokens)
+        if not needs_closing(piece):
+            return tokens, None
+        if self.closing_grammar is None:
+            self.closing_grammar = self.tokenizer.grammar(Constraints(
+                scale=self.constraints.scale, pitch_range=self.constraints.pitch_range, bars=1,
+                end_on_bar_line=True))
+        seeds = candidate_seeds(seed)
+        sampler = self._sampler(seeds, prime=head_tokens(self.tokenizer, piece), grammar=self.closing_grammar,
+                                bars=1)
+        for _ in sampler.run():
+            pass
+        candidates = sampler.results()
+        chosen = first_closing(self.tokenizer, candidates, sampler.finished)
+        record = {"last_bar": "drawn again" if chosen is not None else "kept: no candidate ended on the tonic",
+                  "candidates": len(seeds), "chosen": chosen}
+        return (candidates[chosen] if chosen is not None else tokens), record
+
+    def take(self, index: int, seed: int, tokens: list[int], complete: bool,
+             ending: dict[str, Any] | None = None) -> Take:
         piece = exact_prime_tempos(self.tokenizer.decode(tokens), self.prime)
         if self.prime.infill is not None:
             piece = assemble(self.prime.piece, piece, self.prime.end, self.prime.infill_end)
@@ -216,7 +265,7 @@ class _Run:
                     model_sha256=str(getattr(self.model, "weights_sha256", "")), index=index,
                     run_seed=self.run_seed, model_folder=str(self.model.folder),
                     tokenizer={"name": self.tokenizer.name, "config": self.tokenizer.config},
-                    prime=prime, complete=complete)
+                    prime=prime, complete=complete, ending=ending)
 
     def events(self, stop: threading.Event | None, note_events: bool, seeds: list[int] | None = None,
                indices: list[int] | None = None) -> Iterator[StreamEvent]:
@@ -244,7 +293,13 @@ class _Run:
             for index in range(size):
                 yield from tracker.finish(index, sampler.sequences[index])
         results = sampler.results()
-        takes = [self.take(indices[i], seeds[i], results[i], complete=sampler.finished[i]) for i in range(size)]
+        endings: list[dict[str, Any] | None] = [None] * size
+        if self.closes() and not cancelled:
+            for i in range(size):
+                if sampler.finished[i]:
+                    results[i], endings[i] = self.close(seeds[i], results[i])
+        takes = [self.take(indices[i], seeds[i], results[i], complete=sampler.finished[i], ending=endings[i])
+                 for i in range(size)]
         yield DoneEvent(takes, cancelled=cancelled)
 
 

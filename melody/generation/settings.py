@@ -35,6 +35,7 @@ class GenerationSettings:
     tempo: float | None = None  # quarter notes per minute
     key_lock: bool = False  # every pitch in the key's scale
     pitch_range: tuple[int, int] | None = None  # inclusive MIDI pitches
+    cadence: bool = True  # a last bar not ending on the key's tonic is drawn again (generation/cadence.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,6 +86,8 @@ class GenerationSettings:
                                  f"exactly {self.bars} bars cannot stop by bar {self.max_bars}")
         if self.max_tokens is not None:
             _whole("max-tokens", self.max_tokens, low=1, high=1_000_000)
+        if not isinstance(self.cadence, bool):
+            raise UsageError(f"cadence must be true or false, not {self.cadence!r}")
         SamplingOptions(float(self.temperature) if _number(self.temperature) else self.temperature,
                         self.top_k, self.top_p).validate()
         if self.key is not None:

@@ -44,6 +44,7 @@ class Take:
     complete: bool = True  # False when the run was stopped before the piece ended
     novelty: dict[str, Any] | None = None  # the near-copy check, with --reject-copies
     attempts: int = 1  # pieces drawn until one passed the near-copy check
+    ending: dict[str, Any] | None = None  # its last bar drawn again to end on the tonic (cadence.py)
 
     def sidecar(self) -> dict[str, Any]:
         """The JSON sidecar: model, tokenizer, options, seeds, prime, version, time."""
@@ -62,6 +63,7 @@ class Take:
             "complete": self.complete,
             "attempts": self.attempts,
             "novelty": self.novelty,
+            "ending": self.ending,
             "piece": {"title": self.piece.title, "notes": len(self.piece.notes),
                       "bars": len(self.piece.bar_starts()), "end_tick": self.piece.end_tick,
                       "key": key_name(self.piece.key) if self.piece.key else None,
