@@ -174,7 +174,8 @@ class OutputBatch:
 
     A failure inside the block (an Exception: a full or read-only disk, a name taken meanwhile)
     removes the files and folders the batch made and raises one line that says nothing was
-    written: OutputError for a refused write, the original MelodyError otherwise. Ctrl-C and
+    written: OutputError for a refused write, the MelodyError with "; nothing written" added
+    where files were taken back, any other error as it was. Ctrl-C and
     SIGTERM keep what is whole: a user who stops a batch keeps the pieces already reported.
     Files replaced with `overwrite` cannot come back; only new names are undone.
     """
@@ -237,10 +238,11 @@ class OutputBatch:
     def __exit__(self, kind, error, trace) -> bool:
         if error is None or not isinstance(error, Exception):
             return False
+        undone = bool(self.created)
         self.undo()
-        if is_machine_refusal(error):
+        if isinstance(error, OSError):  # raised by a write of the batch: the machine refused it
             raise OutputError(refusal_line(error, nothing_written=True)) from None
-        if type(error) in (UsageError, OutputError, MelodyError) and "nothing written" not in str(error):
+        if undone and type(error) in (UsageError, OutputError, MelodyError) and "nothing written" not in str(error):
             raise type(error)(f"{error}; nothing written") from None
         return False  # another error (a MusicError with its position) goes on as it is
 

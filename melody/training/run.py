@@ -26,7 +26,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from melody.errors import ModelError, UsageError
+from melody.errors import ModelError, OutputError, UsageError
+from melody.files import refusal_line
 from melody.folder_lock import LOCK_FILE, FolderLock
 from melody.model_folder import CONFIG_FILE, locate_source, read_config
 from melody.training.events import TrainEvent, TrainResult
@@ -137,8 +138,11 @@ def train(
     out = Path(out) if out is not None else default_out(data)
     fresh = previous is None and not force
     if os.path.lexists(out):
-        with FolderLock(out):  # a folder another run is writing is refused as such, at once
-            pass
+        try:
+            with FolderLock(out):  # a folder another run is writing is refused as such, at once
+                pass
+        except OSError as error:
+            raise OutputError(refusal_line(error, out, nothing_written=True)) from None
         if fresh and _holds_files(out):
             raise UsageError(f"{out}: already exists (use --force to replace it, or --resume {out} to "
                              f"continue training it)")
@@ -150,8 +154,12 @@ def train(
     try:
         if runtime.is_main:  # the process that writes the folder holds it until the end
             made = not os.path.lexists(out)
-            out.mkdir(parents=True, exist_ok=True)
-            lock = FolderLock(out).acquire()
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                lock = FolderLock(out).acquire()
+            except OSError as error:  # a read-only or forbidden place: said before any training
+                made = False
+                raise OutputError(refusal_line(error, out, nothing_written=True)) from None
             if fresh and _holds_files(out):  # another run made it between the check and now
                 made = False
                 raise UsageError(f"{out}: already exists (use --force to replace it, or --resume {out} "
