@@ -197,7 +197,7 @@ def test_a_training_killed_at_any_moment_leaves_a_folder_that_loads_consistently
         where.mkdir()
         run = subprocess.Popen(command, cwd=where, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            run.wait(timeout=whole * (0.35 + 0.1 * trial))
+            run.wait(timeout=whole * (0.5 + 0.08 * trial))
         except subprocess.TimeoutExpired:
             run.send_signal(signal.SIGKILL)
             run.wait()
