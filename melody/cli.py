@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         complete(parser)
     command = "melody"
     previous = _on_signals(_terminate)
+    if hasattr(signal, "SIGXFSZ"):
+        # Past a file-size limit (ulimit -f) the kernel would kill us; ignored, the write fails
+        # with EFBIG and is reported like a full disk.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         try:
             args = parse(parser, argv)
@@ -124,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     except MelodyError as error:
         print(f"{command}: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        from melody.files import is_machine_refusal, refusal_line
+
+        if not is_machine_refusal(error):
+            raise  # anything else is a bug, and keeps its traceback
+        # A full, read-only or forbidden disk: the machine's refusal, not melody's bug.
+        print(f"{command}: {refusal_line(error)}", file=sys.stderr)
+        return 1
     except Terminated as stopped:
         print(f"{command}: {'hung up' if stopped.signum == HANGUP else 'terminated'}", file=sys.stderr)
         return 128 + stopped.signum

@@ -103,6 +103,14 @@ class MissingMusicFile(MusicError):
     exit_code = 2
 
 
+class OutputError(MelodyError):
+    """A write the machine refused (disk full, read-only, no permission): work that failed, exit 1."""
+
+
+class FolderBusy(MelodyError):
+    """A model folder another melody run is writing now (exit 1: wait, or choose another)."""
+
+
 class NotAModelFolder(ModelError):
     """A --model path that is missing, a file, or a folder without config.json (exit 2)."""
 

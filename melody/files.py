@@ -11,14 +11,17 @@ writers cannot race past a check.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import signal
 import tempfile
 import threading
 from pathlib import Path
 from typing import Collection, Iterable, Iterator
 
-from melody.errors import UsageError
+from melody.errors import MelodyError, OutputError, UsageError
 
 
 def current_umask() -> int:
@@ -32,6 +35,8 @@ def make_readable(path: Path) -> None:
     """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the umask's usual mode."""
     os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~current_umask())
 
+
+TEMPORARY_SUFFIX = ".tmp"  # write_atomic's temporary files: `.<name>.<8 random chars>.tmp`
 
 # The signals that ask a process to stop: Ctrl-C, a polite kill, a closed terminal or session.
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -81,7 +86,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool 
 
 
 def _write_atomic(path: Path, payload: bytes, overwrite: bool, durable: bool) -> Path:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
@@ -123,3 +128,143 @@ def free_stem(folder: str | os.PathLike, stem: str, suffixes: Iterable[str], *,
     while any(is_taken(folder / f"{numbered_stem(stem, number)}.{suffix}") for suffix in suffixes):
         number += 1
     return numbered_stem(stem, number)
+
+
+# -- what a refused write means ----------------------------------------------------------------
+# mkstemp and mkdtemp name their files `<prefix><8 of [a-z0-9_]><suffix>`; write_atomic's prefix
+# is `.<name>.`, save_model's and save_checkpoint's folders add `.old` for a folder moved aside.
+TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.(tmp|old)$")
+
+# The errors a machine (not melody) causes when it refuses a write, in the words a user reads.
+MACHINE_REFUSALS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (the disk or a file-size limit refused it)",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EIO: "input/output error (the disk failed)",
+}
+
+
+def is_machine_refusal(error: BaseException) -> bool:
+    """Whether `error` is an OSError a full, read-only or forbidden disk raises (not a bug)."""
+    return isinstance(error, OSError) and error.errno in MACHINE_REFUSALS
+
+
+def refusal_line(error: OSError, path: str | os.PathLike | None = None, *, nothing_written: bool = False) -> str:
+    """`PATH: no space left on device`, the one line a refused write becomes."""
+    where = error.filename if error.filename is not None else path
+    reason = MACHINE_REFUSALS.get(error.errno) or (error.strerror or str(error)).lower()
+    line = f"{where}: {reason}" if where is not None else reason
+    return f"{line} (nothing written)" if nothing_written else line
+
+
+class OutputBatch:
+    """The files one command writes, all or none: each written atomically, every one it
+    created removed again if the batch fails part-way.
+
+        with OutputBatch(overwrite=args.force) as batch:
+            batch.check(paths)            # every name free (a dangling link counts) before a byte
+            for path, data in outputs:
+                batch.write(path, data)
+
+    A failure inside the block (an Exception: a full or read-only disk, a name taken meanwhile)
+    removes the files and folders the batch made and raises one line that says nothing was
+    written: OutputError for a refused write, the MelodyError with "; nothing written" added
+    where files were taken back, any other error as it was. Ctrl-C and
+    SIGTERM keep what is whole: a user who stops a batch keeps the pieces already reported.
+    Files replaced with `overwrite` cannot come back; only new names are undone.
+    """
+
+    def __init__(self, *, overwrite: bool = False) -> None:
+        self.overwrite = overwrite
+        self.created: list[Path] = []
+        self.folders: list[Path] = []  # made by this batch, removed (when empty) on failure
+
+    def __enter__(self) -> OutputBatch:
+        return self
+
+    def check(self, paths: Iterable[str | os.PathLike]) -> None:
+        """UsageError, before anything is written, for a name that exists (or dangles) without
+        `overwrite`, or that is a folder."""
+        paths = [Path(path) for path in paths]
+        folders = [path for path in paths if path.is_dir()]
+        if folders:
+            raise UsageError(f"{folders[0]}: is a folder, not a file; nothing written")
+        if self.overwrite:
+            return
+        existing = [path for path in paths if os.path.lexists(path)]
+        if existing:
+            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+            raise UsageError(f"{existing[0]}: already exists{more}; nothing written (use --force to replace)")
+
+    def folder(self, path: str | os.PathLike) -> Path:
+        """Make folder `path` (and its parents) if missing, remembering what was made."""
+        path = Path(path)
+        missing = []
+        for parent in (path, *path.parents):
+            if os.path.lexists(parent):
+                break
+            missing.append(parent)
+        path.mkdir(parents=True, exist_ok=True)
+        self.folders.extend(reversed(missing))
+        return path
+
+    def write(self, path: str | os.PathLike, data: bytes | str, *, durable: bool = False) -> Path:
+        """Write one file of the batch atomically; the path."""
+        path = Path(path)
+        self.folder(path.parent)
+        existed = os.path.lexists(path)
+        write_atomic(path, data, overwrite=self.overwrite, durable=durable)
+        if not existed:
+            self.created.append(path)
+        return path
+
+    def undo(self) -> None:
+        """Remove every file and folder this batch created (newest first)."""
+        with deferred_signals():
+            for path in reversed(self.created):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            for folder in reversed(self.folders):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty: a folder someone else filled stays
+            self.created, self.folders = [], []
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False
+        undone = bool(self.created)
+        self.undo()
+        if isinstance(error, OSError):  # raised by a write of the batch: the machine refused it
+            raise OutputError(refusal_line(error, nothing_written=True)) from None
+        if undone and type(error) in (UsageError, OutputError, MelodyError) and "nothing written" not in str(error):
+            raise type(error)(f"{error}; nothing written") from None
+        return False  # another error (a MusicError with its position) goes on as it is
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and folders a killed writer left in `folder`; what went.
+
+    Only names write_atomic, save_model and save_checkpoint make (`.<name>.<8 chars>.tmp`,
+    `.old`), and only call this while holding the folder's lock: then no live writer owns them.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not TEMPORARY_NAME.match(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed

@@ -12,9 +12,11 @@ A model folder (the root always holds the best model so far, by validation loss)
 
 Saving never leaves a broken folder behind: a new folder is built complete under a temporary
 name beside it and renamed into place; an existing folder is updated one file at a time, each
-through a temporary file and a rename, with the weights last, so a kill at any moment leaves
-either the previous model or the new one (the shapes in config.json never change within a
-run, so old weights and a new config.json still load together).
+through a temporary file and a rename, the weights before config.json. config.json records the
+sha256 of the weights it describes, and the weights carry in their own safetensors metadata
+the config.json written with them; so a kill between the two renames (new weights, old
+config.json) still loads consistently: `load_model` sees the hash differ and takes the config
+the weights carry. A config.json naming other weights with no config in them is a ModelError.
 
 This module imports torch only inside `load_model` and `save_model`: `list_models` and
 `DEFAULT_MODEL_DIR` serve the terminal UI's model picker without it.
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from melody.errors import ModelError, NotAModelFolder, UsageError
 from melody.files import make_readable, write_atomic
+from melody.folder_lock import LOCK_FILE
 from melody.safe_read import MIB, describe, field, parse_json, read_head, read_json, read_regular
 from melody.shipped import default_model_dir
 
@@ -49,6 +52,8 @@ TOKENIZER_FILE = "tokenizer.json"
 METRICS_FILE = "metrics.jsonl"
 LOSS_PLOT_FILE = "loss.png"
 REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
+WEIGHTS_HASH = "weights_sha256"  # config.json's record of the weights it describes
+EMBEDDED_CONFIG = "config"  # the safetensors metadata key holding the config.json saved with them
 DEFAULT_MODEL_DIR = default_model_dir()
 
 
@@ -129,6 +134,7 @@ def check_config_fields(config: dict[str, Any], source: str) -> None:
               null=name == "input_scale", low=low, high=high)  # a null scale means the default
     # null where melody reads a section with `or {}`: a value it tolerates, not a hostile one.
     field(config, "parameters", int, source, required=False, null=True, low=0)
+    field(config, WEIGHTS_HASH, str, source, required=False, null=True)
     for section in ("result", "evaluation", "data"):
         field(config, section, dict, source, required=False, null=True)
     sources = field(config.get("data") or {}, "sources", list, source, where="data", required=False, null=True)
@@ -222,13 +228,34 @@ def load_model(folder: str | os.PathLike, device: str = "cpu") -> Model:
         weights = load_safetensors(data)
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
         raise ModelError(f"{weights_path}: not a readable safetensors file ({error})") from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    config = _config_of_weights(config, sha256, weights_path, folder)
     load_weights(net, weights, str(weights_path))
     try:
         net.to(device).eval()
     except (RuntimeError, AssertionError) as error:
         raise ModelError(f"cannot use device {device!r}: {error}") from None
     return Model(net=net, tokenizer=tokenizer, config=config, folder=folder,
-                 weights_sha256=hashlib.sha256(data).hexdigest(), family=config["family"])
+                 weights_sha256=sha256, family=config["family"])
+
+
+def _config_of_weights(config: dict[str, Any], sha256: str, weights_path: Path, folder: Path) -> dict[str, Any]:
+    """config.json when it describes these weights (or records no hash: older folders, the
+    shipped model); else the config the weights carry (a save killed between its two renames);
+    else ModelError."""
+    recorded = config.get(WEIGHTS_HASH)
+    if recorded is None or recorded == sha256:
+        return config
+    carried = weights_metadata(weights_path, folder).get(EMBEDDED_CONFIG)
+    if carried is not None:
+        embedded = parse_json(carried, f"{weights_path} (its config)")
+        if isinstance(embedded, dict) and embedded.get("family") == config["family"] \
+                and embedded.get("model") == config["model"]:
+            check_config_fields(embedded, f"{weights_path} (its config)")
+            return embedded | {WEIGHTS_HASH: sha256}
+    raise ModelError(f"{folder / CONFIG_FILE}: describes other weights than {weights_path.name} "
+                     f"(sha256 {recorded[:12]}..., the file has {sha256[:12]}...): a save was cut short "
+                     f"or a file was replaced; train again or restore the folder")
 
 
 HEADER_LIMIT = 100 * MIB  # the safetensors library's own cap on its JSON header
@@ -263,6 +290,15 @@ def weights_header(path: Path, folder: Path) -> tuple[dict[str, tuple[int, ...]]
         raise ModelError(f"{path}: not a readable safetensors file ({size} bytes where its header "
                          f"describes {8 + length + end})")
     return shapes, size
+
+
+def weights_metadata(path: Path, folder: Path) -> dict[str, str]:
+    """The `__metadata__` strings of a safetensors file ({} when it has none)."""
+    head, _ = read_head(path, 8, within=folder)
+    length = int.from_bytes(head, "little")
+    header = parse_json(read_head(path, 8 + length, within=folder)[0][8:], str(path))
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return {k: v for k, v in metadata.items() if isinstance(v, str)} if isinstance(metadata, dict) else {}
 
 
 def header_elements(shapes: dict[str, tuple[int, ...]]) -> int:
@@ -311,8 +347,9 @@ def load_weights(net: SequenceModel, weights: dict[str, Any], source: str) -> No
     net.load_state_dict(weights)
 
 
-def weights_bytes(net: SequenceModel, dtype: str | None = None) -> bytes:
-    """The safetensors bytes of `net`'s weights (optionally stored as float16/bfloat16 to save space)."""
+def weights_bytes(net: SequenceModel, dtype: str | None = None, config: bytes | None = None) -> bytes:
+    """The safetensors bytes of `net`'s weights (optionally stored as float16/bfloat16 to save
+    space), carrying `config` (config.json's bytes) in their metadata when given."""
     import torch
     from safetensors.torch import save as save_safetensors
 
@@ -322,7 +359,10 @@ def weights_bytes(net: SequenceModel, dtype: str | None = None) -> bytes:
         if dtype is not None and tensor.is_floating_point():
             tensor = tensor.to(getattr(torch, dtype))
         tensors[name] = tensor.contiguous()
-    return save_safetensors(tensors, metadata={"format": FORMAT})
+    metadata = {"format": FORMAT}
+    if config is not None:
+        metadata[EMBEDDED_CONFIG] = config.decode("utf-8")
+    return save_safetensors(tensors, metadata=metadata)
 
 
 def config_bytes(config: dict[str, Any]) -> bytes:
@@ -335,23 +375,27 @@ def save_model(folder: str | os.PathLike, net: SequenceModel, tokenizer: Tokeniz
     """Write a model folder: weights, config.json, tokenizer.json and `extra` files (name -> bytes).
 
     A missing folder is built complete under a temporary name and renamed into place. An
-    existing one is updated file by file, weights last, unless `replace` (the user's --force)
-    asks to swap in a fresh folder. Either way a kill leaves a loadable folder.
+    existing one is updated file by file, the weights and then config.json last, unless
+    `replace` (the user's --force) asks to swap in a fresh folder. Either way a kill leaves a
+    loadable folder whose config describes its weights (see the module docstring).
     """
     folder = Path(folder)
     config = {"format": FORMAT, "version": FORMAT_VERSION} | config
     config.setdefault("parameters", net.num_parameters())
+    config.pop(WEIGHTS_HASH, None)
     files = dict(extra or {})
-    files[CONFIG_FILE] = config_bytes(config)
-    weights = weights_bytes(net, dtype)
+    weights = weights_bytes(net, dtype, config=config_bytes(config))
+    files[CONFIG_FILE] = config_bytes(config | {WEIGHTS_HASH: hashlib.sha256(weights).hexdigest()})
     if folder.exists() and not replace:
         if not folder.is_dir():
             raise UsageError(f"{folder}: is a file, not a model folder")
         if not (folder / TOKENIZER_FILE).exists():
             tokenizer.save(folder / TOKENIZER_FILE)
         for name, data in files.items():
-            write_atomic(folder / name, data, overwrite=True, durable=True)
+            if name != CONFIG_FILE:
+                write_atomic(folder / name, data, overwrite=True, durable=True)
         write_atomic(folder / WEIGHTS_FILE, weights, overwrite=True, durable=True)
+        write_atomic(folder / CONFIG_FILE, files[CONFIG_FILE], overwrite=True, durable=True)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
@@ -363,6 +407,9 @@ def save_model(folder: str | os.PathLike, net: SequenceModel, tokenizer: Tokeniz
         (building / WEIGHTS_FILE).write_bytes(weights)
         for path in [building, *building.rglob("*")]:
             make_readable(path)
+        if (folder / LOCK_FILE).is_file():
+            # The lock this run holds moves with the folder: the same file, under the new one.
+            os.link(folder / LOCK_FILE, building / LOCK_FILE)
         install_folder(building, folder)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

@@ -8,8 +8,9 @@ In the folder form a file with one tune writes DIR/<stem>.<ext>, a file with sev
 DIR/<stem>-<X>.<ext> per tune (X: the tune's number), and a name already taken in the same run
 gets ` (2)`, ` (3)`, ... (assets/irish.abc restarts its X: numbers per dance type). The two-file form
 with a multi-tune input needs --tune X, so it never picks one tune silently. Every input is
-read and every output rendered before anything is written, so a bad file or an existing
-output (without --force) leaves nothing behind.
+read, every output rendered and every name checked before anything is written, and the
+outputs are one `OutputBatch`: a bad file, an existing output (without --force) or a disk that
+fills half-way leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from melody.errors import MelodyError, MusicError, UsageError
-    from melody.files import write_atomic
+    from melody.errors import MusicError, UsageError
+    from melody.files import OutputBatch
 
     targets = _plan_form(args)
     if targets["kind"] == "wav":
@@ -99,23 +100,13 @@ def run(args: argparse.Namespace) -> int:
 
             outputs.append((path, _render(piece, targets["kind"], on_warning=left_out)))
 
-    folders = [path for path, _ in outputs if path.is_dir()]
-    if folders:
-        raise UsageError(f"{folders[0]}: is a folder, not a file; nothing written")
-    if not args.force:
-        existing = [path for path, _ in outputs if path.exists()]
-        if existing:
-            more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-            raise UsageError(f"{existing[0]}: already exists{more}; nothing written "
-                             f"(use --force to replace)")
-    if not args.quiet:
-        for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    for path, data in outputs:
-        try:
-            write_atomic(path, data, overwrite=args.force)
-        except OSError as error:
-            raise MelodyError(f"{path}: cannot write: {error.strerror or error}") from None
+    with OutputBatch(overwrite=args.force) as batch:
+        batch.check(path for path, _ in outputs)  # every name, dangling links too, before a byte
+        if not args.quiet:
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+        for path, data in outputs:
+            batch.write(path, data)
     _say_written([path for path, _ in outputs], targets["out_dir"])
     return 0
 

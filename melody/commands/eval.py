@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, not {args.workers}")
     for path in (args.json,):
-        if path is not None and path.exists() and not args.force:
+        if path is not None and os.path.lexists(path) and not args.force:
             raise UsageError(f"{path}: already exists (use --force to replace it)")
     if args.plots is not None and args.plots.exists() and not args.plots.is_dir():
         raise UsageError(f"{args.plots}: --plots must be a folder, and this is a file")
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
         for statistic in PLOTTED:
             target = args.plots / f"{safe_name(statistic.name)}.png"
-            if target.exists():
+            if os.path.lexists(target):
                 raise UsageError(f"{target}: already exists (use --force to replace it)")
 
     report = evaluate(model, real, training, sample=generation_sampler(model), num=num, temperatures=temperatures,
@@ -119,15 +120,15 @@ def run(args: argparse.Namespace) -> int:
                       progress=say)
     print(report.format())
     written = []
-    if args.json is not None:
-        from melody.files import write_atomic
+    from melody.files import OutputBatch
 
-        text = json.dumps(_plain(report.to_dict()), indent=1, allow_nan=False) + "\n"
-        write_atomic(args.json, text.encode("utf-8"), overwrite=args.force)
-        written.append(str(args.json))
-    if args.plots is not None:
-        for stem, data in statistic_plots(report).items():
-            written.append(str(write_atomic(args.plots / f"{stem}.png", data, overwrite=args.force)))
+    with OutputBatch(overwrite=args.force) as batch:  # the report and its plots, all or none
+        if args.json is not None:
+            text = json.dumps(_plain(report.to_dict()), indent=1, allow_nan=False) + "\n"
+            written.append(str(batch.write(args.json, text.encode("utf-8"))))
+        if args.plots is not None:
+            for stem, data in statistic_plots(report).items():
+                written.append(str(batch.write(args.plots / f"{stem}.png", data)))
     if args.record:
         from melody.model_folder import update_config
 

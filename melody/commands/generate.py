@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from melody.errors import UsageError
-from melody.files import deferred_signals
+from melody.files import OutputBatch, deferred_signals
 
 DEFAULT_OUT = "melody-out"
 FORMATS = ("mid", "abc", "wav")
@@ -135,20 +135,24 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     say = _Say(quiet=args.quiet, total=settings.num)
     index = _copy_index(model) if args.reject_copies else None
+    # Every file of the run is one batch: a disk that fills at piece 51 takes pieces 1-50 back
+    # with it and says nothing was written (Ctrl-C and SIGTERM keep the pieces reported).
     try:
-        for takes in batches(model, settings, prime=args.prime, prime_abc=args.prime_abc):
-            if index is not None:
-                from melody.generation import reject_copies
+        with OutputBatch(overwrite=args.force) as output:
+            for takes in batches(model, settings, prime=args.prime, prime_abc=args.prime_abc):
+                if index is not None:
+                    from melody.generation import reject_copies
 
-                takes = reject_copies(model, settings, takes, index=index, prime=args.prime,
-                                      prime_abc=args.prime_abc, attempts=MAX_COPY_ATTEMPTS, on_retry=say.line)
-            if to_stdout:
-                _write_stdout(takes[0], formats[0], renderers, say)
-                continue
-            for take in takes:
-                with deferred_signals():  # a piece written is a piece reported, even on Ctrl-C
-                    written = _write(take, out, formats, renderers, args.force)
-                    say.written(written, take, as_json=args.json)
+                    takes = reject_copies(model, settings, takes, index=index, prime=args.prime,
+                                          prime_abc=args.prime_abc, attempts=MAX_COPY_ATTEMPTS,
+                                          on_retry=say.line)
+                if to_stdout:
+                    _write_stdout(takes[0], formats[0], renderers, say)
+                    continue
+                for take in takes:
+                    with deferred_signals():  # a piece written is a piece reported, even on Ctrl-C
+                        written = _write(take, out, formats, renderers, args.force, output)
+                        say.written(written, take, as_json=args.json)
     finally:
         say.close()
     return 0
@@ -189,10 +193,11 @@ def _copy_index(model):  # -> NoveltyIndex
     return index
 
 
-def _write(take, out: Path, formats: tuple[str, ...], renderers: dict, force: bool) -> list[Path]:
+def _write(take, out: Path, formats: tuple[str, ...], renderers: dict, force: bool,
+           batch: OutputBatch) -> list[Path]:
     from melody.generation import write_take
 
-    return write_take(take, out, formats=formats, force=force, renderers=renderers)
+    return write_take(take, out, formats=formats, force=force, renderers=renderers, batch=batch)
 
 
 def _write_stdout(take, kind: str, renderers: dict, say: _Say) -> None:

@@ -29,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from melody.corpus import build_corpus, default_cache_dir
+    from melody.corpus.cache import TokenStore
     from melody.errors import MelodyError, UsageError
     from melody.files import write_atomic
     from melody.commands.progress import Progress
@@ -50,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
                               progress=show)
     if not corpus.files:
         raise UsageError(f"no .abc, .mid or .midi files in {', '.join(args.paths)}")
+    tokenized = [report.path for report in corpus.reports if report.status == "kept"]
+    store = TokenStore(cache, tokenizer)
+    missing, why = store.unwritten(tokenized)
+    if missing:  # never "kept" for tokens that are not in the cache
+        raise MelodyError(f"{why or f'{store.folder}: cannot write the token cache'}: {len(missing)} of "
+                          f"{len(tokenized)} tokenized files not cached (first: {missing[0]})")
     try:
         report = corpus.write_report(cache / "report.jsonl")
         summary = corpus.summary()

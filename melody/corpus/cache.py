@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from melody import __version__
-from melody.files import write_atomic
+from melody.files import refusal_line, write_atomic
 from melody.tokenizers.base import Tokenizer
 
 CACHE_FORMAT = 2
@@ -158,6 +158,30 @@ class TokenStore:
             write_atomic(self.entry(digest), _encode_entry(outcome), overwrite=True)
         except OSError:
             pass
+
+    def unwritten(self, paths: list[str]) -> tuple[list[str], str]:
+        """Of files just tokenized, those with no entry in the cache, and why the cache
+        refuses writes (`FOLDER: no space left on device`; "" when a probe write works).
+
+        Saving swallows its errors (a cache only costs speed), so `melody tokenize`, whose
+        whole job is the cache, asks afterwards what was really stored.
+        """
+        missing = []
+        for path in paths:
+            try:
+                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                continue  # gone since it was read: nothing to say about the cache
+            if not self.entry(digest).is_file():
+                missing.append(path)
+        if not missing:
+            return missing, ""
+        try:
+            probe = write_atomic(self.folder / ".write-probe", b"", overwrite=True)
+            probe.unlink()
+        except OSError as error:
+            return missing, refusal_line(error, self.folder)
+        return missing, ""
 
     def _describe(self) -> None:
         # identity.json tells a person which tokenizer a cache folder belongs to.

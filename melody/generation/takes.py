@@ -7,6 +7,7 @@ lives only in the sidecar, so the music files of one seed are byte-identical run
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from melody import __version__
 from melody.errors import UsageError
-from melody.files import deferred_signals, free_stem, write_atomic
+from melody.files import OutputBatch, deferred_signals, free_stem
 from melody.music.notes import Piece
 from melody.generation.prime import key_name
 
@@ -75,12 +76,15 @@ class Take:
 
 def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | list[str] = FORMATS,
                stem: str | None = None, force: bool = False,
-               renderers: Mapping[str, Callable[[Piece], bytes]] | None = None) -> list[Path]:
+               renderers: Mapping[str, Callable[[Piece], bytes]] | None = None,
+               batch: OutputBatch | None = None) -> list[Path]:
     """Write a take as MIDI and/or ABC plus its .json sidecar, atomically; the paths written.
 
     Without `force` an existing name is never replaced: the next free stem is used instead
     (`default-7-1 (2)`). `renderers` add formats beyond mid and abc, from a layer above this
-    one (the CLI passes playback's WAV renderer).
+    one (the CLI passes playback's WAV renderer). The files go into `batch` (a command's
+    whole output, undone together if it fails), else into one of their own: either way a
+    failed write leaves none of this take's files.
     """
     from melody.music.io import render
 
@@ -104,8 +108,9 @@ def write_take(take: Take, out_dir: str | Path, *, formats: tuple[str, ...] | li
     sidecar["files"] = [path.name for path, _ in payloads]
     payloads.append((out_dir / f"{stem}.json", (json.dumps(sidecar, indent=1) + "\n").encode("utf-8")))
     written = []
-    with deferred_signals():  # a take is written whole: never a MIDI without its sidecar
+    with deferred_signals(), contextlib.ExitStack() as stack:  # a take is written whole: never a MIDI without its sidecar
+        if batch is None:
+            batch = stack.enter_context(OutputBatch(overwrite=force))
         for path, data in payloads:
-            write_atomic(path, data, overwrite=force)
-            written.append(path)
+            written.append(batch.write(path, data))
     return written

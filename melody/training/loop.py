@@ -20,7 +20,8 @@ from melody.corpus.openings import OPENINGS_FILE, openings_of
 from melody.errors import MelodyError, ModelError, Terminated, UsageError
 from melody.files import write_atomic
 from melody.model_folder import (CONFIG_FILE, FORMAT, FORMAT_VERSION, LOSS_PLOT_FILE, METRICS_FILE,
-                                 TOKENIZER_FILE, WEIGHTS_FILE, config_bytes, load_weights, save_model)
+                                 TOKENIZER_FILE, WEIGHTS_FILE, WEIGHTS_HASH, config_bytes, load_weights,
+                                 read_config, save_model)
 from melody.nn import build_model, check_fits
 from melody.nn.sizes import TRAINING_COPIES
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
@@ -67,6 +68,8 @@ class Trainer:
         self.cache_dir = cache_dir
         self.replace = replace
         self.created = previous is not None  # the folder exists and belongs to this run
+        # The hash of the weights on disk, which every config.json this run writes records.
+        self.weights_sha256: str | None = (previous or {}).get(WEIGHTS_HASH)
         self.step = 0
         self.best_loss: float | None = None
         self.best_step: int | None = None
@@ -571,6 +574,7 @@ class Trainer:
                        "device": str(self.runtime.device), "processes": self.runtime.world_size},
             **({"budget": self.budget.to_dict()} if self.budget is not None else {}),
             **({"evaluation": self.held_out} if self.held_out else {}),
+            **({WEIGHTS_HASH: self.weights_sha256} if self.weights_sha256 else {}),
         }
 
     def save(self, *, best: bool) -> None:
@@ -581,8 +585,12 @@ class Trainer:
         if not self.created:
             files = history | {OPENINGS_FILE: self.openings, REPORT_FILE: self.corpus.report_bytes()} | checkpoint_files(self.step, self.net,
                                                                                  self.trainer_state())
-            save_model(self.out, self.net, self.tokenizer, config, extra=files, replace=self.replace)
+            # The folder holds only the run's lock so far: build it whole beside and swap it in,
+            # so a kill before this save ends leaves no half folder.
+            save_model(self.out, self.net, self.tokenizer, config, extra=files,
+                       replace=self.replace or not (self.out / CONFIG_FILE).exists())
             self.created = self.report_saved = True
+            self.weights_sha256 = read_config(self.out).get(WEIGHTS_HASH)
             return
         save_checkpoint(self.out, self.step, self.net, self.trainer_state())
         if not self.report_saved:  # a resumed run read the corpus again: its report replaces the old one
@@ -590,6 +598,7 @@ class Trainer:
             self.report_saved = True
         if best:
             save_model(self.out, self.net, self.tokenizer, config, extra=history | {OPENINGS_FILE: self.openings})
+            self.weights_sha256 = read_config(self.out).get(WEIGHTS_HASH)
             return
         for name, data in history.items():
             write_atomic(self.out / name, data, overwrite=True, durable=True)

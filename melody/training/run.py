@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from melody.errors import ModelError, UsageError
+from melody.errors import ModelError, OutputError, UsageError
+from melody.files import refusal_line
+from melody.folder_lock import LOCK_FILE, FolderLock
 from melody.model_folder import CONFIG_FILE, locate_source, read_config
 from melody.training.events import TrainEvent, TrainResult
 from melody.training.settings import SHAPE_KEYS, Settings, apply_overrides, load_toml, merge, validate
@@ -133,14 +136,34 @@ def train(
     if not data:
         raise UsageError("no training data: name files or folders of .abc, .mid or .midi")
     out = Path(out) if out is not None else default_out(data)
-    if previous is None and out.exists() and not force:
-        raise UsageError(f"{out}: already exists (use --force to replace it, or --resume {out} to "
-                         f"continue training it)")
+    fresh = previous is None and not force
+    if os.path.lexists(out):
+        try:
+            with FolderLock(out):  # a folder another run is writing is refused as such, at once
+                pass
+        except OSError as error:
+            raise OutputError(refusal_line(error, out, nothing_written=True)) from None
+        if fresh and _holds_files(out):
+            raise UsageError(f"{out}: already exists (use --force to replace it, or --resume {out} to "
+                             f"continue training it)")
     from melody.training.loop import Trainer
     from melody.training.runtime import start_runtime
 
     runtime = start_runtime(device)
+    lock, made = None, False
     try:
+        if runtime.is_main:  # the process that writes the folder holds it until the end
+            made = not os.path.lexists(out)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                lock = FolderLock(out).acquire()
+            except OSError as error:  # a read-only or forbidden place: said before any training
+                made = False
+                raise OutputError(refusal_line(error, out, nothing_written=True)) from None
+            if fresh and _holds_files(out):  # another run made it between the check and now
+                made = False
+                raise UsageError(f"{out}: already exists (use --force to replace it, or --resume {out} "
+                                 f"to continue training it)")
         trainer = Trainer(data=data, settings=settings, explicit=explicit, asked=asked, out=out, runtime=runtime, previous=previous,
                           on_event=on_event, stop=stop, workers=workers, compile=compile,
                           cache_dir=Path(cache_dir) if cache_dir is not None else None,
@@ -155,4 +178,14 @@ def train(
         runtime.barrier()
         return result
     finally:
+        if made and not (out / CONFIG_FILE).exists():
+            shutil.rmtree(out, ignore_errors=True)  # a run that never saved leaves no folder behind
+        if lock is not None:
+            lock.release()
         runtime.close()
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether `folder` holds anything but a run's lock (a folder made for --out by a run that
+    was killed before its first save is free to use)."""
+    return folder.is_file() or any(entry.name != LOCK_FILE for entry in folder.iterdir())
