@@ -284,12 +284,16 @@ class ComposeScreen(TakeActions, Screen):
     def on_generation_ended(self, message: GenerationEnded) -> None:
         self._set_generating(False)
         infilling, self.pending_infill = self.pending_infill, None
-        if message.error:
+        if message.error or message.done.cancelled:
+            # Nothing kept: the roll goes back from the half-drawn notes to the take beside them.
             if infilling is not None and infilling[0] in self.app.session.takes:
                 # Back to the take and its selection, so another model or range is one step away.
                 source, bars = infilling
                 self.show_take(source)
                 self.query_one("#roll", PianoRoll).select_bars(*bars)
+            else:
+                self.show_take(self.selected_take())
+        if message.error:
             self.say(f"generation failed: {message.error}", error=True)
             self.notify(message.error, severity="error", timeout=8)
             return
