@@ -23,6 +23,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, 
 
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Note
+from melody.tui.screens.listen import Listening
 from melody.tui.screens.take_actions import TakeActions
 from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.piano_roll import PianoRoll
@@ -56,7 +57,7 @@ class GenerationEnded(Message):
         self.done, self.error = done, error
 
 
-class ComposeScreen(TakeActions, Screen):
+class ComposeScreen(Listening, TakeActions, Screen):
     """Model, seed and sampling on the left; the piano roll, the takes and the take's ABC on the right."""
 
     AUTO_FOCUS = "#model"
@@ -354,8 +355,7 @@ class ComposeScreen(TakeActions, Screen):
         """Cancel the generation and silence playback (the app is closing)."""
         if self.stop_event is not None:
             self.stop_event.set()
-        if self.player is not None:
-            self.player.stop()
+        self.stop_listening()
 
 
 def _model_line(info: Any) -> str:
