@@ -7,7 +7,6 @@ the work itself is melody's (generation.stream, generation.write_take).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual.widgets import TextArea
 

@@ -18,7 +18,6 @@ is drawn on its own shade, and the roll posts `SelectionChanged`.
 
 from __future__ import annotations
 
-from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
@@ -30,10 +29,10 @@ from textual.widget import Widget
 from melody.music.notes import TICKS_PER_QUARTER, Note, Piece, TimeSignature
 from melody.tui.widgets.bar_selection import BarSelection
 from melody.tui.widgets.pitch_window import PitchWindow, fit_step
+from melody.tui.widgets.roll_grid import NEW, NONE, PRIME, join_cells, note_grid, slot_row
 
 GUTTER = 4  # columns for the pitch labels on the left
 RULER = 1  # rows for the bar numbers on top
-NONE, PRIME, NEW = 0, 1, 2
 ZOOMS = (1, 2, 3, 6, 12, 24, 48)  # ticks per column
 # Footer groups: "[ ] Select bar", "{ } Stretch" (each key's own description is in the F1 help).
 SELECT = Binding.Group("Select bar", compact=True)
@@ -211,8 +210,8 @@ class PianoRoll(Widget, can_focus=True):
     def _reveal_new_music(self) -> None:
         """Open a take at its first new bar, after the bar before it for context, when the view
         from bar 1 does not reach the end of that bar (a take continued, varied or infilled)."""
-        if self.prime_end <= 0 or self.selection is None:
-            return
+        if self.prime_end <= 0 or self.selection is None or self.size.width <= GUTTER:
+            return  # nothing kept before the new music, or not laid out yet
         per, visible = self.ticks_per_column, max(1, self.size.width - GUTTER)
         bar = self.selection.bar_at(self.prime_end)
         first_new = self.selection.span((bar, bar))
@@ -363,19 +362,6 @@ class PianoRoll(Widget, can_focus=True):
     def _is_new(self, tick: int) -> bool:
         return self.prime_end <= tick and (self.new_end is None or tick < self.new_end)
 
-    def _build(self) -> dict[int, bytearray]:
-        """pitch -> a byte per column: NONE, PRIME (kept) or NEW."""
-        per = self.ticks_per_column
-        columns = self._columns() + 1
-        grid: dict[int, bytearray] = {}
-        for note in self.notes:
-            row = grid.setdefault(note.pitch, bytearray(columns))
-            kind = NEW if self._is_new(note.onset) else PRIME
-            first = note.onset // per
-            last = max(first + 1, -(-note.end // per))
-            row[first:last] = bytes([kind]) * (last - first)
-        return grid
-
     def _pitch_range(self) -> tuple[int, int]:
         pitches = [n.pitch for n in self.notes]
         return (min(pitches), max(pitches)) if pitches else (60, 60)
@@ -411,7 +397,7 @@ class PianoRoll(Widget, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         if self._grid is None:
-            self._grid = self._build()
+            self._grid = note_grid(self.notes, self.ticks_per_column, self._columns() + 1, self._is_new)
             self._view, self._range = self.pitch_window(), self._pitch_range()
             self._strips.clear()
         key = (y, self.size.width, self.size.height)
@@ -477,7 +463,7 @@ class PianoRoll(Widget, can_focus=True):
             labels = self._ruler(start, visible, bar_columns)
             ruler = Style(color=self.get_component_rich_style("piano-roll--ruler").color)
             cells = [(labels.get(c, " "), ground(c) + ruler) for c in range(start, start + visible)]
-            return self._strip([("bar│", base + gutter_style), *cells], width, base)
+            return join_cells([("bar│", base + gutter_style), *cells], width, base)
 
         window, row = self._view, y - RULER
         rule = "│"
@@ -487,8 +473,8 @@ class PianoRoll(Widget, can_focus=True):
         elif row == window.rows - 1 and low < window.bottom:
             rule = MORE_BELOW
         cells = [(window.label(row).ljust(GUTTER - 1)[:GUTTER - 1] + rule, base + gutter_style)]
-        top_row = self._slot_row(*window.slot(row, 0))
-        bottom_row = self._slot_row(*window.slot(row, 1))
+        top_row = slot_row(self._grid, *window.slot(row, 0))
+        bottom_row = slot_row(self._grid, *window.slot(row, 1))
         for column in range(start, start + visible):
             top = top_row[column] if column < len(top_row) else NONE
             bottom = bottom_row[column] if column < len(bottom_row) else NONE
@@ -505,32 +491,4 @@ class PianoRoll(Widget, can_focus=True):
             else:
                 char, style = " ", under
             cells.append((char, style))
-        return self._strip(cells, width, base)
-
-    def _slot_row(self, low: int, high: int) -> bytearray:
-        """A byte per column for the pitches low..high together: NEW where any is new, else PRIME."""
-        rows = [self._grid[p] for p in range(low, high + 1) if p in self._grid]
-        if len(rows) <= 1:
-            return rows[0] if rows else bytearray()
-        merged = bytearray(max(len(r) for r in rows))
-        for part in rows:
-            for column, kind in enumerate(part):
-                if kind > merged[column]:
-                    merged[column] = kind
-        return merged
-
-    @staticmethod
-    def _strip(cells: list[tuple[str, Style]], width: int, base: Style) -> Strip:
-        """One line from (text, style) cells, neighbours of one style joined into one segment."""
-        segments: list[Segment] = []
-        run_text: list[str] = []
-        run_style: Style | None = None
-        for text, style in cells:
-            if style != run_style and run_text:
-                segments.append(Segment("".join(run_text), run_style))
-                run_text = []
-            run_style = style
-            run_text.append(text)
-        if run_text:
-            segments.append(Segment("".join(run_text), run_style))
-        return Strip(segments).adjust_cell_length(width, base)
+        return join_cells(cells, width, base)
