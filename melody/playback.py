@@ -4,7 +4,9 @@ Both ways are optional extras, never hard dependencies. A port needs mido and it
 backend (`pip install "melody[play]"`; without them there are no ports, and the messages say
 what to install); rendering needs the `fluidsynth` program and a General MIDI SoundFont, and
 hearing the WAV needs a system audio player (aplay, paplay, afplay, ffplay, sox's play).
-`play()` picks whichever is there and says what to install when none is.
+`play()` picks whichever is there and says what to install when none is (`NothingToPlay`: the
+caller may offer to save a WAV instead). A player that starts but fails (aplay's "no soundcards
+found") is not playing: `Playback.failure` says so with the player's own last line of error.
 
 Everything here is plain Python so the CLI can use it as well as the terminal UI.
 """
@@ -53,10 +55,15 @@ INSTALL_HINT = (f"{PORT_HINT}, or install fluidsynth with a General MIDI SoundFo
                 "fluidsynth fluid-soundfont-gm) and an audio player (alsa-utils, pulseaudio-utils or sox)")
 
 Music = Union[Piece, bytes, str, os.PathLike]
+PLAYER_ERRORS = "player-errors.txt"  # beside the rendered WAV
 
 
 class PlaybackError(MelodyError):
     """No way to play, or a player or renderer that failed."""
+
+
+class NothingToPlay(PlaybackError):
+    """No MIDI port and no audio player: the music could still be rendered to a WAV file."""
 
 
 def midi_data(music: Music) -> bytes:
@@ -194,6 +201,8 @@ class Playback:
     _process: subprocess.Popen | None = None
     _stop: threading.Event | None = None
     _folder: tempfile.TemporaryDirectory | None = None
+    _errors: list[str] | None = None  # the player's error output (a file's lines, or a port's exception)
+    _stopped: bool = False
 
     @property
     def playing(self) -> bool:
@@ -201,8 +210,24 @@ class Playback:
             return True
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def failure(self) -> str | None:
+        """Why playing failed, once it has ended: the player's last line of error output, or its
+        exit status ("aplay failed: no soundcards found"); None while it plays, when it played
+        through quietly, or when `stop()` ended it."""
+        if self.playing or self._stopped:
+            return None
+        self._cleanup()  # reads the error output before the folder goes
+        said = next((line for line in reversed(self._errors or []) if line.strip()), "").strip()
+        code = self._process.returncode if self._process is not None else 0
+        if code == 0 and not said:
+            return None
+        who = self.how.partition(":")[2] if self.how.startswith("wav:") else f"MIDI port {self.how[5:]!r}"
+        return f"{who} failed: {said or f'exit status {code}'}"
+
     def stop(self) -> None:
         """Stop at once: all notes off on every channel, or the player process killed."""
+        self._stopped = True
         if self._stop is not None:
             self._stop.set()
         if self._process is not None and self._process.poll() is None:
@@ -232,15 +257,19 @@ class Playback:
 
     def _cleanup(self) -> None:
         if self._folder is not None and not self.playing:
+            said = Path(self._folder.name) / PLAYER_ERRORS
+            if said.is_file():
+                self._errors = said.read_text(errors="replace").splitlines()[-20:]
             self._folder.cleanup()
             self._folder = None
 
 
 def play(music: Music, *, port: str | None = None, soundfont: str | os.PathLike | None = None,
-         wav: bool = False) -> Playback:
+         wav: bool = False, player: list[str] | None = None) -> Playback:
     """Start playing and return at once: through `port` (or the first MIDI port), else FluidSynth.
 
-    `wav=True` skips the MIDI ports and renders with FluidSynth.
+    `wav=True` skips the MIDI ports and renders with FluidSynth; `player` is the audio player's
+    command (the WAV's path is added), else the first of AUDIO_PLAYERS on PATH.
     """
     data = midi_data(music)
     ports = [] if wav else midi_ports()
@@ -250,20 +279,22 @@ def play(music: Music, *, port: str | None = None, soundfont: str | os.PathLike 
         raise PlaybackError(f"no MIDI output port named {port!r} (ports: {', '.join(ports) or 'none'})")
     if ports:
         return _play_port(data, port or ports[0])
-    player = find_audio_player()
+    player = player or find_audio_player()
     if can_render() and player:
         return _play_wav(data, player, soundfont)
     if can_render():
-        raise PlaybackError("no audio player found to play the rendered WAV: install alsa-utils (aplay), "
+        raise NothingToPlay("no audio player found to play the rendered WAV: install alsa-utils (aplay), "
                             "pulseaudio-utils (paplay), sox (play) or ffmpeg (ffplay)")
-    raise PlaybackError(f"no way to play: {INSTALL_HINT}")
+    raise NothingToPlay(f"no way to play: {INSTALL_HINT}")
 
 
 def _play_wav(data: bytes, player: list[str], soundfont: str | os.PathLike | None) -> Playback:
     folder = tempfile.TemporaryDirectory(prefix="melody-play-")
     wav = render_wav(data, Path(folder.name) / "take.wav", soundfont=soundfont)
-    process = subprocess.Popen([*player, str(wav)], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its error output goes to a file (a pipe nobody reads could fill and stall it), read at the end.
+    with open(Path(folder.name) / PLAYER_ERRORS, "wb") as errors:
+        process = subprocess.Popen([*player, str(wav)], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=errors)
     return Playback(how=f"wav:{Path(player[0]).name}", _process=process, _folder=folder)
 
 
@@ -275,6 +306,7 @@ def _play_port(data: bytes, name: str) -> Playback:
     except Exception as error:  # noqa: BLE001 - backend errors have no common type
         raise PlaybackError(f"cannot open MIDI port {name!r}: {error}") from None
     stop = threading.Event()
+    errors: list[str] = []
 
     def feed() -> None:
         try:
@@ -284,13 +316,15 @@ def _play_port(data: bytes, name: str) -> Playback:
                     break
                 if not message.is_meta:
                     output.send(message)
+        except Exception as error:  # noqa: BLE001 - a backend error ends playback; `failure` says it
+            errors.append(f"{type(error).__name__}: {error}")
         finally:
             silence(output)
             output.close()
 
     thread = threading.Thread(target=feed, name="melody-playback", daemon=True)
     thread.start()
-    return Playback(how=f"port:{name}", _thread=thread, _stop=stop)
+    return Playback(how=f"port:{name}", _thread=thread, _stop=stop, _errors=errors)
 
 
 def silence(output) -> None:

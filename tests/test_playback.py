@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -127,3 +128,59 @@ def test_stop_kills_the_audio_player(tune_midi, monkeypatch):
     assert started.how.startswith("wav:") and started.playing
     started.stop()
     assert not started.playing
+
+
+def fake_player(folder: Path, name: str, body: str) -> Path:
+    """A real executable standing in for an audio player: a shell script named `name` in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return script
+
+
+def need_rendering() -> None:
+    optional_program("fluidsynth")
+    if playback.find_soundfont() is None:
+        pytest.skip(reason="no General MIDI SoundFont installed")
+
+
+def test_a_player_that_fails_is_reported_with_its_own_last_line(tune_midi, tmp_path, monkeypatch):
+    need_rendering()
+    # What aplay prints on a machine without a sound card, first on PATH.
+    fake_player(tmp_path / "bin", "aplay", "echo \"ALSA lib confmisc.c:855: cannot find card '0'\" >&2\n"
+                                           "echo 'aplay: main:850: audio open error: no soundcards found' >&2\n"
+                                           "exit 1")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    started = playback.play(tune_midi, wav=True)
+    assert started.how == "wav:aplay"
+    assert started.wait(timeout=60)
+    assert not started.playing
+    assert started.failure == "aplay failed: aplay: main:850: audio open error: no soundcards found"
+
+
+def test_a_silent_non_zero_exit_is_a_failure_and_a_clean_or_stopped_run_is_not(tune_midi, tmp_path):
+    need_rendering()
+    quiet_failure = fake_player(tmp_path, "quietfail", "exit 3")
+    started = playback.play(tune_midi, wav=True, player=[str(quiet_failure)])
+    assert started.wait(timeout=60) and started.failure == "quietfail failed: exit status 3"
+
+    fine = fake_player(tmp_path, "fine", "exit 0")
+    started = playback.play(tune_midi, wav=True, player=[str(fine)])
+    assert started.wait(timeout=60) and started.failure is None
+
+    long = fake_player(tmp_path, "long", "exec sleep 60")
+    started = playback.play(tune_midi, wav=True, player=[str(long)])
+    assert started.playing and started.failure is None
+    started.stop()  # killed by us: not the player's failure
+    assert not started.playing and started.failure is None
+
+
+def test_no_audio_player_at_all_is_nothing_to_play(tune_midi, tmp_path, monkeypatch):
+    need_rendering()
+    # A PATH holding only fluidsynth: it can render, nothing can play the WAV.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "fluidsynth").symlink_to(optional_program("fluidsynth"))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    with pytest.raises(playback.NothingToPlay, match="no audio player found"):
+        playback.play(tune_midi, wav=True)

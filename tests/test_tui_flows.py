@@ -442,3 +442,211 @@ def test_tunes_listed_in_the_seed_picker_come_from_the_shipped_corpus():
     from melody.tui.widgets.seed import SHIPPED_CORPUS
 
     assert SHIPPED_CORPUS == IRISH
+
+
+# -- the piano roll at 80x24, and listening (issue 15) --------------------------------------------
+def hand_made_take(notes, bars: int = 16, prime_end: int = 0):
+    """A take of `notes` in 4/4 D major, as a model would hand it back."""
+    from melody.generation import GenerationSettings, Take
+    from melody.music.notes import Key, Piece, Tempo, TimeSignature
+
+    piece = Piece(notes=notes, time_signatures=[TimeSignature(0, 4, 4)], keys=[Key(0, 2, "major")],
+                  tempos=[Tempo(0, 120.0)], title="hand made", end=bars * 96)
+    return Take(piece=piece, prime_end=prime_end, tokens=[1, 2], seed=7,
+                settings=GenerationSettings(seed=7, bars=bars), model_name="tiny", model_sha256="0" * 64)
+
+
+def wide_notes():
+    """145 eighth notes over 15 bars, pitches 55 to 83: wider than a short roll is tall."""
+    from melody.music.notes import Note
+
+    return [Note(12 * i, 55 + (i * 7) % 29, 12, 90) for i in range(145)]
+
+
+def roll_text(roll) -> list[str]:
+    return ["".join(segment.text for segment in roll.render_line(y)) for y in range(roll.size.height)]
+
+
+def drawn(roll, note) -> bool:
+    """The cell of the note's onset holds a block on the note's half of it."""
+    place = roll.cell_of(note)
+    if place is None:
+        return False
+    x, y, half = place
+    return roll_text(roll)[y][x] in ("▀█" if half == 0 else "▄█")
+
+
+@sync
+async def test_the_roll_shows_every_note_of_a_take_wider_than_it_is_tall_at_80x24(tmp_path, monkeypatch):
+    from melody.tui.widgets.piano_roll import RULER
+    from melody.tui.widgets.pitch_window import pitch_name
+
+    app = make_app(tmp_path, None, monkeypatch)
+    app.session.add(hand_made_take(wide_notes()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        await pilot.pause()
+        roll = screen.query_one(PianoRoll)
+        notes = roll.notes
+        assert len(notes) == 145 and 2 * (roll.size.height - RULER) < 83 - 55 + 1  # taller than the roll
+        window = roll.pitch_window()
+        assert all(window.bottom <= n.pitch <= window.top for n in notes)  # every pitch on a row
+        text = roll_text(roll)
+        labels = [line[:3].strip() for line in text[RULER:]]
+        assert labels[0] == pitch_name(window.top) and labels[-1] == pitch_name(window.bottom)
+        assert {"C4", "C5"} <= set(labels)  # and every C between
+        assert text[0].startswith("bar│1")
+        assert "▲" not in "".join(text) and "▼" not in "".join(text)  # nothing beyond the rows
+
+        # Panning right bar by bar brings every note on screen, each drawn on its own row.
+        roll.focus()
+        seen = set()
+        for _ in range(20):
+            seen |= {i for i, n in enumerate(notes) if drawn(roll, n)}
+            await pilot.press("right")
+        assert seen == set(range(145))
+        assert any(c.isdigit() for c in roll_text(roll)[0][4:])  # bar numbers along the top as it pans
+
+        # Zoomed in on pitch, notes go out of view and the gutter says so; up pans, end fits again.
+        await pilot.press("shift+up", "shift+up")
+        zoomed = roll.pitch_window()
+        assert zoomed.step < window.step and ("▲" in "".join(roll_text(roll)) or "▼" in "".join(roll_text(roll)))
+        await pilot.press("up")
+        assert roll.pitch_window().top > zoomed.top
+        await pilot.press("end")
+        assert roll.pitch_window().step == window.step
+
+
+@sync
+async def test_a_cancelled_take_leaves_the_roll_on_the_selected_take(tmp_path, tiny_model, monkeypatch):
+    app = make_app(tmp_path, tiny_model, monkeypatch)
+    app.session.add(hand_made_take(wide_notes()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        await pilot.pause()
+        roll = screen.query_one(PianoRoll)
+        shown = list(app.session.takes[0].piece.notes)
+        assert roll.notes == shown
+        await set_input(pilot, "#bars", "2000")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: screen.generating and roll.notes and roll.notes != shown, 60,
+                         "streamed notes")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating, 60, "the cancel")
+        assert len(app.session.takes) == 1
+        assert roll.notes == shown and roll.selection is not None  # the take again, not half a new one
+        assert "cancelled" in str(screen.query_one("#roll-status").content)
+
+
+@sync
+async def test_continue_and_vary_open_the_roll_at_the_new_bars(tmp_path, tiny_model, monkeypatch):
+    from melody.music.notes import Note
+
+    app = make_app(tmp_path, tiny_model, monkeypatch)
+    # Sixteen bars of quarter notes: more than the roll shows at 80x24, even a quarter to a column.
+    app.session.add(hand_made_take([Note(24 * i, 62 + (i % 8), 24, 90) for i in range(64)]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        await set_input(pilot, "#bars", "1")
+        await set_input(pilot, "#random-seed", "3")
+        roll = screen.query_one(PianoRoll)
+        table = screen.query_one("#takes", DataTable)
+
+        def first_new_bar_in_view() -> bool:
+            item = app.session.takes[-1]
+            bar = item.piece.bar_starts().index(item.prime_end) + 1 if item.prime_end in item.piece.bar_starts() \
+                else None
+            ruler = roll_text(roll)[0]
+            return bar is not None and f"{bar}" in ruler.split("│", 1)[1].split()
+
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.pause()
+        assert roll._start_column() == 0
+        await pilot.press("c")
+        await wait_until(pilot, lambda: len(app.session.takes) == 2 and not screen.generating, 60,
+                         "the continued take")
+        await pilot.pause()
+        assert app.session.takes[1].prime_end == 16 * 96
+        assert roll._start_column() > 0 and first_new_bar_in_view()
+
+        table.move_cursor(row=0)
+        await pilot.press("v")
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one(Input).value = "12"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.session.takes) == 3 and not screen.generating, 60,
+                         "the variation")
+        await pilot.pause()
+        assert app.session.takes[2].prime_end == 12 * 96
+        assert roll._start_column() > 0 and first_new_bar_in_view()
+
+
+def player_on_path(tmp_path: Path, monkeypatch, body: str) -> None:
+    """A real executable named aplay, first on PATH (where playback looks for a player)."""
+    from melody import playback
+
+    if not playback.can_render():
+        pytest.skip(reason="fluidsynth or a SoundFont is missing")
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    (folder / "aplay").write_text(f"#!/bin/sh\n{body}\n")
+    (folder / "aplay").chmod(0o755)
+    import os
+
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+
+
+@sync
+async def test_a_failing_player_is_reported_and_a_wav_offered_instead(tmp_path, monkeypatch):
+    from melody.music.notes import Note
+
+    player_on_path(tmp_path, monkeypatch, "echo 'aplay: main:850: audio open error: no soundcards found' >&2\n"
+                                          "exit 1")
+    app = make_app(tmp_path, None, monkeypatch)
+    app.session.add(hand_made_take([Note(24 * i, 62 + i % 5, 24, 90) for i in range(8)], bars=2))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        screen.query_one("#port", Select).value = "wav"
+        await pilot.pause()
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 60, "the WAV offer")
+        message = "aplay failed: aplay: main:850: audio open error: no soundcards found"
+        assert message in app.screen.question
+        assert message in said(app, "error")
+        assert message in str(screen.query_one("#roll-status").content)
+        assert not any(text.startswith("playing") for text in said(app, "information"))
+        assert screen.player is None and screen.listening is None
+        await pilot.press("y")
+        wav = tmp_path / "melody-out" / "take-1.wav"
+        await wait_until(pilot, lambda: wav.is_file(), 60, "the WAV")
+        assert wav.read_bytes()[:4] == b"RIFF" and (tmp_path / "melody-out" / "take-1.json").is_file()
+
+
+@sync
+async def test_ctrl_l_plays_and_stops_and_plays_again(tmp_path, monkeypatch):
+    from melody.music.notes import Note
+
+    player_on_path(tmp_path, monkeypatch, "exec sleep 60")
+    app = make_app(tmp_path, None, monkeypatch)
+    app.session.add(hand_made_take([Note(24 * i, 62 + i % 5, 24, 90) for i in range(8)], bars=2))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.refresh_takes()
+        screen.query_one("#port", Select).value = "wav"
+        await pilot.pause()
+        for _ in range(2):  # a stopped take plays again on the next press
+            await pilot.press("ctrl+l")
+            await wait_until(pilot, lambda: screen.player is not None and screen.player.playing, 60, "playback")
+            await wait_until(pilot, lambda: any(t.startswith("playing take 1") for t in said(app, "information")),
+                             10, "the playing notice")
+            player = screen.player
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert not player.playing and screen.player is None and screen.listening is None
+            assert player.failure is None  # stopped, not failed
+        assert not said(app, "error")

@@ -377,3 +377,19 @@ def test_the_command_line_loads_neither_textual_nor_torch_until_tui_runs():
             "print('textual' in sys.modules, 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_pitch_window_fits_any_range_into_its_rows_and_follows_a_note_out_of_it():
+    from melody.tui.widgets.pitch_window import PitchWindow, fit_step, pitch_name
+
+    assert fit_step(55, 83, 7) == 3 and fit_step(60, 72, 7) == 1  # 29 semitones on 14 half rows
+    window = PitchWindow.centred(55, 83, 7)
+    assert window.bottom <= 55 and window.top >= 83 and window.row_of(83) is not None
+    assert window.row_of(window.top + 1) is None
+    assert [window.label(y) for y in (0, 6)] == [pitch_name(window.top), pitch_name(window.bottom)]
+    assert pitch_name(60) == "C4" and pitch_name(78) == "F#5"
+    zoomed = PitchWindow.centred(55, 83, 7, step=1)  # wider than the window: the top notes in view
+    assert zoomed.top == 83 and zoomed.row_of(55) is None
+    moved = zoomed.following(55)
+    assert moved.row_of(55) is not None and (zoomed.top - moved.top) % 2 == 0  # by whole rows
+    assert PitchWindow(200, 1, 7).clamped().top == 127 and PitchWindow(3, 1, 7).clamped().bottom == 0

@@ -23,6 +23,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, 
 
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Note
+from melody.tui.screens.listen import Listening
 from melody.tui.screens.take_actions import TakeActions
 from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.piano_roll import PianoRoll
@@ -56,7 +57,7 @@ class GenerationEnded(Message):
         self.done, self.error = done, error
 
 
-class ComposeScreen(TakeActions, Screen):
+class ComposeScreen(Listening, TakeActions, Screen):
     """Model, seed and sampling on the left; the piano roll, the takes and the take's ABC on the right."""
 
     AUTO_FOCUS = "#model"
@@ -284,12 +285,16 @@ class ComposeScreen(TakeActions, Screen):
     def on_generation_ended(self, message: GenerationEnded) -> None:
         self._set_generating(False)
         infilling, self.pending_infill = self.pending_infill, None
-        if message.error:
+        if message.error or message.done.cancelled:
+            # Nothing kept: the roll goes back from the half-drawn notes to the take beside them.
             if infilling is not None and infilling[0] in self.app.session.takes:
                 # Back to the take and its selection, so another model or range is one step away.
                 source, bars = infilling
                 self.show_take(source)
                 self.query_one("#roll", PianoRoll).select_bars(*bars)
+            else:
+                self.show_take(self.selected_take())
+        if message.error:
             self.say(f"generation failed: {message.error}", error=True)
             self.notify(message.error, severity="error", timeout=8)
             return
@@ -350,8 +355,7 @@ class ComposeScreen(TakeActions, Screen):
         """Cancel the generation and silence playback (the app is closing)."""
         if self.stop_event is not None:
             self.stop_event.set()
-        if self.player is not None:
-            self.player.stop()
+        self.stop_listening()
 
 
 def _model_line(info: Any) -> str:

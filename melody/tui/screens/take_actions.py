@@ -1,16 +1,14 @@
 """What the compose screen does with kept takes: show, mark, rename, delete, continue, vary,
-infill (bars selected in the piano roll sampled anew), export and listen. A mixin of
-`ComposeScreen`, which supplies `start`, `busy`, `form_settings`, `say`, `generating` and `player`;
-the work itself is melody's (generation.stream, generation.write_take, playback).
+infill (bars selected in the piano roll sampled anew) and export (listening is `listen.py`). A
+mixin of `ComposeScreen`, which supplies `start`, `busy`, `form_settings`, `say` and `generating`;
+the work itself is melody's (generation.stream, generation.write_take).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from textual import work
-from textual.widgets import Select, TextArea
+from textual.widgets import TextArea
 
 from melody.errors import MelodyError
 from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
@@ -208,35 +206,6 @@ class TakeActions:
         if written:
             self.notify(f"exported {len(written)} files to {folder}: {', '.join(p.name for p in written[:3])}"
                         + (" …" if len(written) > 3 else ""))
-
-    # -- listening ---------------------------------------------------------------------------------
-    def action_listen(self) -> None:
-        """Play the selected take, or stop what is playing."""
-        if self.player is not None and self.player.playing:
-            self.player.stop()
-            self.player = None
-            self.notify("playback stopped")
-            return
-        item = self._need_take()
-        if item is not None:
-            self.notify(f"rendering {item.name}…")
-            self.play(item.piece, str(self.query_one("#port", Select).value))
-
-    @work(thread=True, exclusive=True, group="play", exit_on_error=False)
-    def play(self, piece: Any, how: str) -> None:
-        from melody import playback
-
-        try:
-            port = how[5:] if how.startswith("port:") else None
-            player = playback.play(piece, port=port, wav=how == "wav")
-        except MelodyError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
-            return
-        except Exception as error:  # noqa: BLE001
-            self.app.call_from_thread(self.notify, f"cannot play: {error}", severity="error")
-            return
-        self.player = player
-        self.app.call_from_thread(self.notify, f"playing ({player.how}); ctrl+l stops")
 
 
 def _slug(name: str) -> str:

@@ -1,9 +1,13 @@
 """A piano roll: pitch up the screen, time across it, bar lines, the kept music shaded apart.
 
-Each character cell holds two pitches (upper and lower half blocks), so a 20-row widget
-shows 40 semitones under a row of bar numbers. One column is `ticks_per_column` ticks (a
-sixteenth note by default). While notes stream in, the view follows the newest one;
-left/right pan, +/- zoom.
+Each character cell holds two slots of pitch (upper and lower half blocks) under a row of bar
+numbers. The rows fit the take's whole pitch range (`PitchWindow`): a slot holds one semitone
+where the roll is tall enough, more where it is not, so no note is ever off screen unless the
+view was zoomed in (shift+up) and panned (up/down, shift+wheel); then ▲ or ▼ in the gutter
+says notes lie beyond. One column is `ticks_per_column` ticks (a sixteenth note by default);
+left/right and the mouse wheel pan by bars, +/- zoom time. While notes stream in, the view
+follows the newest one; end goes back to that (and to the fitted rows). A shown take opens at
+its new music when that is out of view from bar 1 (a continued, varied or infilled take).
 
 The new music of a take lies between `prime_end` and `new_end` (the end of the piece, or of
 the infilled bars): it is drawn in one colour on a plain ground, the kept music around it in
@@ -14,7 +18,6 @@ is drawn on its own shade, and the roll posts `SelectionChanged`.
 
 from __future__ import annotations
 
-from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
@@ -25,19 +28,16 @@ from textual.widget import Widget
 
 from melody.music.notes import TICKS_PER_QUARTER, Note, Piece, TimeSignature
 from melody.tui.widgets.bar_selection import BarSelection
+from melody.tui.widgets.pitch_window import PitchWindow, fit_step
+from melody.tui.widgets.roll_grid import NEW, NONE, PRIME, join_cells, note_grid, slot_row
 
-GUTTER = 4  # columns for the octave labels on the left
+GUTTER = 4  # columns for the pitch labels on the left
 RULER = 1  # rows for the bar numbers on top
-NONE, PRIME, NEW = 0, 1, 2
 ZOOMS = (1, 2, 3, 6, 12, 24, 48)  # ticks per column
 # Footer groups: "[ ] Select bar", "{ } Stretch" (each key's own description is in the F1 help).
 SELECT = Binding.Group("Select bar", compact=True)
 STRETCH = Binding.Group("Stretch", compact=True)
-
-
-def pitch_name(pitch: int) -> str:
-    """C4 for MIDI 60 (scientific pitch notation)."""
-    return f"C{pitch // 12 - 1}"
+MORE_ABOVE, MORE_BELOW = "▲", "▼"  # in the gutter's rule: notes beyond a zoomed-in window
 
 
 class PianoRoll(Widget, can_focus=True):
@@ -47,9 +47,13 @@ class PianoRoll(Widget, can_focus=True):
                          "piano-roll--bar", "piano-roll--gutter", "piano-roll--ruler",
                          "piano-roll--selection"}
     BINDINGS = [
-        Binding("left", "pan(-1)", "Earlier", show=False),
-        Binding("right", "pan(1)", "Later", show=False),
-        Binding("end", "follow", "Follow", show=False),
+        Binding("left", "pan(-1)", "A bar earlier", show=False),
+        Binding("right", "pan(1)", "A bar later", show=False),
+        Binding("up", "pan_pitch(1)", "Higher", show=False),
+        Binding("down", "pan_pitch(-1)", "Lower", show=False),
+        Binding("shift+up", "zoom_pitch(-1)", "Fewer pitches, in detail", show=False),
+        Binding("shift+down", "zoom_pitch(1)", "More pitches", show=False),
+        Binding("end", "follow", "Follow the newest note, every pitch in view", show=False),
         Binding("plus,equals_sign", "zoom(-1)", "Zoom in", show=False),
         Binding("minus", "zoom(1)", "Zoom out", show=False),
         Binding("left_square_bracket", "move_selection(-1)", "Select the bar before", group=SELECT),
@@ -85,6 +89,11 @@ class PianoRoll(Widget, can_focus=True):
         self.signatures: list[TimeSignature] = [TimeSignature(0, 4, 4)]
         self.follow = True
         self.first_column = 0
+        self.pitch_step: int | None = None  # semitones a half row; None: fit the notes' range
+        self.pitch_top: int | None = None  # the top pitch panned to; None: placed automatically
+        self._window: PitchWindow | None = None
+        self._view = PitchWindow(60, 1, 1)  # the window the drawn lines use, placed with the grid
+        self._range = (60, 60)
         self._grid: dict[int, bytearray] | None = None
         # Drawn lines, kept until something changes: a repaint while notes stream costs no drawing.
         self._strips: dict[tuple[int, int, int], Strip] = {}
@@ -101,10 +110,12 @@ class PianoRoll(Widget, can_focus=True):
             self.signatures = list(piece.time_signatures) or [TimeSignature(0, 4, 4)]
         self.follow = False
         self.first_column = 0
+        self._fit_pitches()
         self._drop_selection()
         if piece is not None and piece.notes:
             self.selection = BarSelection(piece.bar_starts(), piece.end_tick)
         self.fit()
+        self._reveal_new_music()
         self._changed()
 
     def fit(self) -> None:
@@ -127,6 +138,7 @@ class PianoRoll(Widget, can_focus=True):
             self.signatures = list(signatures or prime.time_signatures)
         self.ticks_per_column = TICKS_PER_QUARTER // 4
         self.follow = True
+        self._fit_pitches()
         self._changed()
 
     def add_notes(self, notes: list[Note]) -> None:
@@ -142,6 +154,10 @@ class PianoRoll(Widget, can_focus=True):
             self.signatures = list(signatures)
         self._changed()
 
+    def _fit_pitches(self) -> None:
+        self.pitch_step = self.pitch_top = None
+        self._window = None
+
     def _changed(self) -> None:
         self._grid = None
         self._bar_columns = None
@@ -153,6 +169,7 @@ class PianoRoll(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         self._grid = None
+        self._window = None  # another height: fit the rows again
 
     # -- the selection ---------------------------------------------------------------------------
     @property
@@ -189,6 +206,20 @@ class PianoRoll(Widget, can_focus=True):
             self.first_column, self.follow = first, False
         elif last > start + visible:
             self.first_column, self.follow = last - visible, False
+
+    def _reveal_new_music(self) -> None:
+        """Open a take at its first new bar, after the bar before it for context, when the view
+        from bar 1 does not reach the end of that bar (a take continued, varied or infilled)."""
+        if self.prime_end <= 0 or self.selection is None or self.size.width <= GUTTER:
+            return  # nothing kept before the new music, or not laid out yet
+        per, visible = self.ticks_per_column, max(1, self.size.width - GUTTER)
+        bar = self.selection.bar_at(self.prime_end)
+        first_new = self.selection.span((bar, bar))
+        if -(-first_new[1] // per) <= visible:
+            return  # in view from the start
+        before = self.selection.span((max(1, bar - 1), bar))
+        start = before[0] if -(-before[1] // per) - before[0] // per <= visible else first_new[0]
+        self.first_column = min(start // per, max(0, self._columns() - visible))
 
     def _first_bar_in_view(self) -> int:
         return self.selection.bar_at(self._start_column() * self.ticks_per_column) if self.selection else 1
@@ -243,14 +274,69 @@ class PianoRoll(Widget, can_focus=True):
 
     # -- keys --------------------------------------------------------------------------------
     def action_pan(self, direction: int) -> None:
+        """Move the view by `direction` bars (its left edge to a bar line)."""
+        per, start = self.ticks_per_column, self._start_column()
+        visible = max(1, self.size.width - GUTTER)
+        last = max(0, self._columns() - visible)
+        columns = sorted({tick // per for tick in self._bar_starts((start + visible + 1) * per + 1)})
+        if direction > 0:
+            target = next((c for c in columns if c > start), start + visible)
+        else:
+            target = next((c for c in reversed(columns) if c < start), 0)
         self.follow = False
-        step = max(1, (self.size.width - GUTTER) // 2)
-        self.first_column = max(0, self._start_column() + direction * step)
+        self.first_column = max(0, min(target, last))
+        self._changed()
+
+    def action_pan_pitch(self, rows: int) -> None:
+        """Move the rows up (positive) or down, while some note stays in view."""
+        window = self.pitch_window()
+        low, high = self._pitch_range()
+        moved = window.panned(rows)
+        if moved.bottom <= high and moved.top >= low:
+            self.pitch_top = moved.top
+            self._changed()
+
+    def action_zoom_pitch(self, direction: int) -> None:
+        """More semitones a row (positive) or fewer, around the middle of the rows; the fitted
+        step (every note in view) is the widest."""
+        window = self.pitch_window()
+        low, high = self._pitch_range()
+        widest = fit_step(low, high, window.rows)
+        step = min(widest, max(1, window.step + direction))
+        if step == window.step:
+            return
+        middle = (window.top + window.bottom) // 2
+        self.pitch_step = None if step == widest else step
+        self.pitch_top = None
+        self._window = PitchWindow(middle + window.rows * step, step, window.rows).clamped()
         self._changed()
 
     def action_follow(self) -> None:
         self.follow = True
+        self._fit_pitches()
         self._changed()
+
+    # -- the mouse wheel: bars; with shift or ctrl, pitch ----------------------------------------
+    def _wheel(self, event: events.MouseEvent, direction: int) -> None:
+        event.stop()
+        if event.shift or event.ctrl:
+            self.action_pan_pitch(-direction)
+        else:
+            self.action_pan(direction)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._wheel(event, 1)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._wheel(event, -1)
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        self.action_pan(1)
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        self.action_pan(-1)
 
     def action_zoom(self, direction: int) -> None:
         index = ZOOMS.index(self.ticks_per_column) if self.ticks_per_column in ZOOMS else 3
@@ -276,33 +362,43 @@ class PianoRoll(Widget, can_focus=True):
     def _is_new(self, tick: int) -> bool:
         return self.prime_end <= tick and (self.new_end is None or tick < self.new_end)
 
-    def _build(self) -> dict[int, bytearray]:
-        """pitch -> a byte per column: NONE, PRIME (kept) or NEW."""
-        per = self.ticks_per_column
-        columns = self._columns() + 1
-        grid: dict[int, bytearray] = {}
-        for note in self.notes:
-            row = grid.setdefault(note.pitch, bytearray(columns))
-            kind = NEW if self._is_new(note.onset) else PRIME
-            first = note.onset // per
-            last = max(first + 1, -(-note.end // per))
-            row[first:last] = bytes([kind]) * (last - first)
-        return grid
+    def _pitch_range(self) -> tuple[int, int]:
+        pitches = [n.pitch for n in self.notes]
+        return (min(pitches), max(pitches)) if pitches else (60, 60)
 
-    def _top_pitch(self) -> int:
-        """The pitch in the upper half of the first row under the ruler: the notes centred vertically."""
+    def pitch_window(self) -> PitchWindow:
+        """The pitches the rows show now: fitted to every note unless zoomed in or panned; a
+        fitted window stays put until a note falls outside it, a zoomed one follows the newest."""
         rows = max(1, self.size.height - RULER)
-        pitches = [n.pitch for n in self.notes] or [60]
-        low, high = min(pitches), max(pitches)
-        middle = (low + high + 1) // 2
-        top = middle + rows  # two pitches per row, half the rows above the middle
-        if high > top:  # too wide: keep the top notes in view (melody lives there)
-            top = high + 1
-        return min(128, top)
+        low, high = self._pitch_range()
+        fitting = fit_step(low, high, rows)
+        step = min(self.pitch_step or fitting, fitting)
+        if self.pitch_top is not None:
+            window = PitchWindow(self.pitch_top, step, rows).clamped()
+        else:
+            window = self._window
+            if window is None or (window.step, window.rows) != (step, rows):
+                window = PitchWindow.centred(low, high, rows, step)
+            if window.bottom > low or window.top < high:
+                if step == fitting:
+                    window = PitchWindow.centred(low, high, rows, step)
+                elif self.follow and self.notes:
+                    window = window.following(self.notes[-1].pitch)
+        self._window = window
+        return window
+
+    def cell_of(self, note: Note) -> tuple[int, int, int] | None:
+        """(x, y, half) of the cell that draws `note`'s onset, or None when it is out of view."""
+        place = self.pitch_window().row_of(note.pitch)
+        column = note.onset // self.ticks_per_column - self._start_column()
+        if place is None or not 0 <= column < self.size.width - GUTTER:
+            return None
+        return GUTTER + column, RULER + place[0], place[1]
 
     def render_line(self, y: int) -> Strip:
         if self._grid is None:
-            self._grid = self._build()
+            self._grid = note_grid(self.notes, self.ticks_per_column, self._columns() + 1, self._is_new)
+            self._view, self._range = self.pitch_window(), self._pitch_range()
             self._strips.clear()
         key = (y, self.size.width, self.size.height)
         strip = self._strips.get(key)
@@ -310,12 +406,15 @@ class PianoRoll(Widget, can_focus=True):
             strip = self._strips[key] = self._draw_line(y)
         return strip
 
+    def _bar_starts(self, until: int) -> list[int]:
+        """The ticks where bars start, up to `until`, on the roll's meters."""
+        return Piece(time_signatures=list(self.signatures)).bar_starts(until)
+
     def _bars_in_view(self, start: int, per: int, width: int) -> dict[int, int]:
         """Column -> the number (from 1) of the bar whose line it holds, computed once per view."""
         view = (start, per, width)
         if self._bar_columns is None or self._bar_columns[0] != view:
-            until = (start + width) * per
-            starts = Piece(time_signatures=list(self.signatures)).bar_starts(until)
+            starts = self._bar_starts((start + width) * per)
             self._bar_columns = (view, {tick // per: number for number, tick in enumerate(starts, 1)})
         return self._bar_columns[1]
 
@@ -364,18 +463,18 @@ class PianoRoll(Widget, can_focus=True):
             labels = self._ruler(start, visible, bar_columns)
             ruler = Style(color=self.get_component_rich_style("piano-roll--ruler").color)
             cells = [(labels.get(c, " "), ground(c) + ruler) for c in range(start, start + visible)]
-            return self._strip([("bar│", base + gutter_style), *cells], width, base)
+            return join_cells([("bar│", base + gutter_style), *cells], width, base)
 
-        upper = self._top_pitch() - 2 * (y - RULER)
-        lower = upper - 1
-        label = ""
-        for pitch in (upper, lower):
-            if 0 <= pitch <= 127 and pitch % 12 == 0:
-                label = pitch_name(pitch)
-        cells = [(label.ljust(GUTTER - 1)[:GUTTER - 1] + "│", base + gutter_style)]
-        empty = bytearray()
-        top_row = self._grid.get(upper, empty)
-        bottom_row = self._grid.get(lower, empty)
+        window, row = self._view, y - RULER
+        rule = "│"
+        low, high = self._range
+        if row == 0 and high > window.top:
+            rule = MORE_ABOVE
+        elif row == window.rows - 1 and low < window.bottom:
+            rule = MORE_BELOW
+        cells = [(window.label(row).ljust(GUTTER - 1)[:GUTTER - 1] + rule, base + gutter_style)]
+        top_row = slot_row(self._grid, *window.slot(row, 0))
+        bottom_row = slot_row(self._grid, *window.slot(row, 1))
         for column in range(start, start + visible):
             top = top_row[column] if column < len(top_row) else NONE
             bottom = bottom_row[column] if column < len(bottom_row) else NONE
@@ -392,20 +491,4 @@ class PianoRoll(Widget, can_focus=True):
             else:
                 char, style = " ", under
             cells.append((char, style))
-        return self._strip(cells, width, base)
-
-    @staticmethod
-    def _strip(cells: list[tuple[str, Style]], width: int, base: Style) -> Strip:
-        """One line from (text, style) cells, neighbours of one style joined into one segment."""
-        segments: list[Segment] = []
-        run_text: list[str] = []
-        run_style: Style | None = None
-        for text, style in cells:
-            if style != run_style and run_text:
-                segments.append(Segment("".join(run_text), run_style))
-                run_text = []
-            run_style = style
-            run_text.append(text)
-        if run_text:
-            segments.append(Segment("".join(run_text), run_style))
-        return Strip(segments).adjust_cell_length(width, base)
+        return join_cells(cells, width, base)
