@@ -14,6 +14,9 @@ checkpoint pointer) are read through here, never with a bare `read_text` + `json
 
 Every refusal is a `ModelError`: one line, the file first. A missing file raises
 FileNotFoundError, so each caller says what a missing file means (often: nothing wrong).
+
+`real_path` is for any path a user hands over: `Path.resolve` raises on a symlink loop
+(RuntimeError before Python 3.13), which would escape as a traceback.
 """
 
 from __future__ import annotations
@@ -45,6 +48,15 @@ class _TooManyDigits(ValueError):
 
 class _NotFinite(ValueError):
     pass
+
+
+def real_path(path: str | os.PathLike) -> Path:
+    """Where `path` really leads (links followed), or its absolute form when it leads nowhere
+    (a symlink loop, a folder that cannot be searched): never raises, so it can key a path."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
 
 
 def _file_kind(mode: int) -> str:

@@ -275,6 +275,40 @@ def test_resume_finds_recorded_relative_data_beside_the_models_folder(tmp_path: 
     assert locate_source("gone", folder) is None  # train passes it on as written: build_corpus names it
 
 
+def test_resume_from_another_folder_finds_the_data_named_relative_to_where_training_ran(
+        corpus: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    project = tmp_path / "p"
+    (project / "assets").mkdir(parents=True)
+    write_tunes(project / "assets" / "tunes.abc", corpus / "a.abc", 6)
+    monkeypatch.chdir(tmp_path)
+    tiny = sum((["--set", s] for s in TINY_SET), [])
+    assert main(["train", "p/assets/tunes.abc", "--out", "p/models/x", "--device", "cpu", "--workers", "1",
+                 *tiny, "--set", "training.max_steps=2"]) == 0
+    recorded = load_model(project / "models" / "x").config["data"]["sources"]
+    assert recorded == [str(project / "assets" / "tunes.abc")]  # absolute: found from anywhere
+    monkeypatch.chdir(project)  # where `p/assets/tunes.abc` does not lead
+    capsys.readouterr()
+    assert main(["train", "--resume", "models/x", "--device", "cpu", "--workers", "1",
+                 "--set", "training.max_steps=4"]) == 0, capsys.readouterr().err
+    assert load_model(project / "models" / "x").config["result"]["step"] == 4
+
+
+def test_an_old_folder_with_data_recorded_relative_to_its_training_folder_still_resumes(
+        corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    """Folders written before sources were stored absolute: as typed, found from the models/ folder's parent."""
+    project = tmp_path / "p"
+    write_tunes(project / "assets" / "tunes.abc", corpus / "a.abc", 6)
+    monkeypatch.chdir(project)
+    train(["assets/tunes.abc"], out="models/x", device="cpu", workers=1, overrides=TINY | {"training.max_steps": 2})
+    config_path = project / "models" / "x" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["data"]["sources"] = ["assets/tunes.abc"]
+    config_path.write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)
+    result = train(resume=project / "models" / "x", device="cpu", workers=1, overrides={"training.max_steps": 4})
+    assert result.step == 4
+
+
 def test_a_time_budget_ends_the_run_between_log_lines_with_the_model_saved(corpus: Path, tmp_path: Path) -> None:
     overrides = TINY | {"training.max_minutes": 0.05, "training.log_every": 10_000, "training.max_steps": 100_000}
     result, events = run(corpus, tmp_path / "m", overrides=overrides)

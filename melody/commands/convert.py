@@ -114,13 +114,14 @@ def run(args: argparse.Namespace) -> int:
 def files_in_order(paths: list) -> list[Path]:
     """Music files in the order the user named them (a folder's files sorted), each once."""
     from melody.corpus import find_music_files
+    from melody.safe_read import real_path
 
     seen: set[Path] = set()
     files: list[Path] = []
     for given in paths:
         for path in find_music_files([given]):
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
+            if real_path(path) not in seen:
+                seen.add(real_path(path))
                 files.append(path)
     return files
 

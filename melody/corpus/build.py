@@ -18,6 +18,7 @@ from melody.corpus.cache import Outcome, TokenStore, default_cache_dir, skipped
 from melody.corpus.report import Corpus, FileReport, TokenizedPiece
 from melody.errors import MelodyError, MusicError, UsageError
 from melody.music import io as music_io
+from melody.safe_read import real_path
 from melody.tokenizers.base import Tokenizer
 
 Progress = Callable[[int, int, str], None]
@@ -25,7 +26,10 @@ Progress = Callable[[int, int, str], None]
 
 # -- finding files ---------------------------------------------------------------------------
 def find_music_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Music files named by `paths` (files, and folders searched recursively), sorted, once each."""
+    """Music files named by `paths` (files, and folders searched recursively), sorted, once each.
+
+    A symlink loop, or a folder that cannot be listed, is kept as an entry of its own: reading
+    it fails, and the caller reports that file and goes on, as for any other bad file."""
     found: dict[Path, Path] = {}
     for given in paths:
         path = Path(given)
@@ -33,15 +37,20 @@ def find_music_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
             raise UsageError(f"{path}: no such file or folder")
         if not path.is_dir():
             # A file named outright is kept whatever its suffix: the report says why it is skipped.
-            found.setdefault(path.resolve(), path)
+            found.setdefault(real_path(path), path)
             continue
-        for folder, subfolders, names in os.walk(path):
+
+        def unlisted(error: OSError) -> None:
+            if error.filename is not None:
+                found.setdefault(real_path(error.filename), Path(error.filename))
+
+        for folder, subfolders, names in os.walk(path, onerror=unlisted):
             subfolders.sort()
             for name in subfolders + names:
                 if Path(name).suffix.lower() in music_io.MUSIC_SUFFIXES:
                     # A folder named x.mid is listed too, so the report can say what it is.
                     candidate = Path(folder) / name
-                    found.setdefault(candidate.resolve(), candidate)
+                    found.setdefault(real_path(candidate), candidate)
     return sorted(found.values(), key=lambda p: str(p))
 
 

@@ -40,6 +40,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     try:
         size = path.stat().st_size
         if path.is_dir():
+            os.listdir(path)  # a folder that cannot be listed says why (os.walk passed over it)
             raise MusicError("is a folder, not a music file", file=str(path))
         if not path.is_file():  # a FIFO or a device would block or never end
             raise MusicError("not a regular file", file=str(path))
@@ -49,7 +50,7 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         data = path.read_bytes()
     except FileNotFoundError:
         raise MissingMusicFile("no such file", file=str(path)) from None
-    except OSError as error:
+    except OSError as error:  # a symlink loop (ELOOP), no permission, an I/O error
         raise MusicError(f"cannot read: {error.strerror or error}", file=str(path)) from None
     if not data:
         raise MusicError("file is empty", file=str(path))

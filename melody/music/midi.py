@@ -36,6 +36,7 @@ from melody.music.notes import (CARRIED_CONTROLLERS, MODES, PITCH_CLASS_NAMES, T
 WRITE_TICKS_PER_QUARTER = 480  # 20 MIDI ticks per grid tick, the resolution abc2midi writes
 MAX_TICKS = 2**20  # ~6 hours at 120 qpm: anything longer is a broken or hostile file
 MAX_NOTES = 500_000  # a huge orchestral file has tens of thousands
+MAX_TRACKS = 65_535  # as many as the header's 16-bit track count can declare
 DRUM_CHANNEL = 9
 _MODE_TEXT = "key: "
 
@@ -111,6 +112,9 @@ class _Reader:
             size = int.from_bytes(data[position + 4:position + 8], "big")
             body = position + 8
             if kind == b"MTrk":
+                if tracks >= MAX_TRACKS:
+                    # Each track costs time and small allocations even when empty.
+                    raise self.fail(f"more than {MAX_TRACKS:,} tracks; melody does not read files this large")
                 if body + size > len(data):
                     raise self.fail(f"truncated MIDI file: track {tracks + 1} claims {size} bytes, "
                                     f"{len(data) - body} are left")
@@ -138,6 +142,7 @@ class _Reader:
         raw: list[tuple[int, int, int, int, int, int]] = []  # MIDI ticks: onset, end, pitch, ...
         sounding: dict[int, deque[tuple[int, int, int]]] = {}  # channel<<7|pitch -> onsets
         started, limit = 0, MAX_NOTES - len(self.notes)
+        control_limit = MAX_NOTES - len(self.controls)  # the cap is for the file, not per track
         programs = [0] * 16
         # Program changes as (tick, program) per channel, and control changes as (tick, channel,
         # controller, value): a control belongs to the program in force at its tick, counting a
@@ -213,7 +218,7 @@ class _Reader:
             else:  # 0xA0 aftertouch, 0xB0 controller, 0xE0 pitch bend: two data bytes
                 if kind == 0xB0 and data[position] in CARRIED_CONTROLLERS:
                     controls.append((tick, status & 0x0F, data[position], data[position + 1] & 0x7F))
-                    if len(controls) > MAX_NOTES:
+                    if len(controls) > control_limit:
                         raise self.fail(f"more than {MAX_NOTES} control changes; melody does not read "
                                         f"files this large")
                 elif kind == 0xB0:

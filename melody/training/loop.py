@@ -559,7 +559,9 @@ class Trainer:
             "parameters": self.parameters,
             "tokenizer": {"name": self.tokenizer.name, "config": self.tokenizer.config},
             "settings": self.settings.to_dict(),
-            "data": {"sources": self.data,
+            # Absolute, so that `--resume` finds the data from any folder (older folders
+            # recorded the paths as typed: `model_folder.locate_source` still finds those).
+            "data": {"sources": [os.path.abspath(path) for path in self.data],
                      "corpus": {"files": corpus.files, "kept": corpus.kept, "skipped": corpus.skipped,
                                 "pieces": len(corpus.pieces), "tokens": corpus.tokens,
                                 "summary": corpus.summary()},

@@ -30,6 +30,7 @@ from melody.errors import ModelError, OutputError, UsageError
 from melody.files import refusal_line
 from melody.folder_lock import LOCK_FILE, FolderLock
 from melody.model_folder import CONFIG_FILE, locate_source, read_config
+from melody.safe_read import real_path
 from melody.training.events import TrainEvent, TrainResult
 from melody.training.settings import SHAPE_KEYS, Settings, apply_overrides, load_toml, merge, validate
 
@@ -90,9 +91,29 @@ def explicit_settings(*, model: str | None = None, tokenizer: str | None = None,
 
 def default_out(data: Sequence[str | os.PathLike]) -> Path:
     """models/<name of the first data folder or file>."""
-    first = Path(data[0]).resolve()
+    first = real_path(data[0])
     name = first.name if first.is_dir() else first.stem
     return Path("models") / (name or "model")
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse, before any training, an output path no model folder can be written to: a link
+    that leads nowhere (a loop, a missing target), a file, a parent that is not a folder."""
+    try:
+        os.stat(out)
+    except FileNotFoundError:
+        if out.is_symlink():
+            raise UsageError(f"{out}: is a symbolic link to nothing; pick another --out") from None
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"{out}: {parent} is not a folder; pick another --out") from None
+        return
+    except OSError as error:  # ELOOP: a symlink loop; EACCES: a folder on the way not searchable
+        raise UsageError(f"{out}: cannot use as the model folder: {error.strerror or error}") from None
+    if not out.is_dir():
+        raise UsageError(f"{out}: is a file, not a model folder; pick another --out")
 
 
 def train(
@@ -122,7 +143,7 @@ def train(
     if resume is not None:
         resume = Path(resume)
         previous = read_config(resume)
-        if out is not None and Path(out).resolve() != resume.resolve():
+        if out is not None and real_path(out) != real_path(resume):
             raise UsageError(f"--resume {resume} continues in that folder; drop --out {out}")
         out = resume
         data = data or [str(locate_source(path, resume) or path) for path in
@@ -136,6 +157,7 @@ def train(
     if not data:
         raise UsageError("no training data: name files or folders of .abc, .mid or .midi")
     out = Path(out) if out is not None else default_out(data)
+    check_out_folder(out)
     fresh = previous is None and not force
     if os.path.lexists(out):
         try:

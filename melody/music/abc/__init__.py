@@ -11,6 +11,7 @@ not read. The writer writes every note: a V: per line of music when one line can
 does (`perform`); the literal score stays the default, and what models train on.
 
 Modules: `fields` (K: M: L: Q: values), `lexer` (a tune body to items, pitches resolved),
+`limits` (the caps on notes, bars, voices, tunes and lines, applied while scanning),
 `expand` (repeats, ties, ticks, voices together), `reader` (files, tunes, headers, voices),
 `perform` (ornaments played out), `voicing` (a piece's notes as voice lines), `writer` (to ABC).
 """

@@ -19,11 +19,10 @@ from melody.errors import MusicError
 from melody.music.abc.fields import WHOLE, KeySpec, Meter, number
 from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, OVERLAY, PART,
                                     REP_BAR, SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
+from melody.music.abc.limits import MAX_BARS, MAX_NOTES
 from melody.music.abc.perform import perform_ornaments
 from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeSignature
 
-MAX_NOTES = 1_000_000
-MAX_BARS = 100_000
 _TICKS_PER_WHOLE = 4 * TICKS_PER_QUARTER
 _SECTION_END = frozenset((REP_BAR, BAR_REP, DOUBLE_BAR, THICK_THIN, THIN_THICK))
 VELOCITY = 80  # abc2midi's default loudness is near this; ABC dynamics are not read
@@ -265,7 +264,7 @@ def perform(items: list, meter: Meter, key: KeySpec, qpm: float | None, parts: s
     while j < count:
         steps += 1
         if steps > max_steps:
-            raise MusicError("repeats expand without end")
+            raise _at_last_note("repeats expand without end", items, j)
         item = items[j]
         kind = item[0]
         if kind == SLOT:
@@ -293,13 +292,13 @@ def perform(items: list, meter: Meter, key: KeySpec, qpm: float | None, parts: s
             open_ties = ties
             time = end
             if len(notes) > MAX_NOTES:
-                raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
+                raise _too_long(f"{MAX_NOTES:,} notes", items, j)
         elif kind == BAR:
             bars += 1
             if bars > MAX_BARS:
-                raise MusicError(f"tune expands to more than {MAX_BARS} bars")
+                raise _too_long(f"{MAX_BARS:,} bars", items, j)
             if len(notes) > MAX_NOTES:  # checked at bar lines: a bar holds only what is written
-                raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
+                raise _too_long(f"{MAX_NOTES:,} notes", items, j)
             if first_bar is None and time > 0:
                 first_bar = time
             bar = item[1]
@@ -336,10 +335,23 @@ def perform(items: list, meter: Meter, key: KeySpec, qpm: float | None, parts: s
             events.append((time, kind, item[1]))
         j += 1
     if len(notes) > MAX_NOTES:
-        raise MusicError(f"tune expands to more than {MAX_NOTES} notes")
+        raise _too_long(f"{MAX_NOTES:,} notes", items, count)
     if ornamented:
         notes = perform_ornaments(notes, events)
     return notes, events, time, first_bar
+
+
+def _too_long(what: str, items: list, index: int) -> MusicError:
+    """The error of a tune whose repeats play more than `what`."""
+    return _at_last_note(f"tune expands to more than {what} with its repeats played", items, index)
+
+
+def _at_last_note(message: str, items: list, index: int) -> MusicError:
+    """An error placed at the line:column of the last note played (a bar line has no place)."""
+    for item in reversed(items[max(0, index - 64):index + 1]):
+        if item[0] == SLOT:
+            return MusicError(message, line=item[4], column=item[5])
+    return MusicError(message)
 
 
 def _overlay(slots: tuple, time: int, append) -> None:

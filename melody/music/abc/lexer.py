@@ -21,6 +21,7 @@ from typing import Callable
 from melody.errors import MusicError
 from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, number, parse_key,
                                      parse_meter, parse_tempo, parse_unit, shown)
+from melody.music.abc.limits import TuneBudget, too_many_bars, too_many_notes
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
 # rhythm changes the one before it after the fact. Every other item is a tuple (kind, value).
@@ -75,8 +76,11 @@ Warn = Callable[[MusicError], None]
 class BodyScanner:
     """Turns the body lines of one tune into items; keeps key, meter, unit and voice state."""
 
-    def __init__(self, key: KeySpec, meter: Meter, unit: int, warn: Warn, perform: Performance | None = None) -> None:
+    def __init__(self, key: KeySpec, meter: Meter, unit: int, warn: Warn, perform: Performance | None = None,
+                 budget: TuneBudget | None = None) -> None:
         self.items: list = []
+        # Shared by the tune's voices: scanning stops at the first note, bar or mark past a cap.
+        self.budget = budget if budget is not None else TuneBudget()
         # A performed reading (`perform`): ornaments wait here for their note, and hornpipe
         # pairs are found by the note's nominal place in the bar. None: the literal score.
         self.perform = perform
@@ -122,10 +126,12 @@ class BodyScanner:
                     self.signature = key.signature
                     # A new key in mid-bar ends the bar's accidentals, as abc2midi plays it.
                     self.bar_accidentals = {}
+                    self.budget.spend_mark(line, column)
                     self.items.append((KEY, key))
             elif letter == "M":
                 meter, rest = parse_meter(value)
                 self.meter = meter
+                self.budget.spend_mark(line, column)
                 self.items.append((METER, meter))
                 return rest
             elif letter == "L":
@@ -133,10 +139,12 @@ class BodyScanner:
             elif letter == "P":
                 name = value.strip()[:1].upper()
                 if name.isalpha():
+                    self.budget.spend_mark(line, column)
                     self.items.append((PART, name))
             elif letter == "Q":
                 qpm = parse_tempo(value, self.unit)
                 if qpm is not None:
+                    self.budget.spend_mark(line, column)
                     self.items.append((TEMPO, qpm))
         except FieldError as error:
             self.warn(MusicError(f"{error}; field ignored", line=line, column=column))
@@ -154,6 +162,7 @@ class BodyScanner:
         items = self.items
         plain_note = _PLAIN_NOTE_RE.match
         literal = self.perform is None
+        budget = self.budget
         while i < n:
             c = text[i]
             if c in _NATURALS and literal and self.broken is None and not self.tuplet_left and not self.tie_carry:
@@ -179,6 +188,9 @@ class BodyScanner:
                 else:
                     self._warn("note outside the MIDI pitch range dropped", i + offset)
                     slot = [SLOT, units, (), (), line, i + offset + 1]
+                budget.slots -= 1  # TuneBudget.spend_slot, inlined with the rest
+                if budget.slots < 0:
+                    raise too_many_notes(line, i + offset + 1)
                 items.append(slot)
                 self.last_slot = slot
                 i = match.end()
@@ -190,6 +202,9 @@ class BodyScanner:
                     self.position, self.pair_head = 0, None
                 if self.main_items is not None:
                     items = self._end_overlay()
+                budget.bars -= 1  # TuneBudget.spend_bar, inlined
+                if budget.bars < 0:
+                    raise too_many_bars(line, i + offset + 1)
                 items.append(_SINGLE_BAR_ITEM)
                 i += 1
             elif c == "|" or c == ":":
@@ -284,6 +299,7 @@ class BodyScanner:
         return self.items
 
     def _close_overlay(self) -> None:
+        self.budget.spend_mark(self.line, 1)
         overlay = tuple(item for item in self.items if item[0] == SLOT)
         self.main_items.insert(self.overlay_at, (OVERLAY, overlay))
 
@@ -420,6 +436,7 @@ class BodyScanner:
             if self.tuplet_left:
                 units = units * self.tuplet_factor[0] // self.tuplet_factor[1]
                 self.tuplet_left -= 1
+        self.budget.spend_slot(self.line, column + 1)
         slot = [SLOT, units, pitches, ties, self.line, column + 1]
         self.items.append(slot)
         self.last_slot = slot
@@ -441,6 +458,7 @@ class BodyScanner:
         self.position, self.pair_head = 0, None
         if self.main_items is not None:
             self._end_overlay()
+        self.budget.spend_bar(self.line, i + offset + 1)
         self.items.append((BAR, kind))
         variant = _VARIANT_RE.match(text, end)
         if variant and (variant.group(0)[0] != "[" or kind != THIN_THICK):
@@ -449,6 +467,7 @@ class BodyScanner:
         return end
 
     def _variant(self, numbers: str, column: int) -> None:
+        self.budget.spend_mark(self.line, column + 1)
         passes: set[int] = set()
         for part in numbers.split(","):
             if "-" in part:

@@ -11,6 +11,7 @@ from melody.music.abc.expand import Voice, play, play_voices
 from melody.music.abc.fields import (FREE_METER, FieldError, KeySpec, Meter, default_unit, parse_key, shown,
                                      parse_meter, parse_tempo, parse_unit)
 from melody.music.abc.lexer import BodyScanner, Performance
+from melody.music.abc.limits import MAX_FILE_NOTES, MAX_LINES, MAX_TUNES, MAX_VOICES, TuneBudget
 from melody.music.notes import Piece
 
 Warn = Callable[[MusicError], None]
@@ -102,10 +103,22 @@ def parse_abc(text: str, source: str = "", on_warning: Warn | None = None, *, pe
 
 
 def _parse(text: str, source: str, warn: Warn, perform: bool = False) -> list[Piece]:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Counted before splitting: a line costs ~60 bytes as a string whatever it holds, so tens
+    # of millions of empty lines would cost gigabytes to split.
+    if text.count("\n") >= MAX_LINES:
+        raise MusicError(f"file has more than {MAX_LINES:,} lines (melody reads at most that many)",
+                         file=source or None)
+    lines = text.split("\n")
+    del text
     header, tunes = _split(lines)
     if not tunes:
         raise MusicError("no ABC tunes found (no X: or K: field)", file=source or None)
+    if len(tunes) > MAX_TUNES:
+        warn(MusicError(f"file has {len(tunes):,} tunes; the {len(tunes) - MAX_TUNES:,} after the first "
+                        f"{MAX_TUNES:,} are skipped (melody reads at most that many)", file=source or None,
+                        line=tunes[MAX_TUNES][0] + 1, column=1))
+        del tunes[MAX_TUNES:]
     defaults = _Defaults()
     for number in header:
         match = _FIELD_RE.match(lines[number])
@@ -117,6 +130,7 @@ def _parse(text: str, source: str, warn: Warn, perform: bool = False) -> list[Pi
     pieces: list[Piece] = []
     errors: list[MusicError] = []
     used: set[str] = set()
+    notes = 0  # of the pieces read so far, against MAX_FILE_NOTES
     for position, (start, stop) in enumerate(tunes, 1):
         number = lines[start][2:].split("%", 1)[0].strip() if lines[start].startswith("X:") else ""
         tune = number if number and number not in used else str(position)
@@ -133,6 +147,15 @@ def _parse(text: str, source: str, warn: Warn, perform: bool = False) -> list[Pi
             warn(MusicError(f"tune skipped: {error.message}", file=error.file, tune=error.tune,
                             line=error.line, column=error.column))
             continue
+        notes += len(piece.notes)
+        if notes > MAX_FILE_NOTES:
+            error = MusicError(f"the file's tunes hold more than {MAX_FILE_NOTES:,} notes (melody reads at most "
+                               f"that many per file)", file=source or None, tune=tune, line=start + 1, column=1)
+            if not pieces:
+                raise error
+            warn(MusicError(f"this tune and the {len(tunes) - position:,} after it skipped: {error.message}",
+                            file=error.file, tune=tune, line=error.line, column=1))
+            break
         pieces.append(piece)
     if not pieces:
         raise errors[0]
@@ -206,7 +229,8 @@ def _read_tune(lines: list[str], start: int, stop: int, defaults: _Defaults, tun
     current = first_voice or ""
     part: str | None = None  # the body P: in force, which a voice heard first later starts in
     performance = _performance(rhythm, meter, warn) if perform else None
-    voices = {current: BodyScanner(key, meter, unit, warn, performance)}
+    budget = TuneBudget()  # every voice of the tune spends from it
+    voices = {current: BodyScanner(key, meter, unit, warn, performance, budget)}
     scanner = voices[current]
     for line, number in header_midi:
         _midi_directive(scanner, line, number, warn)
@@ -311,7 +335,10 @@ def _switch(voices: dict[str, BodyScanner], scanner: BodyScanner, key: KeySpec, 
     (and in the part the body is in)."""
     voice, scanner.switch = scanner.switch, None
     if voice not in voices:
-        voices[voice] = BodyScanner(key, meter, unit, warn, performance)
+        if len(voices) >= MAX_VOICES:
+            raise MusicError(f"tune has more than {MAX_VOICES:,} voices (melody reads at most that many)",
+                             line=scanner.line, column=1)
+        voices[voice] = BodyScanner(key, meter, unit, warn, performance, scanner.budget)
         if part is not None:
             voices[voice].field("P", part, 0, 0)
     return voices[voice]
