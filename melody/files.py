@@ -71,6 +71,15 @@ def deferred_signals(signals: Iterable[int] | None = None) -> Iterator[None]:
                 signal.raise_signal(number)
 
 
+def make_folder(path: Path) -> None:
+    """`mkdir -p path`; a name on the way that is no folder (a link loop, a dangling link)
+    is the OSError a file there gives (ENOTDIR), which `refusal_line` words, not EEXIST."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool = False,
                  durable: bool = False) -> Path:
     """Write `data` (text as UTF-8) to `path` atomically with the umask's mode; the path.
@@ -80,7 +89,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, *, overwrite: bool 
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     with deferred_signals():  # an interrupt never leaves the temporary file behind
         return _write_atomic(path, payload, overwrite, durable)
 
@@ -143,7 +152,8 @@ MACHINE_REFUSALS = {
     errno.EROFS: "read-only file system",
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
-    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.ENOTDIR: "a part of the path is not a folder (a file, or a link that leads nowhere)",
+    errno.ELOOP: "too many levels of symbolic links (a link loop)",
     errno.EISDIR: "is a folder, not a file",
     errno.ENAMETOOLONG: "file name too long",
     errno.EIO: "input/output error (the disk failed)",
@@ -210,7 +220,7 @@ class OutputBatch:
             if os.path.lexists(parent):
                 break
             missing.append(parent)
-        path.mkdir(parents=True, exist_ok=True)
+        make_folder(path)
         self.folders.extend(reversed(missing))
         return path
 

@@ -96,8 +96,8 @@ def test_an_output_folder_under_a_file_is_one_line_and_exit_1(tmp_path: Path, ir
     (tmp_path / "a-file").write_text("")
     done = run_cli("convert", "-q", str(irish_path), "--out", "a-file/tunes", "--to", "abc", cwd=tmp_path)
     assert done.returncode == 1
-    assert one_line(done.stderr) == "melody convert: a-file/tunes: a part of the path is a file, not a folder " \
-                                    "(nothing written)"
+    assert one_line(done.stderr) == "melody convert: a-file/tunes: a part of the path is not a folder (a file, or " \
+                                    "a link that leads nowhere) (nothing written)"
     assert files_under(tmp_path) == ["a-file"]
 
 

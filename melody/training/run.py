@@ -19,6 +19,7 @@ only rank 0 reports and writes. `training.batch_size` is per process.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import shutil
@@ -97,8 +98,10 @@ def default_out(data: Sequence[str | os.PathLike]) -> Path:
 
 
 def check_out_folder(out: Path) -> None:
-    """Refuse, before any training, an output path no model folder can be written to: a link
-    that leads nowhere (a loop, a missing target), a file, a parent that is not a folder."""
+    """Refuse, before any training, an output path no model folder can be written to: a name
+    taken by a file or a link to nothing (exit 2, as a taken name is everywhere), a path the
+    machine refuses (a link loop, a parent that is a file, a folder not searchable: exit 1,
+    as a refused write is everywhere)."""
     try:
         os.stat(out)
     except FileNotFoundError:
@@ -108,10 +111,11 @@ def check_out_folder(out: Path) -> None:
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
         if not parent.is_dir():
-            raise UsageError(f"{out}: {parent} is not a folder; pick another --out") from None
+            raise OutputError(refusal_line(OSError(errno.ENOTDIR, "not a folder", str(out)),
+                                           nothing_written=True)) from None
         return
     except OSError as error:  # ELOOP: a symlink loop; EACCES: a folder on the way not searchable
-        raise UsageError(f"{out}: cannot use as the model folder: {error.strerror or error}") from None
+        raise OutputError(refusal_line(error, out, nothing_written=True)) from None
     if not out.is_dir():
         raise UsageError(f"{out}: is a file, not a model folder; pick another --out")
 
