@@ -2,11 +2,13 @@
 
 Every take generated in the UI joins a `Session`. Each change writes the take, atomically,
 into the session's folder: `take-N.mid` (the music) and `take-N.json` (its name, seed,
-settings, prime length, tokens, model, and whether it was marked or exported). The folder
-is `$MELODY_STATE_DIR/sessions/<timestamp>/`, by default under `$XDG_STATE_HOME/melody`
+settings, prime length, tokens, model, and whether it was marked or exported); each
+generation also writes the compose form's fields to `form.json`. The folder is
+`$MELODY_STATE_DIR/sessions/<timestamp>/`, by default under `$XDG_STATE_HOME/melody`
 (`~/.local/state/melody`). On the next start the UI offers to restore the most recent
-session that still holds un-exported takes; a session whose takes were all exported, or
-that the user declined, is not offered again.
+session that still holds un-exported takes, named by its date, models and take count, and
+brings its form back too; a session whose takes were all exported, or that the user
+declined, is not offered again.
 """
 
 from __future__ import annotations
