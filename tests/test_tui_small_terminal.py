@@ -114,6 +114,7 @@ async def test_the_footer_shows_f1_f2_f3_on_both_screens_and_the_takes_list_fits
             keys = {key.key: key for key in app.screen.query("FooterKey")}
             for key in ("f1", "f2", "f3"):
                 assert Region(0, 0, *size).contains_region(keys[key].region), f"{key} is off the {name} footer"
+            assert keys["ctrl+p"].region.right == size[0]  # the palette key covers the last cell
             await pilot.press("f3")
             await pilot.pause()
         # Every column of the takes list is inside the table: marks, name, model, seed, temp, bars.

@@ -38,4 +38,5 @@ def test_the_footer_shows_f3_at_80x24_in_tmux_and_f3_opens_training(tiny_model):
         pytest.skip(reason="tmux is not installed")
     footer, opened = tui_tmux.small_terminal_footer(tiny_model, (80, 24), log=lambda *_: None)
     assert "F1 Help" in footer and "F2 Compose" in footer and "F3 Train" in footer, footer
+    assert footer.rstrip().endswith("▏^p palette"), footer
     assert opened
