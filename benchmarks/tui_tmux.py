@@ -10,6 +10,7 @@ types with `send-keys` and reads the screen with `capture-pane`, then reports:
     typing          ms from typing a letter into the train form (and deleting it) to the change on
                     screen, idle (the baseline) and while a tiny model trains
     export          the take appears in the takes list, ctrl+s exports it, the .mid loads with mido
+    footer          the compose screen's footer at 80x24 (F1/F2/F3 must be on it) and F3 opening training
 
     python benchmarks/tui_tmux.py [--model DIR] [--probes 20] [--bars 200] [--no-train]
 
@@ -183,30 +184,52 @@ def tiny_model(folder: Path) -> Path:
     return out
 
 
+def prepare(folder: Path, model: Path | None, log=print) -> tuple[Path, dict[str, str], str]:
+    """(model, environment, command) for `melody tui` in `folder`, picking only `model` (models/default
+    when None and it exists, else a tiny one trained here)."""
+    env = {"MELODY_STATE_DIR": str(folder / "state"), "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
+    if model is None:
+        default = ROOT / "models" / "default"
+        model = default if (default / "config.json").is_file() else None
+    if model is None:
+        log("training a tiny model for the benchmark…")
+        model = tiny_model(folder)
+    models_dir = folder / "picker"
+    models_dir.mkdir()
+    (models_dir / model.name).symlink_to(model.resolve())
+    env["MELODY_MODEL"] = str(model.resolve())  # the picker preselects "the default": make it this one
+    command = " ".join(shlex.quote(part) for part in [*MELODY, "tui", "--models", str(models_dir)])
+    return model, env, command
+
+
+def small_terminal_footer(model: Path | None, size: tuple[int, int] = (80, 24), log=print) -> tuple[str, bool]:
+    """The compose screen's footer line at `size` (80x24: F3 must still be on it), and whether F3
+    then opens the train screen."""
+    with tempfile.TemporaryDirectory(prefix="melody-tui-small-") as temporary:
+        folder = Path(temporary)
+        model, env, command = prepare(folder, model, log)
+        tmux = Tmux(command, width=size[0], height=size[1], cwd=folder, env=env)
+        try:
+            _, screen = tmux.wait_for(lambda s: "Generate" in s and model.name in s, 30, "the compose screen")
+            footer = screen.rstrip("\n").splitlines()[-1]
+            tmux.keys("F3")
+            _, screen = tmux.wait_for(lambda s: "corpus files" in s, 10, "the train screen")
+            return footer, "melody — train" in screen
+        finally:
+            tmux.close()
+
+
 def run(model: Path | None, probes: int, bars: int, train: bool, size: tuple[int, int] = (120, 40),
         log=print) -> Figures:
     """The whole session; returns the figures (raises if a step does not happen)."""
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="melody-tui-bench-") as temporary:
         folder = Path(temporary)
-        env = {"MELODY_STATE_DIR": str(folder / "state"), "TERM": "xterm-256color",
-               "PYTHONPATH": str(ROOT)}
-        if model is None:
-            default = ROOT / "models" / "default"
-            model = default if (default / "config.json").is_file() else None
-        if model is None:
-            log("training a tiny model for the benchmark…")
-            model = tiny_model(folder)
-        models_dir = folder / "picker"
-        models_dir.mkdir()
-        (models_dir / model.name).symlink_to(model.resolve())
-        env["MELODY_MODEL"] = str(model.resolve())  # the picker preselects "the default": make it this one
-
+        model, env, command = prepare(folder, model, log)
         bare = folder / "bare.py"
         bare.write_text(BARE_APP, encoding="utf-8")
         figures.bare_first_screen_s = first_screen(f"{shlex.quote(sys.executable)} {bare}",
                                                    lambda s: "melody" in s and "palette" in s, folder, env, size)
-        command = " ".join(shlex.quote(part) for part in [*MELODY, "tui", "--models", str(models_dir)])
         tmux = Tmux(command, width=size[0], height=size[1], cwd=folder, env=env)
         try:
             seen, _ = tmux.wait_for(lambda s: "melody" in s and "Generate" in s and model.name in s, 30,
@@ -302,6 +325,8 @@ def main() -> int:
         print(f"typing idle         {summary(figures.idle_typing_ms)}   (a letter typed and deleted)")
         print(f"typing, training    {summary(figures.train_key_ms)}   (the same while a tiny model trains)")
     print(f"exported            {', '.join(figures.exported)} ({figures.exported_notes} notes in the MIDI file)")
+    footer, opened = small_terminal_footer(args.model)
+    print(f"footer at 80x24     {footer.strip()!r}   (F3 {'opens' if opened else 'does NOT open'} the train screen)")
     return 0
 
 

@@ -6,6 +6,9 @@ does for conftest.py); fixtures live in conftest.py. No test module imports anot
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +121,21 @@ def run_with_stderr_on_a_terminal(command: list[str], **options) -> tuple[object
         drawn += chunk
     os.close(terminal)
     return result, drawn
+
+
+def sync(test):
+    """Run an async test with asyncio (no async plugin needed); fixtures still arrive."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    return run
+
+
+async def wait_until(pilot, condition, timeout: float = 30.0, what: str = "") -> None:
+    """Let a Textual app under a Pilot run until `condition()` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            said = [n.message for n in pilot.app._notifications]
+            raise AssertionError(f"timed out waiting for {what or condition}; notifications: {said}")
+        await pilot.pause(0.05)

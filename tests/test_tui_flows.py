@@ -6,10 +6,7 @@ test's model, then presses keys as a person would and checks what the screen and
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import sys
-import time
 from pathlib import Path
 
 import mido
@@ -17,30 +14,12 @@ import pytest
 from textual.widgets import DataTable, Input, Select, TextArea
 
 from conftest import IRISH
-from helpers import tiny_model_folder
+from helpers import sync, tiny_model_folder, wait_until
 from melody.tui.app import MelodyApp
 from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
 from melody.tui.session import Session
 from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.seed import SeedPicker
-
-
-def sync(test):
-    """Run an async test with asyncio (no async plugin needed); fixtures still arrive."""
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-    return run
-
-
-async def wait_until(pilot, condition, timeout: float = 30.0, what: str = "") -> None:
-    """Let the app run until `condition()` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            said = [n.message for n in pilot.app._notifications]
-            raise AssertionError(f"timed out waiting for {what or condition}; notifications: {said}")
-        await pilot.pause(0.05)
 
 
 def make_app(tmp_path: Path, model: Path | None, monkeypatch) -> MelodyApp:
@@ -126,17 +105,15 @@ async def test_compose_generate_cancel_keep_continue_export_and_quit(tmp_path, t
         await wait_until(pilot, lambda: app.session.takes[1].exported, 10, "the export")
         out = tmp_path / "melody-out"
         names = sorted(p.name for p in out.iterdir())
-        assert names == ["takes-1.abc", "takes-1.json", "takes-1.mid", "takes-2.abc", "takes-2.json", "takes-2.mid"]
+        assert names == ["take-1.abc", "take-1.json", "take-1.mid", "take-2.abc", "take-2.json", "take-2.mid"]
         for midi in out.glob("*.mid"):
             assert len(mido.MidiFile(midi).tracks) >= 1
 
-        # Export again to the same names: asks before replacing.
+        # Export again: each take gets the next free name, nothing is replaced.
         await pilot.press("ctrl+s")
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
-        await pilot.pause()
+        await wait_until(pilot, lambda: (out / "take-2 (2).mid").exists(), 10, "the second export")
+        assert (out / "take-1 (2).abc").read_text(encoding="utf-8").count("T:take 1\n") == 1
 
         # Quit with the continued take not exported: a confirmation appears, "Stay" keeps the app.
         await pilot.press("ctrl+q")
@@ -286,6 +263,14 @@ async def test_train_screen_scans_trains_stops_and_lists_the_new_model(tmp_path,
         await pilot.press("ctrl+g")
         chart = screen.query_one("#chart")
         await wait_until(pilot, lambda: len(chart.train) >= 3, 120, "training steps")
+        # Quitting while it trains asks first, and "Stay" leaves it training.
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "training into" in app.screen.question
+        assert "quitting stops it" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and screen.training and app.screen is screen
         await pilot.press("escape")
         await wait_until(pilot, lambda: not screen.training, 60, "the stop")
         assert "stopped" in str(screen.query_one("#train-status").content)

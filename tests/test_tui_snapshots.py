@@ -99,3 +99,25 @@ def test_train_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=show_a_run)
+
+
+def test_compose_abc_seed_with_an_error_at_80x24(snap_compare, tmp_path, tiny_model, monkeypatch):
+    """The ABC editor at 80x24: the whole editor and its line:column error line on screen."""
+    app = _app(tmp_path, tiny_model, monkeypatch)
+
+    async def type_bad_abc(pilot) -> None:
+        screen = pilot.app.screen
+        screen.query_one("#seed-kind").value = "abc"
+        await pilot.pause()
+        editor = screen.query_one("#abc-editor")
+        editor.load_text("X:1\nT:seed\nM:6/8\nL:1/8\nK:G\nGAB c2d|e3 d2B|c9999999999\n")
+        editor.focus()
+        picker = screen.query_one("#seed")
+        picker.check_abc()
+        while not pilot.app.is_loaded(tiny_model):
+            await pilot.pause(0.05)
+        screen.query_one("#seed-kind").focus()  # no blinking cursor in the picture
+        screen.query_one("#seed-abc").scroll_visible(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=type_bad_abc)

@@ -30,3 +30,13 @@ def test_a_take_generated_in_tmux_shows_exports_and_loads_as_midi(tiny_model, ca
     with capsys.disabled():
         print(f"\ntmux: first screen {figures.first_screen_s:.2f} s (bare Textual {figures.bare_first_screen_s:.2f} s), "
               f"key latency idle {tui_tmux.summary(figures.idle_key_ms)}, busy {tui_tmux.summary(figures.busy_key_ms)}")
+
+
+@pytest.mark.slow
+def test_the_footer_shows_f3_at_80x24_in_tmux_and_f3_opens_training(tiny_model):
+    if shutil.which("tmux") is None:
+        pytest.skip(reason="tmux is not installed")
+    footer, opened = tui_tmux.small_terminal_footer(tiny_model, (80, 24), log=lambda *_: None)
+    assert "F1 Help" in footer and "F2 Compose" in footer and "F3 Train" in footer, footer
+    assert footer.rstrip().endswith("▏^p palette"), footer
+    assert opened

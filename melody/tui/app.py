@@ -21,7 +21,7 @@ from melody.tui.screens.compose import ComposeScreen
 from melody.tui.screens.dialogs import ConfirmScreen
 from melody.tui.screens.help import HelpScreen
 from melody.tui.screens.train import TrainScreen
-from melody.tui.session import Session, decline, forget, load_session, restorable, unexported_count
+from melody.tui.session import Session, decline, describe_session, forget, load_form, load_session, restorable
 from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.takes import TakesTable
 
@@ -44,13 +44,14 @@ class MelodyApp(App):
     CSS_PATH = "app.tcss"
     MODES = {"compose": ComposeScreen, "train": TrainScreen}
     DEFAULT_MODE = "compose"
-    # A class on the app by terminal width, so app.tcss can give small terminals a narrower form.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # A class on the app by terminal width, so app.tcss can give small terminals a narrower form
+    # (and, under 110 columns, the takes list the whole width).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
-        Binding("f1", "help", "Help"),
+        Binding("f1", "help", "Help", key_display="F1"),
         Binding("question_mark", "help", "Help", show=False),
-        Binding("f2", "mode('compose')", "Compose"),
-        Binding("f3", "mode('train')", "Train"),
+        Binding("f2", "mode('compose')", "Compose", key_display="F2"),
+        Binding("f3", "mode('train')", "Train", key_display="F3"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -156,21 +157,27 @@ class MelodyApp(App):
             else:
                 decline(previous)
 
-        count = unexported_count(previous)
-        self.push_screen(ConfirmScreen(f"The session of {previous.name} left {count} take(s) not exported. "
-                                       f"Restore them?", "Restore", "No"), answer)
+        self.push_screen(ConfirmScreen(f"An earlier session ({describe_session(previous)}). "
+                                       f"Restore its takes and form settings?", "Restore", "No"), answer)
 
     def restore(self, folder: Path) -> None:
-        """Bring a saved session's un-exported takes into this one."""
+        """Bring a saved session's un-exported takes, and its form settings, into this one."""
         try:
             items = self.session.adopt(load_session(folder))
         except Exception as error:  # noqa: BLE001 - a damaged session must not stop the app
             self.notify(f"cannot restore {folder}: {error}", severity="error")
             return
+        try:
+            form = load_form(folder)
+        except MelodyError as error:
+            form = None
+            self.notify(f"form settings not restored: {error}", severity="warning")
         forget(folder)
         for screen in self._compose_screens():
             screen.refresh_takes()
-        self.notify(f"restored {len(items)} take(s)")
+            if form:
+                screen.restore_form(form)
+        self.notify(f"restored {len(items)} take(s)" + (" and the form settings" if form else ""))
 
     def action_mode(self, mode: str) -> None:
         self.switch_mode(mode)
@@ -184,9 +191,13 @@ class MelodyApp(App):
                                      ("train", TrainScreen)]))
 
     async def action_quit(self) -> None:
-        """Quit, asking first while takes are not exported (they stay autosaved either way)."""
+        """Quit, asking first while a model trains or takes are not exported (they stay autosaved)."""
+        screens = [s for stack in self._screen_stacks.values() for s in stack]
+        reasons = [note for note in (getattr(s, "running_note", lambda: None)() for s in screens) if note]
         waiting = self.session.unexported()
-        if not waiting:
+        if waiting:
+            reasons.append(f"{len(waiting)} take(s) not exported (autosaved in {self.session.folder}).")
+        if not reasons:
             self.stop_work()
             self.exit()
             return
@@ -196,8 +207,7 @@ class MelodyApp(App):
                 self.stop_work()
                 self.exit()
 
-        self.push_screen(ConfirmScreen(f"{len(waiting)} take(s) not exported (autosaved in "
-                                       f"{self.session.folder}). Quit anyway?", "Quit", "Stay"), answer)
+        self.push_screen(ConfirmScreen(" ".join([*reasons, "Quit anyway?"]), "Quit", "Stay"), answer)
 
     def stop_work(self) -> None:
         for screen in [s for stack in self._screen_stacks.values() for s in stack]:

@@ -2,11 +2,13 @@
 
 Every take generated in the UI joins a `Session`. Each change writes the take, atomically,
 into the session's folder: `take-N.mid` (the music) and `take-N.json` (its name, seed,
-settings, prime length, tokens, model, and whether it was marked or exported). The folder
-is `$MELODY_STATE_DIR/sessions/<timestamp>/`, by default under `$XDG_STATE_HOME/melody`
+settings, prime length, tokens, model, and whether it was marked or exported); each
+generation also writes the compose form's fields to `form.json`. The folder is
+`$MELODY_STATE_DIR/sessions/<timestamp>/`, by default under `$XDG_STATE_HOME/melody`
 (`~/.local/state/melody`). On the next start the UI offers to restore the most recent
-session that still holds un-exported takes; a session whose takes were all exported, or
-that the user declined, is not offered again.
+session that still holds un-exported takes, named by its date, models and take count, and
+brings its form back too; a session whose takes were all exported, or that the user
+declined, is not offered again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from melody.music.notes import Piece
 
 FORMAT = "melody-session-take"
 DECLINED = "declined"  # a file in a session folder: do not offer this session again
+FORM = "form.json"  # the compose form as it was at the session's last generation
+FORM_LIMIT = 1 << 20  # bytes: the form holds a few fields and at most a pasted ABC tune
 
 
 def state_dir() -> Path:
@@ -59,6 +63,18 @@ class SessionTake:
     @property
     def seed(self) -> int | None:
         return getattr(self.take, "seed", None)
+
+    @property
+    def titled_take(self) -> Any:
+        """The take with its piece titled by the take's name (the `T:` line exported)."""
+        if self.piece.title == self.name or not dataclasses.is_dataclass(self.take):
+            return self.take
+        return dataclasses.replace(self.take, piece=self.piece.replace(title=self.name))
+
+    @property
+    def model(self) -> str | None:
+        """The name of the model that made the take."""
+        return getattr(self.take, "model_name", None)
 
     @property
     def temperature(self) -> float | None:
@@ -140,6 +156,11 @@ class Session:
         write_atomic(self.folder / f"take-{item.number}.json",
                            (json.dumps(record, indent=1) + "\n").encode(), overwrite=True)
 
+    def save_form(self, state: dict[str, Any]) -> None:
+        """Keep the compose form's fields (widget id -> value), so a restore brings them back."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.folder / FORM, (json.dumps(state, indent=1) + "\n").encode(), overwrite=True)
+
     def close(self) -> None:
         """Remove the folder when nothing in it needs keeping (no takes, or all exported)."""
         if self.folder.is_dir() and not self.unexported():
@@ -180,6 +201,40 @@ def unexported_count(folder: Path) -> int:
         except (OSError, ValueError, AttributeError):
             continue
     return count
+
+
+def load_form(folder: Path) -> dict[str, Any] | None:
+    """The form fields a saved session kept (None: it kept none); MelodyError when the file is damaged."""
+    from melody.errors import ModelError
+    from melody.safe_read import read_json
+
+    path = folder / FORM
+    if not path.exists():
+        return None
+    state = read_json(path, limit=FORM_LIMIT, within=folder)
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: not a JSON object of form fields")
+    return state
+
+
+def describe_session(folder: Path) -> str:
+    """A saved session in words: its date, the models of its takes, how many are not exported
+    ("Mon 30 Nov 2026 04:16 · tiny · 3 takes not exported")."""
+    try:
+        when = time.strftime("%a %d %b %Y %H:%M", time.strptime(folder.name, "%Y%m%d-%H%M%S"))
+    except ValueError:
+        when = folder.name
+    models: list[str] = []
+    for record in folder.glob("take-*.json"):
+        try:
+            name = json.loads(record.read_text(encoding="utf-8"))["take"]["model_name"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(name, str) and name not in models:
+            models.append(name)
+    count = unexported_count(folder)
+    takes = f"{count} take{'s' if count != 1 else ''} not exported"
+    return " · ".join([when, ", ".join(sorted(models)) or "model unknown", takes])
 
 
 def restorable(root: Path | None = None, *, exclude: Path | None = None) -> Path | None:

@@ -19,17 +19,20 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Header, Input, Label, Select, Static, TextArea
 
 from melody.errors import MelodyError, UsageError
 from melody.music.notes import Note
 from melody.tui.screens.listen import Listening
 from melody.tui.screens.take_actions import TakeActions
+from melody.tui.widgets.footer import KeysFooter
 from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.piano_roll import PianoRoll
 from melody.tui.widgets.seed import SeedPicker
 from melody.tui.widgets.takes import TakesTable
 
+# The picker's one entry while no model exists; never offered beside real models.
+NO_MODELS = ("no models yet: train one (F3)", "")
 FLUSH_SECONDS = 0.1  # stream notes to the UI in batches at most this often (10 per second)
 
 
@@ -84,7 +87,7 @@ class ComposeScreen(Listening, TakeActions, Screen):
         with Horizontal(id="compose-body"):
             with Form(id="form"):
                 yield Label("Model", classes="section")
-                yield Select([], prompt="no models yet", id="model", compact=True)
+                yield Select([NO_MODELS], value="", allow_blank=False, id="model", compact=True)
                 yield Static("", id="model-info")
                 yield Label("Seed", classes="section")
                 yield SeedPicker(id="seed")
@@ -107,7 +110,7 @@ class ComposeScreen(Listening, TakeActions, Screen):
                 with Horizontal(id="bottom"):
                     yield TakesTable(id="takes")
                     yield TextArea("", id="take-abc", read_only=True, soft_wrap=False)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#roll", PianoRoll).border_title = "piano roll"
@@ -122,7 +125,7 @@ class ComposeScreen(Listening, TakeActions, Screen):
         select = self.query_one("#model", Select)
         infos = self.app.model_infos
         current = select.value
-        select.set_options([(info.name, str(info.folder)) for info in infos])
+        select.set_options([(info.name, str(info.folder)) for info in infos] or [NO_MODELS])
         folders = [str(info.folder) for info in infos]
         if current in folders:
             select.value = current
@@ -150,6 +153,12 @@ class ComposeScreen(Listening, TakeActions, Screen):
     def selected_model(self) -> Any:
         value = self.query_one("#model", Select).value
         return next((info for info in self.app.model_infos if str(info.folder) == value), None)
+
+    def restore_form(self, state: dict[str, Any]) -> None:
+        """Put a restored session's form back; say which saved fields no longer fit."""
+        skipped = self.query_one("#form", Form).restore(state)
+        if skipped:
+            self.notify(f"form restored except {', '.join(skipped)} (no longer offered)", severity="warning")
 
     # -- playback ports --------------------------------------------------------------------------
     @work(thread=True, group="ports", exit_on_error=False)
@@ -227,6 +236,7 @@ class ComposeScreen(Listening, TakeActions, Screen):
         if info is None:
             self.notify("no model to generate with: train one on the Train screen (F3)", severity="error")
             return
+        self.app.session.save_form(self.query_one("#form", Form).state())
         self.stop_event = threading.Event()
         self.pending_name = name
         self.pending_infill = infilling

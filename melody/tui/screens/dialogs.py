@@ -67,34 +67,39 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ExportScreen(ModalScreen[tuple[Path, str] | None]):
-    """Where to export: a folder and a file name stem (MIDI, ABC and JSON share the stem)."""
+class ExportScreen(ModalScreen[tuple[Path, str | None] | None]):
+    """Where to export: a folder, and for one take a file name stem (MIDI, ABC and JSON share it);
+    several takes are each named after their take (stem None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, folder: Path, stem: str, count: int) -> None:
+    def __init__(self, folder: Path, stem: str | None, count: int) -> None:
         super().__init__(classes="dialog")
         self.folder, self.stem, self.count = folder, stem, count
 
     def compose(self) -> ComposeResult:
-        what = "the selected take" if self.count == 1 else f"{self.count} marked takes (numbered after the name)"
+        what = "the selected take" if self.stem is not None else f"{self.count} marked takes, each named after its take,"
         with Vertical(classes="dialog-box"):
             yield Label(f"Export {what} as MIDI + ABC + JSON", classes="dialog-question")
             with Grid(classes="dialog-form"):
                 yield Label("folder")
                 yield Input(str(self.folder), id="folder")
-                yield Label("file name")
-                yield Input(self.stem, id="stem")
+                if self.stem is not None:
+                    yield Label("file name")
+                    yield Input(self.stem, id="stem")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", variant="primary", id="ok")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#stem", Input).focus()
+        self.query_one("#stem" if self.stem is not None else "#folder", Input).focus()
 
     def _answer(self) -> None:
-        stem = self.query_one("#stem", Input).value.strip()
         folder = self.query_one("#folder", Input).value.strip() or "."
+        if self.stem is None:
+            self.dismiss((Path(folder).expanduser(), None))
+            return
+        stem = self.query_one("#stem", Input).value.strip()
         if not stem or "/" in stem or stem.startswith("."):
             self.notify("the file name must be a plain name (no folder, not starting with a dot)",
                         severity="error")

@@ -15,7 +15,7 @@ from textual.widgets import Select
 
 from melody.errors import MelodyError
 from melody.tui.screens.dialogs import ConfirmScreen
-from melody.tui.screens.take_actions import EXPORT_DIR, _slug
+from melody.tui.screens.take_actions import EXPORT_DIR, file_stem
 from melody.tui.session import SessionTake
 
 # A player that cannot open the sound card fails at once: wait this long before saying "playing",
@@ -122,7 +122,7 @@ class Listening:
         from melody.generation import write_take
 
         try:
-            written = write_take(item.take, EXPORT_DIR, formats=("wav",), stem=_slug(item.name),
+            written = write_take(item.titled_take, EXPORT_DIR, formats=("wav",), stem=file_stem(item.name),
                                  renderers={"wav": playback.wav_bytes})
         except MelodyError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)

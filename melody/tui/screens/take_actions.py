@@ -46,7 +46,7 @@ class TakeActions:
         try:
             from melody.music.abc import piece_to_abc
 
-            abc.load_text(piece_to_abc(item.piece))
+            abc.load_text(piece_to_abc(item.titled_take.piece))
         except Exception as error:  # noqa: BLE001 - no ABC text is no reason to fail
             abc.load_text(f"(no ABC: {error})")
 
@@ -74,6 +74,7 @@ class TakeActions:
             if name:
                 self.app.session.rename(item, name)
                 self.refresh_takes(item)
+                self.show_take(item)  # its ABC's T: line is its name
 
         self.app.push_screen(PromptScreen(f"Rename {item.name}", item.name), renamed)
 
@@ -84,9 +85,13 @@ class TakeActions:
 
         def delete(yes: bool | None) -> None:
             if yes:
+                takes = self.app.session.takes
+                place = takes.index(item)
                 self.app.session.delete(item)
-                self.refresh_takes()
-                self.show_take(self.selected_take())
+                # The neighbour takes the cursor: the next take, or the new last one.
+                neighbour = takes[min(place, len(takes) - 1)] if takes else None
+                self.refresh_takes(neighbour)
+                self.show_take(neighbour)
 
         if item.exported:
             delete(True)
@@ -112,11 +117,14 @@ class TakeActions:
         if item is None:
             return
 
+        most = max(1, item.bars - 1)
+
         def vary(answer: str | None) -> None:
             if answer is None:
                 return
-            if not answer.strip().isdigit() or not 1 <= int(answer) < max(2, item.bars):
-                self.notify(f"vary from bar: a whole number from 1 to {max(1, item.bars - 1)}", severity="error")
+            if not answer.strip().isdigit() or not 1 <= int(answer) <= most:
+                self.notify(f"bars to keep: a whole number from 1 to {most}, not {answer.strip()!r}",
+                            severity="error")
                 return
             bars = int(answer)
             try:
@@ -126,8 +134,8 @@ class TakeActions:
                 return
             self.start(settings, item.piece, None, name=f"{item.name} var {bars}")
 
-        self.app.push_screen(PromptScreen(f"Vary {item.name} from bar (keep this many bars)",
-                                          str(max(1, item.bars // 2))), vary)
+        self.app.push_screen(PromptScreen(f"Vary {item.name}: keep bars 1 to N, then write new bars. "
+                                          f"N (1 to {most}):", str(max(1, item.bars // 2))), vary)
 
     def action_infill_take(self) -> None:
         """Sample the bars selected in the piano roll anew, keeping the rest: a new take."""
@@ -164,26 +172,39 @@ class TakeActions:
 
     # -- export ------------------------------------------------------------------------------------
     def action_export(self) -> None:
-        """Export the marked takes, or the selected one, as MIDI + ABC + JSON."""
+        """Export the marked takes, or the selected one, as MIDI + ABC + JSON named after each take."""
+        from melody.files import free_stem
+        from melody.generation import FORMATS
+
         targets = self.app.session.marked() or ([self.selected_take()] if self.selected_take() else [])
         if not targets:
             self.notify("no take to export: generate one first", severity="warning")
             return
-        stem = _slug(targets[0].name) if len(targets) == 1 else "takes"
+        # One take: its name, made free in the usual folder, offered for editing; several: each its own.
+        stem = free_stem(EXPORT_DIR, file_stem(targets[0].name), (*FORMATS, "json")) if len(targets) == 1 else None
 
-        def chosen(answer: tuple[Path, str] | None) -> None:
+        def chosen(answer: tuple[Path, str | None] | None) -> None:
             if answer is not None:
                 self.export(targets, *answer)
 
         self.app.push_screen(ExportScreen(EXPORT_DIR, stem, len(targets)), chosen)
 
-    def export(self, targets: list[SessionTake], folder: Path, stem: str, force: bool = False) -> None:
-        """Write the takes; when a file would be replaced, ask first."""
+    def export(self, targets: list[SessionTake], folder: Path, stem: str | None, force: bool = False) -> None:
+        """Write the takes, each titled by its name (`T:`); a typed name that would replace files
+        asks first, and names made from the takes' own never replace anything."""
+        from melody.files import free_stem
         from melody.generation import FORMATS, write_take
 
-        stems = [stem] if len(targets) == 1 else [f"{stem}-{i}" for i in range(1, len(targets) + 1)]
-        clashes = [folder / f"{s}.{kind}" for s in stems for kind in (*FORMATS, "json")
-                   if (folder / f"{s}.{kind}").exists()]
+        suffixes = (*FORMATS, "json")
+        if stem is None:
+            planned: list[Path] = []
+            stems = []
+            for item in targets:
+                stems.append(free_stem(folder, file_stem(item.name), suffixes, taken=planned))
+                planned += [folder / f"{stems[-1]}.{kind}" for kind in suffixes]
+        else:
+            stems = [stem]
+        clashes = [folder / f"{s}.{kind}" for s in stems for kind in suffixes if (folder / f"{s}.{kind}").exists()]
         if clashes and not force:
             def confirmed(yes: bool | None) -> None:
                 if yes:
@@ -196,7 +217,7 @@ class TakeActions:
         written: list[Path] = []
         try:
             for item, name in zip(targets, stems):
-                written += write_take(item.take, folder, stem=name, force=force)
+                written += write_take(item.titled_take, folder, stem=name, force=force)
                 self.app.session.mark_exported(item)
         except MelodyError as error:
             self.notify(str(error), severity="error")
@@ -208,7 +229,11 @@ class TakeActions:
                         + (" …" if len(written) > 3 else ""))
 
 
-def _slug(name: str) -> str:
-    """A file-name stem from a take name ("take 3 +" -> "take-3")."""
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip())
+STEM_LIMIT = 80  # characters of a take's name kept in its file names
+
+
+def file_stem(name: str) -> str:
+    """A file-name stem from a take name ("Reel for Ma" -> "Reel-for-Ma", "take 3 +" -> "take-3"):
+    letters, digits, - and _ only, so no folder, no leading dot, nothing a shell must quote."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip()[:STEM_LIMIT])
     return "-".join(part for part in cleaned.split("-") if part) or "take"

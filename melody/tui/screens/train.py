@@ -19,10 +19,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, Select, Static
 
 from melody.errors import MelodyError, UsageError
 from melody.shipped import shipped_configs
+from melody.tui.widgets.footer import KeysFooter
 from melody.tui.widgets.form import Form, field
 from melody.tui.widgets.loss_chart import LossChart
 
@@ -102,7 +103,7 @@ class TrainScreen(Screen):
                 yield Static("scan a corpus to see which files are kept", id="corpus-summary")
                 yield LossChart(id="chart")
                 yield Static("not training", id="train-status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#reports", DataTable).add_columns("file", "status", "tunes", "tokens", "why")
@@ -260,6 +261,14 @@ class TrainScreen(Screen):
         if action == "start":
             return None if self.training else True
         return True
+
+    def running_note(self) -> str | None:
+        """What quitting now would stop, said in the quit question; None when not training."""
+        if not self.training:
+            return None
+        step, most = self._latest.get("step"), self._latest.get("max_steps")
+        where = f"step {step}/{most}" if step is not None and most else "starting"
+        return f"A model is training into {self.out} ({where}): quitting stops it."
 
     def stop_everything(self) -> None:
         if self.stop_event is not None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import ContentSwitcher, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -20,6 +21,9 @@ from melody.shipped import shipped_corpus
 from melody.music.notes import Piece
 
 SHIPPED_CORPUS = shipped_corpus()
+# A field that is only useful with what goes with it: focusing it brings the whole part on
+# screen (the search box with the tune list, the ABC editor with its error line).
+PART_OF = {"tune-search": "#seed-corpus", "tunes": "#seed-corpus", "abc-editor": "#seed-abc"}
 KINDS = [("none: key, meter, tempo", "none"), ("a tune from the corpus", "corpus"),
          ("a music file", "file"), ("ABC text", "abc")]
 PARSE_DELAY = 0.3  # seconds of quiet typing before the ABC editor parses
@@ -75,6 +79,12 @@ class SeedPicker(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#prime-bars-field").display = False
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        part = PART_OF.get(event.widget.id or "")
+        if part is not None:
+            # After the screen's own scroll to the focused widget, which would stop at its edge.
+            self.call_after_refresh(self.query_one(part).scroll_visible, animate=False)
 
     # -- the corpus --------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="tunes", exit_on_error=False)
@@ -138,6 +148,8 @@ class SeedPicker(Vertical):
         status = self.query_one("#abc-status", Static)
         if not text.strip():
             self.abc_error = None
+            status.set_class(False, "-warning")
+            status.set_class(False, "-error")
             status.update("type or paste ABC (X:, T:, M:, L:, K: then notes)")
             return
         warnings: list[MusicError] = []
@@ -145,19 +157,36 @@ class SeedPicker(Vertical):
             pieces = parse_abc(text, source="", on_warning=warnings.append)
         except MusicError as error:
             self.abc_error = str(error)
-            status.update(f"[b]error[/b] {error}")
+            status.update(Content.assemble(("error", "bold"), f" {error}"))
+            status.set_class(False, "-warning")
             status.set_class(True, "-error")
+            self._keep_status_visible()
             return
         except Exception as error:  # noqa: BLE001 - a parser bug must not take the UI down
             self.abc_error = f"cannot parse: {error}"
-            status.update(self.abc_error)
+            status.update(Content(self.abc_error))
+            status.set_class(False, "-warning")
             status.set_class(True, "-error")
+            self._keep_status_visible()
             return
         self.abc_error = None
         status.set_class(False, "-error")
+        status.set_class(bool(warnings), "-warning")
         notes = sum(len(p.notes) for p in pieces)
-        first_warning = f"; warning {warnings[0]}" if warnings else ""
-        status.update(f"ok: {len(pieces)} tune{'s' if len(pieces) != 1 else ''}, {notes} notes{first_warning}")
+        held = f"{len(pieces)} tune{'s' if len(pieces) != 1 else ''}, {notes} notes"
+        if warnings:
+            # Every warning, each on its line, in the theme's warning colour: not "ok", not just the first.
+            lines = [f"{held}; {len(warnings)} warning{'s' if len(warnings) != 1 else ''}:",
+                     *(f"· {warning}" for warning in warnings)]
+            status.update(Content("\n".join(lines)))
+        else:
+            status.update(f"ok: {held}")
+        self._keep_status_visible()
+
+    def _keep_status_visible(self) -> None:
+        """While the editor has the focus, keep the line under it on screen as it changes."""
+        if self.query_one("#abc-editor", TextArea).has_focus:
+            self.call_after_refresh(self.query_one("#abc-status", Static).scroll_visible, animate=False)
 
     # -- what the form says ------------------------------------------------------------------
     def prime_bars(self) -> int | None:
