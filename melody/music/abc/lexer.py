@@ -58,8 +58,11 @@ _SKIP_CHARS = frozenset(" \t)y`$*\\;#@?")
 _MAX_BROKEN = 3
 _LETTERS = "CDEFGAB"
 # The ornaments the performed reading plays, as abc2midi does; other decorations are dropped.
-_ORNAMENT_CHARS = {".": "staccato", "T": "trill", "~": "roll"}
+# 'R' is abc2midi's roll (five notes), '~' the Irish roll it calls an ornament (see `perform`).
+_ORNAMENT_CHARS = {".": "staccato", "T": "trill", "~": "roll", "R": "five_note_roll"}
 _NAMED_ORNAMENTS = {"staccato": "staccato", "trill": "trill", "roll": "roll"}
+# A note with several ornaments plays the strongest, whatever their order (abc2midi's choice).
+_ORNAMENT_RANK = {None: 0, "staccato": 1, "five_note_roll": 2, "roll": 3, "trill": 4}
 
 
 class Performance:
@@ -232,7 +235,8 @@ class BodyScanner:
                 match = _DECORATION_RE.match(text, i)
                 # "!trill!" is a decoration; a lone "!" (end of line in old files) a line break.
                 if match and self.perform is not None:
-                    self.ornament = _NAMED_ORNAMENTS.get(match.group(1) or match.group(2), self.ornament)
+                    self.ornament = max(self.ornament, _NAMED_ORNAMENTS.get(match.group(1) or match.group(2)),
+                                        key=_ORNAMENT_RANK.__getitem__)
                 i = match.end() if match else i + 1
             elif c in "MKLQ" and i + 1 < n and text[i + 1] == ":" and (i == 0 or text[i - 1] in " \t|"):
                 match = _BARE_FIELD_RE.match(text, i)
@@ -240,7 +244,7 @@ class BodyScanner:
                 i = match.end()
             elif c in _DECORATION_CHARS:
                 if self.perform is not None:
-                    self.ornament = _ORNAMENT_CHARS.get(c, self.ornament)
+                    self.ornament = max(self.ornament, _ORNAMENT_CHARS.get(c), key=_ORNAMENT_RANK.__getitem__)
                 i += 1
             elif c in "ZX":
                 match = _LENGTH_RE.match(text, i + 1)
