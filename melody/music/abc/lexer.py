@@ -19,12 +19,14 @@ import re
 from typing import Callable
 
 from melody.errors import MusicError
+from melody.music.abc.dynamics import LEVELS
 from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, number, parse_key,
                                      parse_meter, parse_tempo, parse_unit, shown)
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
-# rhythm changes the one before it after the fact. Every other item is a tuple (kind, value).
-SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART, OVERLAY = range(8)
+# rhythm changes the one before it after the fact. Every other item is a tuple (kind, value);
+# a DYNAMIC's value is the velocity of a dynamics mark (`dynamics`).
+SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART, OVERLAY, DYNAMIC = range(9)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 _SINGLE_BAR_ITEM = (BAR, SINGLE_BAR)
@@ -234,7 +236,9 @@ class BodyScanner:
             elif c == "!" or c == "+":
                 match = _DECORATION_RE.match(text, i)
                 # "!trill!" is a decoration; a lone "!" (end of line in old files) a line break.
-                if match and self.perform is not None:
+                if match and (match.group(1) or match.group(2)) in LEVELS:
+                    items.append((DYNAMIC, LEVELS[match.group(1) or match.group(2)]))
+                elif match and self.perform is not None:
                     self.ornament = max(self.ornament, _NAMED_ORNAMENTS.get(match.group(1) or match.group(2)),
                                         key=_ORNAMENT_RANK.__getitem__)
                 i = match.end() if match else i + 1
