@@ -151,5 +151,8 @@ def test_convert_to_abc_says_what_abc_cannot_carry(tmp_path: Path, capsys) -> No
     source = _pedalled(tmp_path)
     assert main(["convert", str(source), str(tmp_path / "p.abc")]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "control changes" in line]
+    # One line for all ABC cannot carry: the bass (velocity 70) and the drum (100) are written as
+    # !mp! (65) and !f! (95).
     assert lines == [f"warning: {tmp_path / 'p.abc'}: 6 control changes not written, ABC has no place for "
-                     f"them (volume 2, sustain 2, pan 1, expression 1)"]
+                     f"them (volume 2, sustain 2, pan 1, expression 1); 2 note velocities rounded to the "
+                     f"nearest of ABC's 8 dynamics marks (ppp 20 to fff 125)"]

@@ -14,10 +14,12 @@ first full bar starts on a bar line: the pickup sits at the end of bar 0.
 from __future__ import annotations
 
 import dataclasses
+from itertools import repeat
 
 from melody.errors import MusicError
+from melody.music.abc.dynamics import velocities_at
 from melody.music.abc.fields import WHOLE, KeySpec, Meter, number
-from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, KEY, METER, OVERLAY, PART,
+from melody.music.abc.lexer import (BAR, BAR_REP, DOUBLE_BAR, DOUBLE_REP, DYNAMIC, KEY, METER, OVERLAY, PART,
                                     REP_BAR, SLOT, TEMPO, THICK_THIN, THIN_THICK, UNTIED, VARIANT)
 from melody.music.abc.limits import MAX_BARS, MAX_NOTES
 from melody.music.abc.perform import perform_ornaments
@@ -25,7 +27,7 @@ from melody.music.notes import TICKS_PER_QUARTER, Key, Note, Piece, Tempo, TimeS
 
 _TICKS_PER_WHOLE = 4 * TICKS_PER_QUARTER
 _SECTION_END = frozenset((REP_BAR, BAR_REP, DOUBLE_BAR, THICK_THIN, THIN_THICK))
-VELOCITY = 80  # abc2midi's default loudness is near this; ABC dynamics are not read
+VELOCITY = 80  # before any dynamics mark; abc2midi's default loudness is near this (`dynamics`)
 
 
 def fix_repeats(items: list) -> list:
@@ -165,22 +167,26 @@ def _note_setters() -> tuple | None:
 _NOTE_SETTERS = _note_setters()
 
 
-def _notes(notes: list[list[int]], base: int, program: int = 0, drum: bool = False) -> list[Note]:
-    """Notes from [onset, end, pitch] in units, rounded to ticks with `base` added, in order."""
+def _notes(notes: list[list[int]], base: int, program: int = 0, drum: bool = False,
+           events: tuple = ()) -> list[Note]:
+    """Notes from [onset, end, pitch] in units, rounded to ticks with `base` added, in order,
+    each as loud as the voice's last dynamics mark among `events` before it."""
+    changes = [(time, value) for time, kind, value in events if kind == DYNAMIC]
+    velocities = velocities_at([note[0] for note in notes], changes, VELOCITY) if changes else repeat(VELOCITY)
     result: list[Note] = []
     append = result.append
     previous = -1
     ordered = True
     if _NOTE_SETTERS is None:
-        for onset, stop, pitch in notes:
+        for (onset, stop, pitch), velocity in zip(notes, velocities):
             start = (onset * _TICKS_PER_WHOLE + base) // WHOLE
             duration = (stop * _TICKS_PER_WHOLE + base) // WHOLE - start
-            append(Note(start, pitch, duration if duration > 0 else 1, VELOCITY, program, drum))
+            append(Note(start, pitch, duration if duration > 0 else 1, velocity, program, drum))
         result.sort()
         return result
     new = object.__new__
     set_onset, set_pitch, set_duration, set_velocity, set_program, set_drum = _NOTE_SETTERS
-    for onset, stop, pitch in notes:
+    for (onset, stop, pitch), velocity in zip(notes, velocities):
         start = (onset * _TICKS_PER_WHOLE + base) // WHOLE
         duration = (stop * _TICKS_PER_WHOLE + base) // WHOLE - start
         order = start * 128 + pitch
@@ -191,7 +197,7 @@ def _notes(notes: list[list[int]], base: int, program: int = 0, drum: bool = Fal
         set_onset(note, start)
         set_pitch(note, pitch)
         set_duration(note, duration if duration > 0 else 1)
-        set_velocity(note, VELOCITY)
+        set_velocity(note, velocity)
         set_program(note, program)
         set_drum(note, drum)
         append(note)
@@ -233,8 +239,8 @@ def play_voices(voices: list[Voice], meter: Meter, key: KeySpec, qpm: float | No
     shift = _pickup_shift(first_bar, end, meter)
     base = shift * _TICKS_PER_WHOLE + WHOLE // 2
     merged = piece.notes
-    for voice, (voice_notes, _, _, _) in zip(voices[1:], played[1:]):
-        merged = merged + _notes(voice_notes, base, voice.program, voice.drum)
+    for voice, (voice_notes, voice_events, _, _) in zip(voices[1:], played[1:]):
+        merged = merged + _notes(voice_notes, base, voice.program, voice.drum, voice_events)
     # Note's own order, compared through one key tuple per note rather than per comparison.
     merged.sort(key=lambda n: (n.onset, n.pitch, n.duration, n.velocity, n.program, n.is_drum))
     piece.notes = merged
@@ -387,7 +393,7 @@ def _piece(notes: list[list[int]], events: list, end: int, first_bar: int | None
     """Round onto the tick grid, shift a pickup onto the bar grid and build the Piece."""
     shift = _pickup_shift(first_bar, end, meter)
     # Rounding is (units * 96 + WHOLE/2) // WHOLE, with the pickup shift folded into the offset.
-    result = _notes(notes, shift * _TICKS_PER_WHOLE + WHOLE // 2, program, drum)
+    result = _notes(notes, shift * _TICKS_PER_WHOLE + WHOLE // 2, program, drum, events)
     signatures: list[TimeSignature] = []
     keys: list[Key] = []
     tempos: list[Tempo] = []

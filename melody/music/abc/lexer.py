@@ -19,13 +19,15 @@ import re
 from typing import Callable
 
 from melody.errors import MusicError
+from melody.music.abc.dynamics import LEVELS
 from melody.music.abc.fields import (MAX_NUMBER, FieldError, KeySpec, Meter, number, parse_key,
                                      parse_meter, parse_tempo, parse_unit, shown)
 from melody.music.abc.limits import TuneBudget, too_many_bars, too_many_notes
 
 # Item kinds. A slot is a mutable list [SLOT, units, pitches, ties, line, column]: broken
-# rhythm changes the one before it after the fact. Every other item is a tuple (kind, value).
-SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART, OVERLAY = range(8)
+# rhythm changes the one before it after the fact. Every other item is a tuple (kind, value);
+# a DYNAMIC's value is the velocity of a dynamics mark (`dynamics`).
+SLOT, BAR, VARIANT, METER, KEY, TEMPO, PART, OVERLAY, DYNAMIC = range(9)
 # Bar kinds, named after abc2midi's.
 SINGLE_BAR, DOUBLE_BAR, THIN_THICK, THICK_THIN, BAR_REP, REP_BAR, DOUBLE_REP = range(7)
 _SINGLE_BAR_ITEM = (BAR, SINGLE_BAR)
@@ -59,8 +61,11 @@ _SKIP_CHARS = frozenset(" \t)y`$*\\;#@?")
 _MAX_BROKEN = 3
 _LETTERS = "CDEFGAB"
 # The ornaments the performed reading plays, as abc2midi does; other decorations are dropped.
-_ORNAMENT_CHARS = {".": "staccato", "T": "trill", "~": "roll"}
+# 'R' is abc2midi's roll (five notes), '~' the Irish roll it calls an ornament (see `perform`).
+_ORNAMENT_CHARS = {".": "staccato", "T": "trill", "~": "roll", "R": "five_note_roll"}
 _NAMED_ORNAMENTS = {"staccato": "staccato", "trill": "trill", "roll": "roll"}
+# A note with several ornaments plays the strongest, whatever their order (abc2midi's choice).
+_ORNAMENT_RANK = {None: 0, "staccato": 1, "five_note_roll": 2, "roll": 3, "trill": 4}
 
 
 class Performance:
@@ -246,8 +251,11 @@ class BodyScanner:
             elif c == "!" or c == "+":
                 match = _DECORATION_RE.match(text, i)
                 # "!trill!" is a decoration; a lone "!" (end of line in old files) a line break.
-                if match and self.perform is not None:
-                    self.ornament = _NAMED_ORNAMENTS.get(match.group(1) or match.group(2), self.ornament)
+                if match and (match.group(1) or match.group(2)) in LEVELS:
+                    items.append((DYNAMIC, LEVELS[match.group(1) or match.group(2)]))
+                elif match and self.perform is not None:
+                    self.ornament = max(self.ornament, _NAMED_ORNAMENTS.get(match.group(1) or match.group(2)),
+                                        key=_ORNAMENT_RANK.__getitem__)
                 i = match.end() if match else i + 1
             elif c in "MKLQ" and i + 1 < n and text[i + 1] == ":" and (i == 0 or text[i - 1] in " \t|"):
                 match = _BARE_FIELD_RE.match(text, i)
@@ -255,7 +263,7 @@ class BodyScanner:
                 i = match.end()
             elif c in _DECORATION_CHARS:
                 if self.perform is not None:
-                    self.ornament = _ORNAMENT_CHARS.get(c, self.ornament)
+                    self.ornament = max(self.ornament, _ORNAMENT_CHARS.get(c), key=_ORNAMENT_RANK.__getitem__)
                 i += 1
             elif c in "ZX":
                 match = _LENGTH_RE.match(text, i + 1)

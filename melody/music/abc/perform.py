@@ -7,9 +7,14 @@ abc2midi 4.84, the reference this project's tests use):
   note alternate, upper first, in equal steps: the note's length as a fraction p/q of a whole
   note is p steps of 1/q, each halved (and their count doubled) until a step lasts at most
   100 ms at the tempo in force;
-- roll ('~', !roll!): on a note three units long, the note for a unit, then the upper and the
-  lower neighbour, each a quarter unit, each followed by the note for the rest of its unit; on
-  any other note longer than a quarter unit, the upper neighbour for a quarter unit first.
+- roll ('~', !roll!; abc2midi's "ornament"): on a note three units long, the note for a unit,
+  then the upper and the lower neighbour, each a quarter unit, each followed by the note for the
+  rest of its unit; on any other note longer than a quarter unit, the upper neighbour for a
+  quarter unit first;
+- five-note roll ('R', abc2midi's "roll"): the note, its upper neighbour, the note, its lower
+  neighbour and the note, each a fifth of its length.
+A note with several of these plays the strongest (trill, '~', 'R', staccato: the lexer ranks
+them), whatever order they are written in, as abc2midi does ('uR~M.c2' is a '~' roll).
 Hornpipe swing (R:hornpipe in 2/4 or 4/4) changes lengths as the body is scanned (`lexer`).
 Turns and mordents abc2midi plays as written, and so does this reading.
 """
@@ -39,6 +44,8 @@ def perform_ornaments(notes: list[list], events: list) -> list[list[int]]:
             played.append([onset, onset + (end - onset) // 2, pitch])
         elif kind == "trill":
             played.extend(_trill(onset, end, pitch, up, _microseconds_at(tempos, onset)))
+        elif kind == "five_note_roll":
+            played.extend(_five_note_roll(onset, end, pitch, up, down))
         else:
             played.extend(_roll(onset, end, pitch, up, down, unit))
     return played
@@ -74,3 +81,8 @@ def _roll(onset: int, end: int, pitch: int, up: int, down: int, unit: int) -> li
     if end - onset > cut:
         return [[onset, onset + cut, up], [onset + cut, end, pitch]]
     return [[onset, end, pitch]]
+
+
+def _five_note_roll(onset: int, end: int, pitch: int, up: int, down: int) -> list[list[int]]:
+    times = [onset + (end - onset) * index // 5 for index in range(6)]
+    return [[times[index], times[index + 1], sounding] for index, sounding in enumerate((pitch, up, pitch, down, pitch))]

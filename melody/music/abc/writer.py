@@ -12,6 +12,9 @@ the bar's earlier accidentals would not give the pitch, so reading the text back
 same pitches. After a key change in mid-bar, a letter that already had an accidental in the
 bar is always written with one: abc2midi and melody's reader drop the bar's accidentals at
 the change, but the standard does not say, and an explicit accidental reads alike anywhere.
+Velocities are written as dynamics marks (`dynamics`: !ppp! to !fff!, each voice marked where
+its level changes) unless every note has the reader's plain
+velocity; what the eight levels cannot hold exactly is counted in the warning.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections import Counter
 from math import gcd
 from typing import Callable
 
+from melody.music.abc.dynamics import LEVELS, level_of
+from melody.music.abc.expand import VELOCITY
 from melody.music.abc.fields import parse_key
 from melody.music.abc.voicing import voice_lines
 from melody.music.notes import CARRIED_CONTROLLERS, TICKS_PER_QUARTER, Piece
@@ -35,6 +40,9 @@ _LETTERS = "CDEFGAB"
 _NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTAL = {2: "^^", 1: "^", 0: "=", -1: "_", -2: "__"}
 _BARS_PER_LINE = 4
+# abc2midi accents a bar's first note and its beats; without accents it plays every note at the
+# velocity melody reads for the mark in force (see `dynamics`). It holds for one voice.
+_NO_ACCENTS = "%%MIDI nobeataccents"
 
 
 def _length(ticks: int) -> tuple[str, str]:
@@ -134,11 +142,29 @@ def _key_text(tonic: int, mode: str) -> str:
     return f"{_tonic_name(tonic, mode)}{_MODE_SUFFIX[mode]}"
 
 
-def controls_left_out(piece: Piece) -> str:
-    """One line counting the control changes of `piece` that ABC has no place for."""
-    counts = Counter(CARRIED_CONTROLLERS.get(c.controller, f"controller {c.controller}") for c in piece.controls)
-    named = ", ".join(f"{name} {count}" for name, count in counts.most_common())
-    return f"{len(piece.controls)} control changes not written, ABC has no place for them ({named})"
+def _left_out(piece: Piece, rounded: int) -> str:
+    """One line counting what ABC cannot carry: control changes, and velocities `rounded` to
+    the nearest dynamics level."""
+    parts = []
+    if piece.controls:
+        counts = Counter(CARRIED_CONTROLLERS.get(c.controller, f"controller {c.controller}") for c in piece.controls)
+        named = ", ".join(f"{name} {count}" for name, count in counts.most_common())
+        parts.append(f"{len(piece.controls)} control changes not written, ABC has no place for them ({named})")
+    if rounded:
+        parts.append(f"{rounded} note velocities rounded to the nearest of ABC's 8 dynamics marks "
+                     f"(ppp {LEVELS['ppp']} to fff {LEVELS['fff']})")
+    return "; ".join(parts)
+
+
+def _chord_level(velocities: tuple[int, ...]) -> str:
+    """The dynamics mark a chord is written with (`voicing` gives its notes one level)."""
+    return level_of(velocities[0])
+
+
+def _velocities_rounded(lines: list) -> int:
+    """How many notes will not read back at their own velocity."""
+    return sum(velocity != LEVELS[_chord_level(velocities)]
+               for line in lines for _, _, _, velocities in line.events for velocity in velocities)
 
 
 def _tempo_text(qpm: float) -> str:
@@ -164,10 +190,16 @@ def _changes(piece: Piece, tempos: bool = True) -> dict[int, list[tuple[str, tup
 def piece_to_abc(piece: Piece, on_warning: Callable[[str], None] | None = None) -> str:
     """One ABC tune (X T M L Q K header, then the music) for `piece`; see the module docstring.
 
-    `on_warning` hears, in one line with counts, of what ABC cannot carry (control changes).
+    `on_warning` hears, in one line with counts, of what ABC cannot carry (control changes,
+    velocities between the dynamics levels).
     """
-    if piece.controls and on_warning is not None:
-        on_warning(controls_left_out(piece))
+    lines = voice_lines(piece)
+    # A piece whose notes all have the reader's plain velocity (read from ABC, or generated)
+    # is written without marks, as it always was.
+    marked = any(note.velocity != VELOCITY for note in piece.notes)
+    rounded = _velocities_rounded(lines) if marked else 0
+    if (piece.controls or rounded) and on_warning is not None:
+        on_warning(_left_out(piece, rounded))
     signature = piece.time_signature
     key = piece.key
     tonic, mode = (key.tonic, key.mode) if key else (0, "major")
@@ -175,7 +207,6 @@ def piece_to_abc(piece: Piece, on_warning: Callable[[str], None] | None = None) 
     title = " ".join((piece.title or "Untitled").split())
     header = [f"X:{tune}", f"T:{title}", f"M:{signature.numerator}/{signature.denominator}", "L:1/8",
               f"Q:{_tempo_text(piece.qpm)}", f"K:{_key_text(tonic, mode)}"]
-    lines = voice_lines(piece)
     if not lines:
         return "\n".join(header + ["z8|]"]) + "\n"
     first = min(line.events[0][0] for line in lines)
@@ -187,23 +218,27 @@ def piece_to_abc(piece: Piece, on_warning: Callable[[str], None] | None = None) 
     pickup = first_bar is not None and 0 < first < first_bar < last_end
     start = first if pickup else 0
     if len(lines) == 1 and lines[0].program == 0 and not lines[0].drum:
-        body = _voice_body(piece, lines[0].events, bar_starts, start, (tonic, mode), tempo_changes=True)
-        return "\n".join(header) + "\n" + body + "\n"
+        body = _voice_body(piece, lines[0].events, bar_starts, start, (tonic, mode), tempo_changes=True,
+                           marked=marked)
+        return "\n".join(header + ([_NO_ACCENTS] if marked else [])) + "\n" + body + "\n"
     out = list(header)
     for number, line in enumerate(lines, 1):
         out.append(f"V:{number}")
         out.append("%%MIDI channel 10" if line.drum else f"%%MIDI program {line.program}")
+        if marked:
+            out.append(_NO_ACCENTS)
         # Tempo changes once, in the first voice: abc2midi applies a Q: in any voice to all.
         # Every voice runs to the same end (rests after its last note): a voice that stopped
         # inside its first bar would look like a pickup to a reader.
         out.append(_voice_body(piece, line.events, bar_starts, start, (tonic, mode), tempo_changes=number == 1,
-                               until=last_end))
+                               until=last_end, marked=marked))
     return "\n".join(out) + "\n"
 
 
 def _voice_body(piece: Piece, events: list, bar_starts: list[int], time: int, key: tuple[int, str], *,
-                tempo_changes: bool, until: int = 0) -> str:
-    """The music of one voice from tick `time`: notes split and tied at bar lines and changes."""
+                tempo_changes: bool, until: int = 0, marked: bool = False) -> str:
+    """The music of one voice from tick `time`: notes split and tied at bar lines and changes,
+    and (`marked`) a dynamics mark before each note or chord whose level differs from the last."""
     speller = _Speller(*key)
     meter_at = {s.tick: s for s in piece.time_signatures}
     boundaries = [tick for tick in bar_starts if tick > time]
@@ -214,6 +249,8 @@ def _voice_body(piece: Piece, events: list, bar_starts: list[int], time: int, ke
     bars_on_line = 0
     bar_index = 0
     change_index = 0
+    level = None  # the voice's dynamics level so far
+    mark = ""  # a mark waiting for the next note written
 
     def apply_changes(ticks: list[int]) -> None:
         for tick in ticks:
@@ -225,13 +262,16 @@ def _voice_body(piece: Piece, events: list, bar_starts: list[int], time: int, ke
     apply_changes(sorted(tick for tick in changes if tick <= time))  # before the first note
 
     def emit(ticks: int, pitches: tuple[int, ...], tie: bool) -> None:
+        nonlocal mark
         prefix, suffix = _length(ticks)
         if not pitches:
             line.append(f"{prefix}z{suffix}")
             return
         spelled = [speller.spell(p) for p in pitches]
         text = spelled[0] if len(spelled) == 1 else "[" + "".join(spelled) + "]"
-        line.append(prefix + text + suffix + ("-" if tie else ""))
+        # The mark after a tuplet's '(3', so that three one-note tuplets still group as one.
+        line.append(prefix + mark + text + suffix + ("-" if tie else ""))
+        mark = ""
 
     def advance_to(target: int, pitches: tuple[int, ...]) -> None:
         """Write music (or rest) from `time` to `target`, splitting and tying at bar lines."""
@@ -257,8 +297,11 @@ def _voice_body(piece: Piece, events: list, bar_starts: list[int], time: int, ke
                 apply_changes([next_change])
                 change_index += 1
 
-    for onset, duration, pitches in events:
+    for onset, duration, pitches, velocities in events:
         advance_to(onset, ())
+        if marked and _chord_level(velocities) != level:
+            level = _chord_level(velocities)
+            mark = f"!{level}!"
         advance_to(onset + duration, pitches)
     advance_to(until, ())
     if line:
