@@ -17,7 +17,7 @@ from melody.tui.session import Session
 from melody.tui.widgets.seed import SeedPicker
 
 # What Tab reaches in the form for each kind of seed, in order (the Cancel button is disabled).
-COMMON = ["temperature", "top-k", "top-p", "bars", "random-seed", "dice", "key-lock", "port", "generate"]
+COMMON = ["temperature", "top-k", "top-p", "bars", "random-seed", "dice", "key-lock", "cadence", "port", "generate"]
 FIELDS = {
     "none": ["model", "seed-kind", "key", "meter", "tempo", *COMMON],
     "corpus": ["model", "seed-kind", "tune-search", "tunes", "prime-bars", *COMMON],

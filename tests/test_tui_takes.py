@@ -208,3 +208,17 @@ async def test_restore_names_the_session_and_brings_back_its_form(tmp_path, tiny
         assert values == {"temperature": "0.7", "bars": "1", "random-seed": "42", "prime-bars": "1"}
         assert screen.query_one("#seed-kind", Select).value == "abc"
         assert screen.query_one("#abc-editor", TextArea).text.startswith("X:1\nM:4/4")
+
+
+@sync
+async def test_the_end_on_the_tonic_box_sets_the_cadence(tmp_path, tiny_model, monkeypatch):
+    from textual.widgets import Checkbox
+
+    app = make_app(tmp_path, tiny_model.parent, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        assert screen.form_settings(seeded=False).cadence is True
+        screen.query_one("#cadence", Checkbox).value = False
+        await pilot.pause()
+        assert screen.form_settings(seeded=False).cadence is False

@@ -99,6 +99,7 @@ class ComposeScreen(Listening, TakeActions, Screen):
                 yield field("seed", Input("", placeholder="random", id="random-seed", compact=True),
                              Button("dice", id="dice", compact=True))
                 yield Checkbox("key lock", id="key-lock", compact=True)
+                yield Checkbox("end on the tonic", value=True, id="cadence", compact=True)
                 yield field("listen", Select([("automatic", "auto")], value="auto", allow_blank=False,
                                               id="port", compact=True))
                 with Horizontal(id="actions"):
@@ -201,6 +202,7 @@ class ComposeScreen(Listening, TakeActions, Screen):
             bars=bars,
             seed=number("random-seed", int, None),
             key_lock=self.query_one("#key-lock", Checkbox).value,
+            cadence=self.query_one("#cadence", Checkbox).value,
             prime_bars=picker.prime_bars() if seeded else None,
             **header,
         )
