@@ -284,3 +284,24 @@ def test_resume_with_a_larger_budget_trains_on_to_it(corpus: Path, tmp_path: Pat
     again = train(resume=tmp_path / "m", device="cpu", workers=1, overrides={"training.max_minutes": 0.2})
     assert again.stopped == "time budget" and again.step > first.step
     assert 0.9 * 12 <= again.seconds <= 1.1 * 12
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+def test_a_cpu_run_measures_one_thread_against_all_and_records_the_faster(corpus: Path, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    import os
+
+    import torch
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip(reason="one CPU: there is nothing to choose")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    torch.set_num_threads(2)
+    result, events = run(corpus, tmp_path / "m")
+    threads = load_model(tmp_path / "m").config["cpu_threads"]
+    rates = threads["tokens_per_second"]
+    assert set(rates) == {"1", "2"} and all(rate > 0 for rate in rates.values())
+    faster = 1 if rates["1"] > 1.1 * rates["2"] else 2
+    assert threads["chosen"] == faster == torch.get_num_threads()
+    assert any(e.message.startswith(f"CPU threads: {faster} (") for e in events)

@@ -26,6 +26,7 @@ from melody.nn import build_model, check_fits
 from melody.nn.sizes import TRAINING_COPIES
 from melody.tokenizers import PAD, get_tokenizer, load_tokenizer
 from melody.nn.likelihood import evaluate_likelihood
+from melody.nn.threads import cap_threads, intra_op_threads
 from melody.training.budget import Budget, budget_minutes, device_kind, measure_throughput, plan, steps_left
 from melody.training.checkpoint import checkpoint_files, load_checkpoint, save_checkpoint
 from melody.training.events import STOP_REASONS, TrainEvent, TrainResult, format_seconds
@@ -39,6 +40,8 @@ from melody.training.data import (BatchPrefetcher, WindowSampler, rng_for_step, 
 
 HELD_OUT_PIECES = 64  # pieces scored in bits per note at the end (a cap: it must stay cheap)
 REPORT_FILE = "report.jsonl"  # the corpus report, one line per file, beside the model
+THREAD_PROBE_SECONDS = 2.0  # per thread count measured (at most 1% of the budget)
+THREAD_MARGIN = 1.1  # one thread must train this much faster to be chosen over all of them
 
 
 class Trainer:
@@ -158,6 +161,7 @@ class Trainer:
                          else torch.autocast("cpu", enabled=False))
         # The budget counts from here: the corpus is read, everything after it is the run's.
         self.clock_start = time.perf_counter()
+        self._choose_threads()
         if self.previous is None:
             self._plan_budget()
         settings, training = self.settings, self.training
@@ -229,6 +233,31 @@ class Trainer:
                                     f"{shape} ({self._parameters_of(self.settings):,} parameters), batch "
                                     f"{training.batch_size} x {training.window}, about {training.max_steps:,} "
                                     f"steps at {self.budget.probe_tokens_per_second:,.0f} tokens/s measured here")
+
+    def _choose_threads(self) -> None:
+        """On a CPU, train on one thread or on all this process may use, whichever trains
+        faster here, measured (THREAD_PROBE_SECONDS each on the run's network).
+
+        torch's threads wait for each other at every operation, spinning: on a machine where
+        other work holds a core, two threads ran a small LSTM 200 times slower than one (200
+        against 43,000 tokens per second on this project's 2-core machine, with one other busy
+        process), while on an idle machine two are the faster. Only a measurement tells which."""
+        self.threads = None
+        if self.runtime.device.type != "cpu" or self.runtime.distributed or torch.get_num_threads() <= 1:
+            return
+        many = torch.get_num_threads()
+        minutes = budget_minutes(self.settings, self.explicit, self.runtime.device)
+        seconds = THREAD_PROBE_SECONDS if minutes is None else min(THREAD_PROBE_SECONDS, 0.01 * 60 * minutes)
+        rates = {many: self._throughput(self.settings, seconds)}
+        with intra_op_threads(1):
+            rates[1] = self._throughput(self.settings, seconds)
+        chosen = 1 if rates[1] > THREAD_MARGIN * rates[many] else many
+        if chosen == 1:
+            cap_threads(1)
+        self.threads = {"chosen": chosen, "tokens_per_second": {str(n): round(r, 1) for n, r in rates.items()}}
+        self.emit("corpus", message=f"CPU threads: {chosen} ({rates[1]:,.0f} tokens/s on 1, {rates[many]:,.0f} "
+                                    f"on {many}" + ("; the machine is busy" if rates[1] > 2 * rates[many] else "")
+                                    + ")")
 
     def _parameters_of(self, settings: Settings) -> int:
         key = tuple(sorted(model_config(settings, self.tokenizer.vocab_size).items()))
@@ -575,6 +604,7 @@ class Trainer:
                        "held_out_bits_per_note": (self.held_out or {}).get("bits_per_note"),
                        "device": str(self.runtime.device), "processes": self.runtime.world_size},
             **({"budget": self.budget.to_dict()} if self.budget is not None else {}),
+            **({"cpu_threads": self.threads} if getattr(self, "threads", None) else {}),
             **({"evaluation": self.held_out} if self.held_out else {}),
             **({WEIGHTS_HASH: self.weights_sha256} if self.weights_sha256 else {}),
         }
