@@ -7,8 +7,8 @@ a hang or anything new/half-written was left; the totals must all be zero.
 
 A full disk cannot be made without root mounts, so it is made two ways: a writer that refuses
 after N files (the CLI run in a child process with melody.files' atomic writer replaced), and
-RLIMIT_FSIZE, a real kernel limit that fails writes with EFBIG. If benchmarks/hostile_inputs.py
-exists, its CASES (hostile input files) run here too, so one command runs both.
+RLIMIT_FSIZE, a real kernel limit that fails writes with EFBIG. benchmarks/hostile_inputs.py's
+CASES (hostile input files) run here too, so one command runs both.
 """
 
 from __future__ import annotations
@@ -203,21 +203,15 @@ def eval_into_a_file(work: Path) -> Outcome:
 
 
 def input_cases(work: Path) -> list[Outcome]:
-    """benchmarks/hostile_inputs.py's CASES, when that file exists (another part of issue 16)."""
+    """benchmarks/hostile_inputs.py's CASES: the hostile input files (issue 16, parts 1 and 5)."""
     sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        from hostile_inputs import CASES  # type: ignore[import-not-found]
-    except ImportError:
-        return []
+    from hostile_inputs import CASES, run_case  # type: ignore[import-not-found]
+
     outcomes = []
-    for item in CASES:
-        result = item(work) if callable(item) else item
-        if isinstance(result, Outcome):
-            outcomes.append(result)
-        elif isinstance(result, dict):
-            outcomes.append(Outcome(result.get("name", "?"), result.get("code"), tuple(result.get("expected", (1, 2))),
-                                    bool(result.get("traceback")), bool(result.get("hung")),
-                                    str(result.get("leftovers") or "")))
+    for name, setup, expected in CASES:
+        result = run_case(setup, timeout=300)
+        outcomes.append(Outcome(name, result["code"], expected, result["traceback"], result["hang"],
+                                ", ".join(result["leftover"])))
     return outcomes
 
 
