@@ -49,6 +49,7 @@ BENCHMARKS = (
     ("Notation: held-out tunes at half note values", "bench_notation.py", None),
     ("Infilling: the suffix's use and an infill's time", "bench_infill.py", ["--repeats", "1"]),
     ("Terminal UI in tmux: first frame and key latency", "tui_tmux.py", ["--probes", "5", "--no-train"]),
+    ("Hostile files and unlucky machines: tracebacks, hangs and leftovers", "bench_hostile.py", []),
 )
 METHOD = [
     "How to read it:",
