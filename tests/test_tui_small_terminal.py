@@ -111,12 +111,16 @@ async def test_the_footer_shows_f1_f2_f3_on_both_screens_and_the_takes_list_fits
         table.focus()  # the takes list brings the most keys to the footer
         await pilot.pause()
         for name in ("compose", "train"):
+            # A screen's footer fills in after it is shown: on a busy machine, a few frames later.
+            await wait_until(pilot, lambda: {"f1", "f2", "f3", "ctrl+p"} <= {key.key for key in
+                                                                           app.screen.query("FooterKey")},
+                             30, f"the {name} footer")
             keys = {key.key: key for key in app.screen.query("FooterKey")}
             for key in ("f1", "f2", "f3"):
                 assert Region(0, 0, *size).contains_region(keys[key].region), f"{key} is off the {name} footer"
             assert keys["ctrl+p"].region.right == size[0]  # the palette key covers the last cell
             await pilot.press("f3")
-            await pilot.pause()
+            await wait_until(pilot, lambda: type(app.screen).__name__ == "TrainScreen", 30, "the train screen")
         # Every column of the takes list is inside the table: marks, name, model, seed, temp, bars.
         assert table.virtual_size.width <= table.scrollable_content_region.width
         first, second = (table.get_row_at(row) for row in range(2))
