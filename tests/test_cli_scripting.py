@@ -305,9 +305,12 @@ def test_the_exit_code_table_is_documented_once_in_the_readme_and_the_help(capsy
 def test_a_real_signal_mid_run_exits_130_or_143_with_one_line_and_whole_files(model, tmp_path, sent, code,
                                                                              word):
     out = tmp_path / "out"
+    # As from a terminal: a run started in the background (`cmd &` in a script, nohup) inherits
+    # SIGINT ignored, and the child would rightly ignore Ctrl-C too.
     process = subprocess.Popen([*MELODY, "generate", "--model", str(model), "--num", "1000000",
                                 "--bars", "2", "--seed", "1", "--out", str(out), "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = json.loads(process.stdout.readline())  # a first batch is written: mid-run now
         time.sleep(0.3)
@@ -383,11 +386,17 @@ def test_completion_prints_code_for_each_shell(shell, words, capsys):
 def test_a_signal_inside_deferred_signals_arrives_after_the_block():
     from melody.files import deferred_signals
 
-    finished = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_signals():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the signal is in: the handler has run by now
-            finished.append(True)
-    assert finished == [True]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own Ctrl-C handler, as in a process started from a terminal (one started in the
+    # background inherits SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        finished = []
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_signals():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the signal is in: the handler has run by now
+                finished.append(True)
+        assert finished == [True]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
