@@ -128,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     except MelodyError as error:
         print(f"{command}: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:
+        # The reader went away (`melody generate --stdout | head -c 100`): not an error. Point
+        # stdout at /dev/null so the interpreter's final flush does not complain either.
+        _silence_stdout()
+        return 0
     except OSError as error:
         from melody.files import is_machine_refusal, refusal_line
 
@@ -142,11 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
-    except BrokenPipeError:
-        # The reader went away (`melody generate --stdout | head -c 100`): not an error. Point
-        # stdout at /dev/null so the interpreter's final flush does not complain either.
-        _silence_stdout()
-        return 0
     finally:
         _on_signals(previous)
 

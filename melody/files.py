@@ -246,7 +246,9 @@ class OutputBatch:
             self.created, self.folders = [], []
 
     def __exit__(self, kind, error, trace) -> bool:
-        if error is None or not isinstance(error, Exception):
+        if error is None or not isinstance(error, Exception) or isinstance(error, BrokenPipeError):
+            # (A reader that went away, `melody generate --json | head -1`, is no failure of the
+            # batch: what it wrote is whole, and stays, as on Ctrl-C.)
             return False
         undone = bool(self.created)
         self.undo()

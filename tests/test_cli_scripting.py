@@ -400,3 +400,20 @@ def test_a_signal_inside_deferred_signals_arrives_after_the_block():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_reader_that_goes_away_keeps_the_pieces_written(model, tmp_path):
+    """`melody generate --json | head -1`: exit 0, no message, and every piece written stays whole."""
+    out = tmp_path / "out"
+    process = subprocess.Popen([*MELODY, "generate", "--model", str(model), "--num", "200", "--bars", "2",
+                                "--seed", "1", "--out", str(out), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = json.loads(process.stdout.readline())
+    process.stdout.close()  # as `head -1` does after its line
+    process.wait(timeout=120)
+    assert process.returncode == 0 and process.stderr.read() == ""
+    assert all(Path(path).is_file() for path in first["paths"])
+    import mido
+
+    for midi in out.glob("*.mid"):
+        mido.MidiFile(midi)
