@@ -243,7 +243,8 @@ class Trainer:
         against 43,000 tokens per second on this project's 2-core machine, with one other busy
         process), while on an idle machine two are the faster. Only a measurement tells which."""
         self.threads = None
-        if self.runtime.device.type != "cpu" or self.runtime.distributed or torch.get_num_threads() <= 1:
+        if (self.runtime.device.type != "cpu" or self.runtime.distributed or torch.get_num_threads() <= 1
+                or os.environ.get("OMP_NUM_THREADS")):  # the user's own count is kept as given
             return
         many = torch.get_num_threads()
         minutes = budget_minutes(self.settings, self.explicit, self.runtime.device)
