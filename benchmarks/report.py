@@ -42,6 +42,7 @@ BENCHMARKS = (
     ("Tokenizing MIDI to REMI: files/s beside MidiTok", "bench_tokenize.py", None),
     ("Corpus pipeline: cold and cached tokenizing beside a bare loop", "bench_corpus.py", ["--files", "100"]),
     ("Training: tokens/s through melody's loop beside a bare PyTorch loop", "bench_train.py", None),
+    ("Training threads: one against all, as found and beside a busy process", "bench_threads.py", ["--seconds", "1"]),
     ("Training to a time budget: defaults on 200 ABC tunes and 20 MIDI songs, and SIGTERM", "bench_budget.py",
      ["--minutes", "1", "--kills", "2"]),
     ("Sampling: tokens/s with and without the cache, batch 1 and 32", "bench_sampling.py", None),

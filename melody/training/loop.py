@@ -238,10 +238,10 @@ class Trainer:
         """On a CPU, train on one thread or on all this process may use, whichever trains
         faster here, measured (THREAD_PROBE_SECONDS each on the run's network).
 
-        torch's threads wait for each other at every operation, spinning: on a machine where
-        other work holds a core, two threads ran a small LSTM 200 times slower than one (200
-        against 43,000 tokens per second on this project's 2-core machine, with one other busy
-        process), while on an idle machine two are the faster. Only a measurement tells which."""
+        torch's threads wait for each other at every operation, spinning: on an idle 2-core
+        machine two threads train an LSTM 1.7-1.9 times as fast as one, beside one busy
+        process half as fast, and on a busier machine up to 200 times slower
+        (benchmarks/bench_threads.py). Only a measurement tells which, on the run's own network."""
         self.threads = None
         if (self.runtime.device.type != "cpu" or self.runtime.distributed or torch.get_num_threads() <= 1
                 or os.environ.get("OMP_NUM_THREADS")):  # the user's own count is kept as given
