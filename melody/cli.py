@@ -29,6 +29,7 @@ USAGE_EXIT = 2
 INTERRUPTED_EXIT = 128 + signal.SIGINT  # 130, what shells report for Ctrl-C
 TERMINATED_EXIT = 128 + signal.SIGTERM  # 143
 HANGUP = getattr(signal, "SIGHUP", None)  # not on Windows
+FILE_SIZE_LIMIT = getattr(signal, "SIGXFSZ", None)  # not on Windows
 HANGUP_EXIT = 129  # 128 + SIGHUP, as batch schedulers and closed terminals report it
 
 
@@ -107,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 
         complete(parser)
     command = "melody"
-    previous = _on_signals(_terminate)
-    if hasattr(signal, "SIGXFSZ"):
+    wanted = {number: _terminate for number in (signal.SIGTERM, HANGUP) if number is not None}
+    if FILE_SIZE_LIMIT is not None:
         # Past a file-size limit (ulimit -f) the kernel would kill us; ignored, the write fails
         # with EFBIG and is reported like a full disk.
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        wanted[FILE_SIZE_LIMIT] = signal.SIG_IGN
+    previous = _on_signals(wanted)
     try:
         try:
             args = parse(parser, argv)
@@ -151,14 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         _on_signals(previous)
 
 
-def _on_signals(handler: Any) -> Any:
-    """Install a SIGTERM and SIGHUP handler (main thread only; elsewhere signals cannot be
-    handled); the previous handlers, for the same call to put back."""
+def _on_signals(handlers: dict[int, Any]) -> dict[int, Any]:
+    """Install signal handlers (main thread only; elsewhere signals cannot be handled); the
+    previous ones, for the same call to put back when the command is done."""
     previous = {}
-    for number in (signal.SIGTERM, HANGUP):
-        if number is None:
-            continue
-        wanted = handler.get(number) if isinstance(handler, dict) else handler
+    for number, wanted in handlers.items():
         try:
             previous[number] = signal.signal(number, wanted)
         except (ValueError, TypeError):  # not the main thread, or no previous handler to restore
