@@ -92,8 +92,8 @@ def stream(model: Any, settings: GenerationSettings | None = None, *, prime: Pie
 
     With `stop` set the run ends within one step with a DoneEvent(cancelled=True) holding the
     pieces as far as they got. The DoneEvent's takes are the result: a piece closed on its
-    tonic (settings.cadence) has a last bar drawn again after its notes streamed. `note_events=False` skips the per-token decoding that note
-    events need (generate() uses it).
+    tonic (settings.cadence) has a last bar drawn again after its notes streamed.
+    `note_events=False` skips the per-token decoding that note events need (generate() uses it).
     """
     settings = (settings or GenerationSettings()).replace(**overrides) if overrides else (settings or GenerationSettings())
     settings.validate()
