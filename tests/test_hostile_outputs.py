@@ -177,6 +177,23 @@ def test_two_trainings_into_one_folder_one_refuses_and_the_other_finishes(tmp_pa
     assert model.config["result"]["step"] == 4
 
 
+def test_a_run_refused_the_lock_of_a_folder_it_found_missing_leaves_it_alone(tmp_path: Path, irish_path,
+                                                                             monkeypatch) -> None:
+    """The race CI hit once: two runs both find --out missing, both make it, one takes the lock.
+    The one refused must not remove the folder as if it had made it (the other is writing it)."""
+    from melody.training.run import train
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.safetensors").write_bytes(b"the other run's")
+    real_lexists = os.path.lexists
+    monkeypatch.setattr(os.path, "lexists", lambda path: False if Path(path) == folder else real_lexists(path))
+    with FolderLock(folder):  # the other run, between its mkdir and its first save
+        with pytest.raises(FolderBusy):
+            train([irish_path], out=folder, overrides=[*TINY_SET, "training.max_steps=1"])
+        assert (folder / "weights.safetensors").read_bytes() == b"the other run's"
+
+
 @pytest.mark.slow
 def test_a_training_killed_at_any_moment_leaves_a_folder_that_loads_consistently(tmp_path: Path, irish_path,
                                                                                 training_on_one_thread) -> None:

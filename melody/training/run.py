@@ -179,13 +179,15 @@ def train(
     lock, made = None, False
     try:
         if runtime.is_main:  # the process that writes the folder holds it until the end
-            made = not os.path.lexists(out)
+            existed = os.path.lexists(out)
             try:
                 out.mkdir(parents=True, exist_ok=True)
                 lock = FolderLock(out).acquire()
             except OSError as error:  # a read-only or forbidden place: said before any training
-                made = False
                 raise OutputError(refusal_line(error, out, nothing_written=True)) from None
+            # Only the run holding the lock owns a folder it made: two runs can both find `out`
+            # missing, and the one refused must not remove the folder the other is writing.
+            made = not existed
             if fresh and _holds_files(out):  # another run made it between the check and now
                 made = False
                 raise UsageError(f"{out}: already exists (use --force to replace it, or --resume {out} "
