@@ -1,11 +1,14 @@
 """Do generated tunes hold together? Form statistics and a classifier two-sample test.
 
     python benchmarks/bench_form.py [--model models/default] [--num 100] [--bars 32] [--seed 1] [--threads 2]
+                                    [--temperature T] [--top-p P] [--cadence corpus|tonic|off]
 
 Samples `--num` tunes of `--bars` bars through `melody.generation.generate` with the sampling
-defaults (temperature 1, top-p 0.95), then prints, for each form statistic
-(`melody/evaluation/form.py`), the generated figure beside the model's held-out real tunes and
-beside all its real tunes (held-out and training), with the real set's 5-95% band: for a
+defaults (or the --temperature, --top-p and --cadence given), then prints, for each form
+statistic (`melody/evaluation/form.py`), the generated figure beside the model's held-out real
+tunes, beside all its real tunes (held-out and training), and beside the real tunes of about
+the generated length (`--bars` ± 1/8: a real tune of 16 bars brings a part back half as often
+as one of 32), each with the real set's 5-95% band: for a
 rate (a yes or no per tune) and a mean of bar shares, where the figure of `--num` real tunes
 drawn at random falls; for a per-tune value, the spread of the real tunes' values.
 
@@ -29,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from melody.evaluation.discriminator import GROUPS, two_sample_test  # noqa: E402
+from melody.evaluation.form import length_in_bars  # noqa: E402
 from melody.evaluation.stats import FORM_STATISTICS, Comparison, compare_all  # noqa: E402
 
 
@@ -58,18 +62,26 @@ def band(comparison: Comparison) -> str:
     return f"{low:.0f}..{high:.0f}"
 
 
-def form_table(generated: list, held_out: list, everything: list) -> list[str]:
-    """A Markdown table: each form statistic, generated beside held-out and all real tunes."""
-    beside_held = compare_all(generated, held_out, FORM_STATISTICS)
-    beside_all = compare_all(generated, everything, FORM_STATISTICS)
-    lines = [f"| statistic | generated ({len(generated)}) | held-out real ({len(held_out)}) | 5-95% "
-             f"| inside | all real ({len(everything)}) | 5-95% | inside |",
-             "|---|---:|---:|---:|:-:|---:|---:|:-:|"]
-    for held, every in zip(beside_held, beside_all):
-        lines.append(f"| {held.name} | {figure(held, generated=True)} | {figure(held)} | {band(held)} | "
-                     f"{'yes' if held.inside else 'NO'} | {figure(every)} | {band(every)} | "
-                     f"{'yes' if every.inside else 'NO'} |")
+def form_table(generated: list, held_out: list, everything: list, same_length: list, bars: int) -> list[str]:
+    """A Markdown table: each form statistic, generated beside held-out real tunes, all real
+    tunes, and the real tunes about as long as the generated ones."""
+    groups = [compare_all(generated, real, FORM_STATISTICS) for real in (held_out, everything, same_length)]
+    low, high = length_window(bars)
+    lines = [f"| statistic | generated ({len(generated)}) | held-out real ({len(held_out)}) | 5-95% | inside "
+             f"| all real ({len(everything)}) | 5-95% | inside | real of {low}..{high} bars ({len(same_length)}) "
+             f"| 5-95% | inside |",
+             "|---|---:|---:|---:|:-:|---:|---:|:-:|---:|---:|:-:|"]
+    for row in zip(*groups):
+        cells = [f"{figure(c)} | {band(c)} | {'yes' if c.inside else 'NO'}" for c in row]
+        lines.append(f"| {row[0].name} | {figure(row[0], generated=True)} | {' | '.join(cells)} |")
     return lines
+
+
+def length_window(bars: int) -> tuple[int, int]:
+    """The lengths in bars of the real tunes a `bars`-bar generated tune is set beside (±1/8):
+    the form statistics depend on length (real tunes of 16-23 bars bring a part back half as
+    often as those of 32), and `--bars` fixes the generated length."""
+    return bars - bars // 8, bars + bars // 8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="generation seed (default 1)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: melody's)")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: melody's)")
+    parser.add_argument("--cadence", choices=("corpus", "tonic", "off"), default=None,
+                        help="where tunes end (default: melody's)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -98,34 +114,42 @@ def main(argv: list[str] | None = None) -> int:
     decode = model.tokenizer.decode
     held_out = [decode([int(t) for t in p.ids]) for p in split.held_out]
     everything = held_out + [decode([int(t) for t in p.ids]) for p in split.training]
+    low, high = length_window(args.bars)
+    same_length = [piece for piece in everything if low <= length_in_bars(piece) <= high]
 
     sampling = time.perf_counter()
-    settings = GenerationSettings(num=args.num, bars=args.bars, seed=args.seed)
+    asked = {name: value for name, value in [("temperature", args.temperature), ("top_p", args.top_p),
+                                             ("cadence", args.cadence)] if value is not None}
+    settings = GenerationSettings(num=args.num, bars=args.bars, seed=args.seed, **asked)
     generated = [take.piece for take in generate(model, settings)]
     sampling = time.perf_counter() - sampling
 
     rng = np.random.default_rng(args.seed)
     real_sample = [everything[i] for i in rng.choice(len(everything), min(args.num, len(everything)), replace=False)]
     test = two_sample_test(real_sample, generated, bars=args.bars, folds=args.folds, seed=args.seed)
+    alike = [same_length[i] for i in rng.choice(len(same_length), min(args.num, len(same_length)), replace=False)]
+    alike_test = two_sample_test(alike, generated, bars=args.bars, folds=args.folds, seed=args.seed)
 
     command = "python benchmarks/bench_form.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     lines = ["## Form: do generated tunes hold together?", "", "```bash", command.strip(), "```", "",
              f"Model `{shown(args.model)}` "
              f"({model.family}, {model.tokenizer.name} tokens): {len(generated)} tunes of {args.bars} bars, seed "
-             f"{args.seed}, temperature {settings.temperature:g}, top-p {settings.top_p:g} "
+             f"{args.seed}, temperature {settings.temperature:g}, top-p {settings.top_p:g}"
+             f", cadence {settings.cadence} "
              f"(sampled in {sampling:.1f} s on {args.threads} threads). Rates are shares of tunes; their "
              f"5-95% (and that of padded bars and meter fill, judged by the mean) is where {len(generated)} "
              f"real tunes drawn at random put the figure; length in bars is set by `--bars` here, telling only "
              f"for a model that ends its tunes itself.", "",
-             *form_table(generated, held_out, everything), "",
+             *form_table(generated, held_out, everything, same_length, args.bars), "",
              f"Classifier two-sample test: logistic regression (L2, numpy), {test.folds}-fold cross-validated, "
              f"on the first {test.bars} bars of {test.generated} generated and {test.real} real tunes (drawn "
              f"at random from all {len(everything)}); 50% means it cannot tell them apart, and a guess "
              f"reaches {100 * test.chance_high:.0f}% one time in twenty.", "",
              "| features | accuracy |", "|---|---:|",
              *[f"| {group} | {100 * test.by_group[group]:.0f}% |" for group in GROUPS],
-             f"| all together | **{100 * test.accuracy:.0f}%** |", "",
+             f"| all together | **{100 * test.accuracy:.0f}%** |",
+             f"| all together, against real tunes of {low}..{high} bars | {100 * alike_test.accuracy:.0f}% |", "",
              f"({time.perf_counter() - started:.0f} s in all.)"]
     print("\n".join(lines))
     return 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from melody.errors import UsageError
-from melody.generation.cadence import candidate_seeds, needs_closing
+from melody.generation.cadence import POOL_MIN, aimed_degree, candidate_seeds, ending_counts, needs_closing
 from melody.generation.settings import GenerationSettings
 from melody.music.abc import parse_abc
-from melody.music.cadence import ends_on_tonic, final_note, key_at
+from melody.music.cadence import degree_name, ends_on_tonic, final_degree, final_note, key_at
 
 
 def tune(body: str, key: str = "D") -> object:
@@ -50,7 +50,37 @@ def test_candidate_seeds_depend_on_the_piece_seed_only():
     assert not set(candidate_seeds(7)) & set(range(7, 7 + 1000))  # apart from run_seed + i
 
 
-def test_cadence_is_a_yes_or_no_setting():
-    GenerationSettings(cadence=False).validate()
-    with pytest.raises(UsageError, match="cadence must be true or false"):
+def test_cadence_is_one_of_three_and_the_old_yes_or_no_still_reads():
+    for cadence in ("corpus", "tonic", "off"):
+        GenerationSettings(cadence=cadence).validate()
+    assert GenerationSettings(cadence=True).cadence == "tonic"  # sidecars of 2026-11-30
+    assert GenerationSettings(cadence=False).cadence == "off"
+    with pytest.raises(UsageError, match="cadence must be one of corpus, tonic, off"):
         GenerationSettings(cadence="no").validate()
+
+
+def test_the_aim_is_the_tonic_or_a_draw_from_the_endings_of_tunes_of_about_its_length():
+    openings = {"endings": {"0": 600, "7": 50, "2": 50, "5": 36},
+                "endings_by_bars": {"16": {"0": 20, "2": 19}, "31": {"0": 50, "7": 10}, "34": {"0": 30, "7": 10}}}
+    assert aimed_degree(5, "off", openings, 32) == (None, "")
+    assert aimed_degree(5, "tonic", openings, 32) == (0, "the key's tonic")
+    assert aimed_degree(5, "corpus", None, 32) == (0, "the key's tonic")  # a folder without the record
+    assert aimed_degree(5, "corpus", {"endings": {"7": 0}}, 32)[0] == 0
+    assert aimed_degree(5, "corpus", {"endings": {"7": 3}}, 32) == (7, "all 3 training tunes")
+    assert ending_counts(openings, 32) == ({0: 80, 7: 20}, "100 training tunes of 28..36 bars")
+    assert 39 < POOL_MIN and ending_counts(openings, 16) == ({0: 600, 7: 50, 2: 50, 5: 36}, "all 736 training tunes")
+    aims = [aimed_degree(seed, "corpus", openings, 32)[0] for seed in range(4000)]
+    assert aims == [aimed_degree(seed, "corpus", openings, 32)[0] for seed in range(4000)]
+    assert set(aims) == {0, 7}
+    assert abs(aims.count(0) / len(aims) - 0.8) < 0.03
+    aims = [aimed_degree(seed, "corpus", openings, 16)[0] for seed in range(4000)]
+    assert set(aims) == {0, 2, 5, 7}
+    assert abs(aims.count(5) / len(aims) - 36 / 736) < 0.015
+
+
+def test_a_tune_already_on_its_aim_is_left_alone():
+    on_the_fifth = tune("DEFG | A4 |]")
+    assert final_degree(on_the_fifth) == 7 and degree_name(7) == "fifth"
+    assert needs_closing(on_the_fifth, aim=0)
+    assert not needs_closing(on_the_fifth, aim=7)
+    assert needs_closing(tune("DEFG | d4 |]"), aim=7)

@@ -12,6 +12,7 @@ import pytest
 
 from melody.cli import main
 from melody.model_folder import DEFAULT_MODEL_DIR
+from melody.music.cadence import DEGREE_NAMES
 from helpers import PRIME_ABC, tiny_model_folder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -149,9 +150,10 @@ def test_no_cadence_keeps_the_models_own_last_bar_and_the_sidecar_says_which(tmp
         result = melody_generate("--seed", "3", "--num", "4", "--bars", "8", "--out", name, *extra, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         sidecars[name] = [json.loads(p.read_text()) for p in sorted((tmp_path / name).glob("*.json"))]
-    assert all(s["settings"]["cadence"] is True for s in sidecars["closed"])
-    assert all(s["settings"]["cadence"] is False and s["ending"] is None for s in sidecars["raw"])
-    redrawn = [s for s in sidecars["closed"] if s["ending"] is not None]
+    assert all(s["settings"]["cadence"] == "corpus" for s in sidecars["closed"])
+    assert all(s["settings"]["cadence"] == "off" and s["ending"] is None for s in sidecars["raw"])
+    redrawn = [s for s in sidecars["closed"] if s["ending"]["last_bar"] != "the model's own"]
     assert redrawn and all(s["ending"]["last_bar"] == "drawn again" for s in redrawn)
     for closed, raw in zip(sidecars["closed"], sidecars["raw"]):
-        assert (closed["tokens"] == raw["tokens"]) == (closed["ending"] is None)
+        assert closed["ending"]["aim"] in DEGREE_NAMES
+        assert (closed["tokens"] == raw["tokens"]) == (closed["ending"]["last_bar"] == "the model's own")

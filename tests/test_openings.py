@@ -44,3 +44,33 @@ def test_a_free_key_slot_narrows_to_the_opening_keys_and_a_fixed_one_is_left_alo
     narrowed = restrict_openings(remi, [keys, fixed], {"meters": {}, "keys": {"G_major": 3, "D_major": 1}})
     assert sorted(remi.vocab[i] for i in np.flatnonzero(narrowed[0])) == ["Key_D_major", "Key_G_major"]
     assert np.array_equal(narrowed[1], fixed)
+
+
+def test_endings_count_the_degree_each_tune_ends_on_whatever_its_transposition() -> None:
+    remi = get_tokenizer("remi")
+    tunes = [tune(Key(0, 7, "major"), TimeSignature(0, 4, 4), [67, 71, 74, 67]),  # G major, on G
+             tune(Key(0, 2, "major"), TimeSignature(0, 4, 4), [62, 66, 69, 62, 64, 69]),  # D major, on A: the fifth
+             tune(Key(0, 9, "dorian"), TimeSignature(0, 4, 4), [69, 72, 81])]  # A dorian, on A
+    openings = openings_of(remi, [remi.encode(piece) for piece in tunes], transposer_for(remi, 2))
+    assert openings["endings"] == {"0": 2, "7": 1}
+    assert openings["endings_by_bars"] == {"1": {"0": 2}, "2": {"7": 1}}
+
+
+def test_a_malformed_endings_record_is_a_model_error_naming_the_field(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from melody.corpus.openings import read_openings
+    from melody.errors import ModelError
+
+    for endings, said in (({"12": 3}, "not a scale degree"), ({"0": -1}, "endings.0"), ([0, 7], "endings")):
+        (tmp_path / "openings.json").write_text(json.dumps({"endings": endings}))
+        with pytest.raises(ModelError, match=said):
+            read_openings(tmp_path)
+    for by_bars, said in (({"x": {"0": 1}}, "not a number of bars"), ({"8": {"13": 1}}, "endings_by_bars.8")):
+        (tmp_path / "openings.json").write_text(json.dumps({"endings_by_bars": by_bars}))
+        with pytest.raises(ModelError, match=said):
+            read_openings(tmp_path)
+    (tmp_path / "openings.json").write_text(json.dumps({"endings": {"0": 5, "7": 1}}))
+    assert read_openings(tmp_path)["endings"] == {"0": 5, "7": 1}

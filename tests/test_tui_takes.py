@@ -211,14 +211,15 @@ async def test_restore_names_the_session_and_brings_back_its_form(tmp_path, tiny
 
 
 @sync
-async def test_the_end_on_the_tonic_box_sets_the_cadence(tmp_path, tiny_model, monkeypatch):
-    from textual.widgets import Checkbox
+async def test_the_ending_picker_sets_the_cadence(tmp_path, tiny_model, monkeypatch):
+    from textual.widgets import Select
 
     app = make_app(tmp_path, tiny_model.parent, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         await pilot.pause()
-        assert screen.form_settings(seeded=False).cadence is True
-        screen.query_one("#cadence", Checkbox).value = False
-        await pilot.pause()
-        assert screen.form_settings(seeded=False).cadence is False
+        assert screen.form_settings(seeded=False).cadence == "corpus"
+        for choice in ("tonic", "off"):
+            screen.query_one("#cadence", Select).value = choice
+            await pilot.pause()
+            assert screen.form_settings(seeded=False).cadence == choice

@@ -57,9 +57,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tempo", type=float, default=None, metavar="Q", help="quarter notes per minute")
     parser.add_argument("--key-lock", action="store_true", help="only pitches of the key's scale")
     parser.add_argument("--pitch-range", metavar="LOW-HIGH", help="MIDI pitches to stay within, e.g. 55-88")
-    parser.add_argument("--no-cadence", dest="cadence", action="store_false",
-                        help="keep the model's own last bar, even when it does not end on the key's tonic "
-                             "(by default such a bar is drawn again until it does)")
+    parser.add_argument("--cadence", choices=("corpus", "tonic", "off"), default="corpus",
+                        help="where a tune ends: corpus (default) aims each tune at a degree drawn from where "
+                             "the model's training tunes end (mostly the tonic), tonic always at the key's "
+                             "tonic, off keeps the model's own last bar; a last bar that misses the aim is "
+                             "drawn again")
+    parser.add_argument("--no-cadence", dest="cadence", action="store_const", const="off",
+                        help="the same as --cadence off")
     parser.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default ./{DEFAULT_OUT}; - is --stdout)")
     parser.add_argument("--format", default=None, metavar="mid,abc,wav",

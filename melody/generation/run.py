@@ -91,8 +91,8 @@ def stream(model: Any, settings: GenerationSettings | None = None, *, prime: Pie
     """Sample a batch, yielding NoteEvent/BarEvent as tokens arrive and DoneEvent at the end.
 
     With `stop` set the run ends within one step with a DoneEvent(cancelled=True) holding the
-    pieces as far as they got. The DoneEvent's takes are the result: a piece closed on its
-    tonic (settings.cadence) has a last bar drawn again after its notes streamed.
+    pieces as far as they got. The DoneEvent's takes are the result: a piece closed by the
+    cadence (settings.cadence) may have a last bar drawn again after its notes streamed.
     `note_events=False` skips the per-token decoding that note events need (generate() uses it).
     """
     settings = (settings or GenerationSettings()).replace(**overrides) if overrides else (settings or GenerationSettings())
@@ -217,21 +217,26 @@ class _Run:
                             schedule=self.prime.schedule, redirect=redirect)
 
     def closes(self) -> bool:
-        """Whether this run's finished pieces are closed on the tonic (generation/cadence.py):
-        not for infilling (the bars after the range are the piece's own), a token count (no
-        bar line to end on) or a tokenizer without bars."""
-        return (self.settings.cadence and self.settings.infill is None and self.settings.max_tokens is None
-                and self.tokenizer.bar_token is not None)
+        """Whether this run's finished pieces are closed (generation/cadence.py): not with
+        cadence "off", for infilling (the bars after the range are the piece's own), a token
+        count (no bar line to end on) or a tokenizer without bars."""
+        return (self.settings.cadence != "off" and self.settings.infill is None
+                and self.settings.max_tokens is None and self.tokenizer.bar_token is not None)
 
     def close(self, seed: int, tokens: list[int]) -> tuple[list[int], dict[str, Any] | None]:
-        """`tokens` with a last bar that ends on the key's tonic where one of the candidates
-        does, and what was done (for the sidecar; None when the piece already ended there)."""
-        from melody.generation.cadence import candidate_seeds, first_closing, head_tokens, needs_closing
+        """`tokens` with a last bar that ends on the piece's aimed degree where one of the
+        candidates does, and what was done (for the sidecar)."""
+        from melody.generation.cadence import aimed_degree, candidate_seeds, first_closing, head_tokens, needs_closing
+        from melody.music.cadence import degree_name
         from melody.tokenizers.base import Constraints
 
         piece = self.tokenizer.decode(tokens)
-        if not needs_closing(piece):
+        aim, pool = aimed_degree(seed, self.settings.cadence, self.openings, len(piece.bar_starts()))
+        if aim is None:
             return tokens, None
+        record: dict[str, Any] = {"aim": degree_name(aim), "drawn_from": pool}
+        if not needs_closing(piece, aim):
+            return tokens, record | {"last_bar": "the model's own"}
         if self.closing_grammar is None:
             self.closing_grammar = self.tokenizer.grammar(Constraints(
                 scale=self.constraints.scale, pitch_range=self.constraints.pitch_range, bars=1,
@@ -242,9 +247,9 @@ class _Run:
         for _ in sampler.run():
             pass
         candidates = sampler.results()
-        chosen = first_closing(self.tokenizer, candidates, sampler.finished)
-        record = {"last_bar": "drawn again" if chosen is not None else "kept: no candidate ended on the tonic",
-                  "candidates": len(seeds), "chosen": chosen}
+        chosen = first_closing(self.tokenizer, candidates, sampler.finished, aim)
+        record |= {"last_bar": "drawn again" if chosen is not None else f"kept: no candidate ended on the {degree_name(aim)}",
+                   "candidates": len(seeds), "chosen": chosen}
         return (candidates[chosen] if chosen is not None else tokens), record
 
     def take(self, index: int, seed: int, tokens: list[int], complete: bool,

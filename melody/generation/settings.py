@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from melody.errors import UsageError
+from melody.generation.cadence import CADENCES
 from melody.generation.prime import parse_key, parse_meter, parse_tempo
 
 DEFAULT_MAX_BARS = 64  # a piece the model is left to end ends by here at the latest
@@ -35,7 +36,11 @@ class GenerationSettings:
     tempo: float | None = None  # quarter notes per minute
     key_lock: bool = False  # every pitch in the key's scale
     pitch_range: tuple[int, int] | None = None  # inclusive MIDI pitches
-    cadence: bool = True  # a last bar not ending on the key's tonic is drawn again (generation/cadence.py)
+    cadence: str = "corpus"  # where a tune ends: "corpus", "tonic" or "off" (generation/cadence.py)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cadence, bool):  # sidecars of 2026-11-30 said true (the tonic) or false
+            self.cadence = "tonic" if self.cadence else "off"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,8 +91,8 @@ class GenerationSettings:
                                  f"exactly {self.bars} bars cannot stop by bar {self.max_bars}")
         if self.max_tokens is not None:
             _whole("max-tokens", self.max_tokens, low=1, high=1_000_000)
-        if not isinstance(self.cadence, bool):
-            raise UsageError(f"cadence must be true or false, not {self.cadence!r}")
+        if self.cadence not in CADENCES:
+            raise UsageError(f"cadence must be one of {', '.join(CADENCES)}, not {self.cadence!r}")
         SamplingOptions(float(self.temperature) if _number(self.temperature) else self.temperature,
                         self.top_k, self.top_p).validate()
         if self.key is not None:

@@ -45,7 +45,7 @@ class Take:
     complete: bool = True  # False when the run was stopped before the piece ended
     novelty: dict[str, Any] | None = None  # the near-copy check, with --reject-copies
     attempts: int = 1  # pieces drawn until one passed the near-copy check
-    ending: dict[str, Any] | None = None  # its last bar drawn again to end on the tonic (cadence.py)
+    ending: dict[str, Any] | None = None  # the degree it aimed to end on, and its last bar's fate (cadence.py)
 
     def sidecar(self) -> dict[str, Any]:
         """The JSON sidecar: model, tokenizer, options, seeds, prime, version, time."""

@@ -35,11 +35,27 @@ def final_note(piece: Piece) -> Note | None:
     return max((n for n in pitched if n.onset == latest), key=lambda n: n.pitch)
 
 
-def ends_on_tonic(piece: Piece) -> bool | None:
-    """Whether the final note has the pitch class of the tonic of the key in force at it
-    (the mode's own tonic: A for A dorian); None without a key or a pitched note."""
+def final_degree(piece: Piece) -> int | None:
+    """The final note's pitch class in semitones above the tonic of the key in force at it
+    (0 the tonic, 7 the fifth; the mode's own tonic: A for A dorian); None without a key or
+    a pitched note."""
     last = final_note(piece)
     key = key_at(piece, last.onset if last is not None else 0)
     if last is None or key is None:
         return None
-    return last.pitch % 12 == key.tonic
+    return (last.pitch - key.tonic) % 12
+
+
+def ends_on_tonic(piece: Piece) -> bool | None:
+    """Whether the final note has the pitch class of the key's tonic; None as `final_degree`."""
+    degree = final_degree(piece)
+    return None if degree is None else degree == 0
+
+
+DEGREE_NAMES = ("tonic", "flat second", "second", "minor third", "major third", "fourth", "tritone",
+                "fifth", "minor sixth", "major sixth", "minor seventh", "major seventh")
+
+
+def degree_name(degree: int) -> str:
+    """A scale degree as a musician says it: 7 is "fifth", 3 "minor third"."""
+    return DEGREE_NAMES[degree % 12]

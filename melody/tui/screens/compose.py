@@ -33,6 +33,11 @@ from melody.tui.widgets.takes import TakesTable
 
 # The picker's one entry while no model exists; never offered beside real models.
 NO_MODELS = ("no models yet: train one (F3)", "")
+# GenerationSettings.cadence, as the form offers it (melody.generation.cadence).
+CADENCE_CHOICES = [("corpus", "corpus"), ("tonic", "tonic"), ("sampled", "off")]
+CADENCE_TIP = ("Where a tune ends. corpus: on a degree drawn from where the model's training tunes of "
+               "its length end (mostly the tonic); tonic: always on the key's tonic; sampled: the "
+               "model's own last bar. A last bar that misses is drawn again.")
 FLUSH_SECONDS = 0.1  # stream notes to the UI in batches at most this often (10 per second)
 
 
@@ -99,7 +104,8 @@ class ComposeScreen(Listening, TakeActions, Screen):
                 yield field("seed", Input("", placeholder="random", id="random-seed", compact=True),
                              Button("dice", id="dice", compact=True))
                 yield Checkbox("key lock", id="key-lock", compact=True)
-                yield Checkbox("end on the tonic", value=True, id="cadence", compact=True)
+                yield field("ending", Select(CADENCE_CHOICES, value="corpus", allow_blank=False, id="cadence",
+                                             compact=True, tooltip=CADENCE_TIP))
                 yield field("listen", Select([("automatic", "auto")], value="auto", allow_blank=False,
                                               id="port", compact=True))
                 with Horizontal(id="actions"):
@@ -202,7 +208,7 @@ class ComposeScreen(Listening, TakeActions, Screen):
             bars=bars,
             seed=number("random-seed", int, None),
             key_lock=self.query_one("#key-lock", Checkbox).value,
-            cadence=self.query_one("#cadence", Checkbox).value,
+            cadence=self.query_one("#cadence", Select).value,
             prime_bars=picker.prime_bars() if seeded else None,
             **header,
         )
