@@ -226,7 +226,6 @@ async def test_listen_renders_the_selected_take_and_ctrl_l_stops_it(tmp_path, ti
     app.session.add(sample(tiny_model, bars=1, seed=2)[0])
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         await pilot.pause()
         await pilot.press("ctrl+l")
         await wait_until(pilot, lambda: screen.player is not None, 30, "playback to start")
@@ -339,7 +338,6 @@ async def test_infill_bars_selected_by_keys_and_by_mouse_as_new_takes(tmp_path, 
     app.session.add(sample(model, prime_abc=TUNE, bars=1, seed=3)[0])
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         original = app.session.takes[0]
         roll = screen.query_one(PianoRoll)
         await wait_until(pilot, lambda: roll.selection is not None, 10, "the take in the roll")
@@ -406,7 +404,6 @@ async def test_infilling_with_a_model_not_trained_for_it_says_so_in_one_line(tmp
     app.session.add(sample(tiny_model, prime_abc=TUNE, bars=1, seed=3)[0])
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         roll = screen.query_one(PianoRoll)
         await wait_until(pilot, lambda: roll.selection is not None, 10, "the take in the roll")
         roll.focus()
@@ -470,7 +467,6 @@ async def test_the_roll_shows_every_note_of_a_take_wider_than_it_is_tall_at_80x2
     app.session.add(hand_made_take(wide_notes()))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         await pilot.pause()
         roll = screen.query_one(PianoRoll)
         notes = roll.notes
@@ -509,7 +505,6 @@ async def test_a_cancelled_take_leaves_the_roll_on_the_selected_take(tmp_path, t
     app.session.add(hand_made_take(wide_notes()))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         await pilot.pause()
         roll = screen.query_one(PianoRoll)
         shown = list(app.session.takes[0].piece.notes)
@@ -534,7 +529,6 @@ async def test_continue_and_vary_open_the_roll_at_the_new_bars(tmp_path, tiny_mo
     app.session.add(hand_made_take([Note(24 * i, 62 + (i % 8), 24, 90) for i in range(64)]))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         await set_input(pilot, "#bars", "1")
         await set_input(pilot, "#random-seed", "3")
         roll = screen.query_one(PianoRoll)
@@ -595,7 +589,6 @@ async def test_a_failing_player_is_reported_and_a_wav_offered_instead(tmp_path, 
     app.session.add(hand_made_take([Note(24 * i, 62 + i % 5, 24, 90) for i in range(8)], bars=2))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         screen.query_one("#port", Select).value = "wav"
         await pilot.pause()
         await pilot.press("ctrl+l")
@@ -624,7 +617,6 @@ async def test_ctrl_l_plays_and_stops_and_plays_again(tmp_path, monkeypatch):
     app.session.add(hand_made_take([Note(24 * i, 62 + i % 5, 24, 90) for i in range(8)], bars=2))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         screen.query_one("#port", Select).value = "wav"
         await pilot.pause()
         for _ in range(2):  # a stopped take plays again on the next press

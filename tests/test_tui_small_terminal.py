@@ -106,7 +106,6 @@ async def test_the_footer_shows_f1_f2_f3_on_both_screens_and_the_takes_list_fits
     app = make_app(tmp_path, tiny_model, monkeypatch, session)
     async with app.run_test(size=size) as pilot:
         screen = app.screen
-        screen.refresh_takes()
         table = screen.query_one("#takes")
         table.focus()  # the takes list brings the most keys to the footer
         await pilot.pause()

@@ -48,7 +48,6 @@ def test_compose_screen(snap_compare, tmp_path, tiny_model, monkeypatch, size):
 
     async def show_a_take(pilot) -> None:
         screen = pilot.app.screen
-        screen.refresh_takes()
         table = screen.query_one("#takes")
         table.move_cursor(row=0)
         screen.show_take(pilot.app.session.takes[0])

@@ -16,6 +16,7 @@ from melody.tui.app import MelodyApp
 from melody.tui.screens.dialogs import ConfirmScreen, ExportScreen, PromptScreen
 from melody.tui.session import Session
 from melody.tui.widgets.seed import SeedPicker
+from melody.tui.widgets.takes import TakesTable
 
 
 def make_app(tmp_path: Path, models: Path, monkeypatch, session: Session | None = None, **options) -> MelodyApp:
@@ -223,3 +224,14 @@ async def test_the_ending_picker_sets_the_cadence(tmp_path, tiny_model, monkeypa
             screen.query_one("#cadence", Select).value = choice
             await pilot.pause()
             assert screen.form_settings(seeded=False).cadence == choice
+
+
+@sync
+async def test_a_session_handed_to_the_app_shows_its_takes_at_once(tmp_path, tiny_model, monkeypatch):
+    session = session_of(tmp_path, tiny_model, "first", "second")
+    app = make_app(tmp_path, tiny_model.parent, monkeypatch, session)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#takes", TakesTable)
+        assert table.row_count == 2
+        assert app.screen.selected_take().name == "second"  # the latest, shown in the roll

@@ -125,6 +125,8 @@ class ComposeScreen(Listening, TakeActions, Screen):
         self.query_one("#take-abc", TextArea).border_title = "ABC"
         self.show_models()
         self.load_ports()
+        if self.app.session.takes:  # a session handed to the app with takes: the latest is shown at once
+            self.refresh_takes(select=self.app.session.takes[-1])
 
     # -- the model picker ----------------------------------------------------------------------
     def show_models(self) -> None:
