@@ -114,7 +114,7 @@ async def test_the_model_picker_offers_no_models_yet_only_when_there_are_none(tm
 
 
 @sync
-async def test_abc_warnings_are_all_listed_in_the_warning_colour(tmp_path, tiny_model, monkeypatch):
+async def test_abc_warnings_are_listed_in_the_warning_colour_and_a_long_list_is_cut_short(tmp_path, tiny_model, monkeypatch):
     app = make_app(tmp_path, tiny_model.parent, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
@@ -130,10 +130,19 @@ async def test_abc_warnings_are_all_listed_in_the_warning_colour(tmp_path, tiny_
         assert "3 warnings" in text and text.count("\n· ") == 3, text
         assert status.styles.color == Color.parse(app.get_css_variables()["warning"])
         # Clean ABC again: ok, in the success colour.
+        # Many: the first few listed, the rest counted, and every one in the tooltip.
+        screen.query_one("#abc-editor", TextArea).load_text("X:1\nM:4/4\nL:1/8\nK:D\n" + "Az/3/B|" * 9 + "\n")
+        picker.check_abc()
+        await pilot.pause()
+        text = str(status.content)
+        assert "9 warnings" in text and text.count("\n· ") == 3 and text.endswith("… and 6 more (hover to read them all)")
+        assert str(status.tooltip).count("· ") == 9
+        # Clean ABC again: ok, in the success colour.
         screen.query_one("#abc-editor", TextArea).load_text("X:1\nM:4/4\nL:1/8\nK:D\nDEFG|\n")
         picker.check_abc()
         await pilot.pause()
         assert str(status.content).startswith("ok: 1 tune") and not status.has_class("-warning")
+        assert status.tooltip is None
 
 
 @sync

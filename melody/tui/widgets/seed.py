@@ -27,6 +27,7 @@ PART_OF = {"tune-search": "#seed-corpus", "tunes": "#seed-corpus", "abc-editor":
 KINDS = [("none: key, meter, tempo", "none"), ("a tune from the corpus", "corpus"),
          ("a music file", "file"), ("ABC text", "abc")]
 PARSE_DELAY = 0.3  # seconds of quiet typing before the ABC editor parses
+WARNINGS_SHOWN = 3  # warnings listed under the ABC editor; the rest are counted, and in the tooltip
 
 
 class SeedPicker(Vertical):
@@ -175,12 +176,18 @@ class SeedPicker(Vertical):
         notes = sum(len(p.notes) for p in pieces)
         held = f"{len(pieces)} tune{'s' if len(pieces) != 1 else ''}, {notes} notes"
         if warnings:
-            # Every warning, each on its line, in the theme's warning colour: not "ok", not just the first.
-            lines = [f"{held}; {len(warnings)} warning{'s' if len(warnings) != 1 else ''}:",
-                     *(f"· {warning}" for warning in warnings)]
+            # The warnings, each on its line, in the theme's warning colour: not "ok", not just the
+            # first. The first few are listed, so that a long list does not push the form off the
+            # screen; the count says how many more, and the tooltip holds them all.
+            every = [f"· {warning}" for warning in warnings]
+            lines = [f"{held}; {len(warnings)} warning{'s' if len(warnings) != 1 else ''}:", *every[:WARNINGS_SHOWN]]
+            if len(every) > WARNINGS_SHOWN:
+                lines.append(f"… and {len(every) - WARNINGS_SHOWN} more (hover to read them all)")
             status.update(Content("\n".join(lines)))
+            status.tooltip = "\n".join(every)
         else:
             status.update(f"ok: {held}")
+            status.tooltip = None
         self._keep_status_visible()
 
     def _keep_status_visible(self) -> None:
