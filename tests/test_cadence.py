@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from melody.errors import UsageError
-from melody.generation.cadence import POOL_MIN, aimed_degree, candidate_seeds, ending_counts, needs_closing
+from melody.generation.cadence import (POOL_MIN, aimed_degree, candidate_seeds, closable, ending_counts, needs_closing,
+                                       scale_degrees)
 from melody.generation.settings import GenerationSettings
 from melody.music.abc import parse_abc
 from melody.music.cadence import degree_name, ends_on_tonic, final_degree, final_note, key_at
@@ -84,3 +85,18 @@ def test_a_tune_already_on_its_aim_is_left_alone():
     assert needs_closing(on_the_fifth, aim=0)
     assert not needs_closing(on_the_fifth, aim=7)
     assert needs_closing(tune("DEFG | d4 |]"), aim=7)
+
+
+def test_only_the_endings_inside_the_pieces_scale_are_aimed_at():
+    openings = {"endings": {"0": 50, "10": 40, "11": 10}}  # major tunes on the leading note, modal on the flat seventh
+    major = frozenset({0, 2, 4, 5, 7, 9, 11})
+    aims = {aimed_degree(seed, "corpus", openings, 32, major)[0] for seed in range(400)}
+    assert aims == {0, 11}
+    assert aimed_degree(1, "corpus", {"endings": {"10": 5}}, 32, major) == (0, "the key's tonic")
+    assert scale_degrees(tune("DEFG | A4 |]", key="Ador")) == frozenset({0, 2, 3, 5, 7, 9, 10})
+
+
+def test_a_piece_without_a_key_or_of_one_bar_is_not_closable():
+    assert closable(tune("DEFG | A4 |]"))
+    assert not closable(tune("DEFG |]"))
+    assert not closable(tune("DEFG | A4 |]").replace(keys=[]))

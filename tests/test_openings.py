@@ -68,7 +68,8 @@ def test_a_malformed_endings_record_is_a_model_error_naming_the_field(tmp_path) 
         (tmp_path / "openings.json").write_text(json.dumps({"endings": endings}))
         with pytest.raises(ModelError, match=said):
             read_openings(tmp_path)
-    for by_bars, said in (({"x": {"0": 1}}, "not a number of bars"), ({"8": {"13": 1}}, "endings_by_bars.8")):
+    for by_bars, said in (({"x": {"0": 1}}, "not a number of bars"), ({"\u00b2": {"0": 1}}, "not a number of bars"),
+                          ({"8": {"13": 1}}, "endings_by_bars.8")):
         (tmp_path / "openings.json").write_text(json.dumps({"endings_by_bars": by_bars}))
         with pytest.raises(ModelError, match=said):
             read_openings(tmp_path)

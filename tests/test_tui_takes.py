@@ -129,7 +129,6 @@ async def test_abc_warnings_are_listed_in_the_warning_colour_and_a_long_list_is_
         assert picker.abc_error is None and not text.startswith("ok")
         assert "3 warnings" in text and text.count("\n· ") == 3, text
         assert status.styles.color == Color.parse(app.get_css_variables()["warning"])
-        # Clean ABC again: ok, in the success colour.
         # Many: the first few listed, the rest counted, and every one in the tooltip.
         screen.query_one("#abc-editor", TextArea).load_text("X:1\nM:4/4\nL:1/8\nK:D\n" + "Az/3/B|" * 9 + "\n")
         picker.check_abc()
@@ -244,3 +243,15 @@ async def test_a_session_handed_to_the_app_shows_its_takes_at_once(tmp_path, tin
         table = app.screen.query_one("#takes", TakesTable)
         assert table.row_count == 2
         assert app.screen.selected_take().name == "second"  # the latest, shown in the roll
+
+
+@sync
+async def test_a_form_saved_with_the_old_tonic_box_restores_its_ending(tmp_path, tiny_model, monkeypatch):
+    app = make_app(tmp_path, tiny_model.parent, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for saved, shown in ((True, "tonic"), (False, "off")):
+            app.screen.restore_form({"cadence": saved})
+            await pilot.pause()
+            assert app.screen.query_one("#cadence", Select).value == shown
+        assert not [n for n in app._notifications if "restored except" in n.message]

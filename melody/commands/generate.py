@@ -58,10 +58,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--key-lock", action="store_true", help="only pitches of the key's scale")
     parser.add_argument("--pitch-range", metavar="LOW-HIGH", help="MIDI pitches to stay within, e.g. 55-88")
     parser.add_argument("--cadence", choices=("corpus", "tonic", "off"), default="corpus",
-                        help="where a tune ends: corpus (default) aims each tune at a degree drawn from where "
-                             "the model's training tunes end (mostly the tonic), tonic always at the key's "
-                             "tonic, off keeps the model's own last bar; a last bar that misses the aim is "
-                             "drawn again")
+                        help="where a tune ends. corpus (default): on a degree drawn from where the model's "
+                             "training tunes of about the same length end (mostly the tonic); tonic: always "
+                             "on the key's tonic; off: the model's own last bar. A last bar that misses the "
+                             "aim is drawn again (32 candidates)")
     parser.add_argument("--no-cadence", dest="cadence", action="store_const", const="off",
                         help="the same as --cadence off")
     parser.add_argument("--out", "-o", default=DEFAULT_OUT, metavar="DIR",

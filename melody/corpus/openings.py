@@ -120,7 +120,7 @@ def read_openings(folder: str | Path) -> dict | None:
     _check_degree_counts(field(data, "endings", dict, source, required=False) or {}, source, "endings")
     by_bars = field(data, "endings_by_bars", dict, source, required=False) or {}
     for bars in by_bars:
-        if not bars.isdigit():
+        if not (bars.isascii() and bars.isdigit()):
             raise ModelError(f"{source}: field 'endings_by_bars' has {bars!r}, not a number of bars")
         _check_degree_counts(field(by_bars, bars, dict, source, where="endings_by_bars"), source,
                              f"endings_by_bars.{bars}")

@@ -15,7 +15,9 @@ Three modes (`GenerationSettings.cadence`):
   within an eighth of its bar count; all of them when fewer than `POOL_MIN` are), so the
   generated endings are spread as the corpus's are: in the shipped corpus, tunes of 32 bars
   close on the tonic 85% of the time and on the fifth or the second now and then, tunes of
-  16 bars on the tonic half the time. A model folder without that record aims at the tonic.
+  16 bars on the tonic half the time. Only the degrees of the piece's own scale are drawn (the
+  corpus's endings mix major and minor tunes). A model folder without that record aims at
+  the tonic.
 - "tonic": every piece aims at the tonic.
 - "off": the model's own last bar, wherever it ends.
 
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from melody.generation.prime import first_bars
-from melody.music.cadence import final_degree
+from melody.music.cadence import final_degree, final_note, key_at
 from melody.music.notes import Piece
 from melody.tokenizers.base import EOS
 
@@ -53,13 +55,18 @@ def candidate_seeds(seed: int, count: int = CANDIDATES) -> list[int]:
     return [int(s) for s in np.random.SeedSequence([seed, CADENCE_STREAM]).generate_state(count)]
 
 
-def aimed_degree(seed: int, cadence: str, openings: dict | None, bars: int) -> tuple[int | None, str]:
+def aimed_degree(seed: int, cadence: str, openings: dict | None, bars: int,
+                 scale: frozenset[int] | None = None) -> tuple[int | None, str]:
     """The degree (semitones above the tonic) a piece of `bars` bars seeded `seed` should end
     on, and where it was drawn from: 0 for "tonic", a draw from the endings of the model's
-    training tunes of about `bars` bars for "corpus", None for "off"."""
+    training tunes of about `bars` bars for "corpus", None for "off". With `scale` (the degrees
+    of the piece's key) only the endings inside it are drawn: the corpus's endings mix major
+    and minor tunes, and a major tune aimed at the minor seventh would end outside its key."""
     if cadence == "off":
         return None, ""
     counts, pool = ending_counts(openings or {}, bars)
+    if scale is not None:
+        counts = {degree: count for degree, count in counts.items() if degree in scale}
     if cadence == "tonic" or not counts:
         return 0, "the key's tonic"
     degrees = sorted(counts)
@@ -83,10 +90,21 @@ def ending_counts(openings: dict, bars: int) -> tuple[dict[int, int], str]:
     return every, f"all {sum(every.values())} training tunes"
 
 
+def closable(piece: Piece) -> bool:
+    """A piece of at least two bars whose final note has a key to be measured against."""
+    return final_degree(piece) is not None and len(piece.bar_starts()) >= 2
+
+
 def needs_closing(piece: Piece, aim: int = 0) -> bool:
-    """A piece of at least two bars whose final note is not on `aim` (0, the tonic)."""
-    degree = final_degree(piece)
-    return degree is not None and degree != aim and len(piece.bar_starts()) >= 2
+    """A closable piece whose final note is not on `aim` (0, the tonic)."""
+    return closable(piece) and final_degree(piece) != aim
+
+
+def scale_degrees(piece: Piece) -> frozenset[int] | None:
+    """The degrees (semitones above the tonic) of the scale of the key in force at the end."""
+    last = final_note(piece)
+    key = key_at(piece, last.onset if last is not None else 0)
+    return None if key is None else frozenset((pitch_class - key.tonic) % 12 for pitch_class in key.scale)
 
 
 def head_tokens(tokenizer: Any, piece: Piece) -> list[int]:

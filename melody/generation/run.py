@@ -226,12 +226,16 @@ class _Run:
     def close(self, seed: int, tokens: list[int]) -> tuple[list[int], dict[str, Any] | None]:
         """`tokens` with a last bar that ends on the piece's aimed degree where one of the
         candidates does, and what was done (for the sidecar)."""
-        from melody.generation.cadence import aimed_degree, candidate_seeds, first_closing, head_tokens, needs_closing
+        from melody.generation.cadence import (aimed_degree, candidate_seeds, closable, first_closing, head_tokens,
+                                               needs_closing, scale_degrees)
         from melody.music.cadence import degree_name
         from melody.tokenizers.base import Constraints
 
         piece = self.tokenizer.decode(tokens)
-        aim, pool = aimed_degree(seed, self.settings.cadence, self.openings, len(piece.bar_starts()))
+        if not closable(piece):  # no key to end at home in, or a single bar
+            return tokens, None
+        aim, pool = aimed_degree(seed, self.settings.cadence, self.openings, len(piece.bar_starts()),
+                                 scale_degrees(piece))
         if aim is None:
             return tokens, None
         record: dict[str, Any] = {"aim": degree_name(aim), "drawn_from": pool}

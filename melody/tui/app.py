@@ -174,7 +174,7 @@ class MelodyApp(App):
             self.notify(f"form settings not restored: {error}", severity="warning")
         forget(folder)
         for screen in self._compose_screens():
-            screen.refresh_takes()
+            screen.refresh_takes(select=self.session.takes[-1] if self.session.takes else None)
             if form:
                 screen.restore_form(form)
         self.notify(f"restored {len(items)} take(s)" + (" and the form settings" if form else ""))

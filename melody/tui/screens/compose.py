@@ -34,9 +34,9 @@ from melody.tui.widgets.takes import TakesTable
 # The picker's one entry while no model exists; never offered beside real models.
 NO_MODELS = ("no models yet: train one (F3)", "")
 # GenerationSettings.cadence, as the form offers it (melody.generation.cadence).
-CADENCE_CHOICES = [("corpus", "corpus"), ("tonic", "tonic"), ("sampled", "off")]
+CADENCE_CHOICES = [("corpus", "corpus"), ("tonic", "tonic"), ("off", "off")]
 CADENCE_TIP = ("Where a tune ends. corpus: on a degree drawn from where the model's training tunes of "
-               "its length end (mostly the tonic); tonic: always on the key's tonic; sampled: the "
+               "its length end (mostly the tonic); tonic: always on the key's tonic; off: the "
                "model's own last bar. A last bar that misses is drawn again.")
 FLUSH_SECONDS = 0.1  # stream notes to the UI in batches at most this often (10 per second)
 
@@ -165,6 +165,8 @@ class ComposeScreen(Listening, TakeActions, Screen):
 
     def restore_form(self, state: dict[str, Any]) -> None:
         """Put a restored session's form back; say which saved fields no longer fit."""
+        if isinstance(state.get("cadence"), bool):  # saved by the "end on the tonic" box of 2026-11-30
+            state = state | {"cadence": "tonic" if state["cadence"] else "off"}
         skipped = self.query_one("#form", Form).restore(state)
         if skipped:
             self.notify(f"form restored except {', '.join(skipped)} (no longer offered)", severity="warning")
