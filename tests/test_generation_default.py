@@ -113,6 +113,23 @@ def test_the_corpus_cadence_ends_each_tune_on_its_drawn_aim_mostly_the_tonic(def
     assert [t.tokens for t in generate(default_model, num=24, bars=32, seed=40)] == [t.tokens for t in takes]
 
 
+def test_a_stop_while_the_last_bars_are_drawn_again_cancels_the_run(default_model, monkeypatch):
+    """Closing a long piece takes a while: a stop then must cancel, as it does while sampling
+    (the terminal UI's Cancel once kept a take that was still being closed)."""
+    import threading
+
+    import melody.generation.cadence as cadence
+    from melody.generation import DoneEvent, stream
+
+    stop = threading.Event()
+    real = cadence.candidate_seeds
+    monkeypatch.setattr(cadence, "candidate_seeds", lambda seed, *a: (stop.set(), real(seed, *a))[1])
+    done = [e for e in stream(default_model, num=12, bars=16, seed=5, stop=stop, note_events=False)
+            if isinstance(e, DoneEvent)]
+    assert stop.is_set() and len(done) == 1 and done[0].cancelled
+    assert done[0].takes[-1].ending is None  # the pieces after the stop were not closed
+
+
 def test_a_tune_the_model_ends_itself_is_closed_on_its_tonic_too(default_model):
     from melody.evaluation.form import tonic_ending
 

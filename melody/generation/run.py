@@ -223,7 +223,8 @@ class _Run:
         return (self.settings.cadence != "off" and self.settings.infill is None
                 and self.settings.max_tokens is None and self.tokenizer.bar_token is not None)
 
-    def close(self, seed: int, tokens: list[int]) -> tuple[list[int], dict[str, Any] | None]:
+    def close(self, seed: int, tokens: list[int], stop: threading.Event | None = None
+              ) -> tuple[list[int], dict[str, Any] | None]:
         """`tokens` with a last bar that ends on the piece's aimed degree where one of the
         candidates does, and what was done (for the sidecar)."""
         from melody.generation.cadence import (aimed_degree, candidate_seeds, closable, first_closing, head_tokens,
@@ -248,8 +249,10 @@ class _Run:
         seeds = candidate_seeds(seed)
         sampler = self._sampler(seeds, prime=head_tokens(self.tokenizer, piece), grammar=self.closing_grammar,
                                 bars=1)
-        for _ in sampler.run():
+        for _ in sampler.run(stop):
             pass
+        if stop is not None and stop.is_set():
+            return tokens, None
         candidates = sampler.results()
         chosen = first_closing(self.tokenizer, candidates, sampler.finished, aim)
         record |= {"last_bar": "drawn again" if chosen is not None else f"kept: no candidate ended on the {degree_name(aim)}",
@@ -305,8 +308,13 @@ class _Run:
         endings: list[dict[str, Any] | None] = [None] * size
         if self.closes() and not cancelled:
             for i in range(size):
+                if stop is not None and stop.is_set():
+                    break
                 if sampler.finished[i]:
-                    results[i], endings[i] = self.close(seeds[i], results[i])
+                    results[i], endings[i] = self.close(seeds[i], results[i], stop)
+            # A stop while closing cancels the run as one during sampling does (a long piece's
+            # candidates take a while): the pieces as far as they got, none of them kept.
+            cancelled = stop is not None and stop.is_set()
         takes = [self.take(indices[i], seeds[i], results[i], complete=sampler.finished[i], ending=endings[i])
                  for i in range(size)]
         yield DoneEvent(takes, cancelled=cancelled)
