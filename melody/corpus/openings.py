@@ -2,8 +2,10 @@
 
 Training writes it into the model folder; generation reads it:
 - without --meter/--key the model chooses the opening meter and key, but only among those
-  its training tunes opened with. Trained on random windows, a model sees few tune openings,
-  and left alone it chose meters like 14/32 for an Irish reel;
+  its training tunes opened with (trained on random windows, a model sees few tune openings,
+  and left alone it chose meters like 14/32 for an Irish reel), and the key as often as the
+  tunes were written in it (`opening_priors`: a model trained with transposition learnt
+  every key about as often);
 - a token the training data never held has an untrained embedding and a logit that is
   noise (a harp, a drum or a sudden pianissimo in a reel at temperature 1.5), so generation
   never samples one unless a constraint leaves nothing else;
@@ -15,7 +17,8 @@ Training writes it into the model folder; generation reads it:
   time, those of 16 bars 49%.
 
 The file:
-    {"about": ..., "meters": {"6/8": 205, ...}, "keys": {"G_major": 229, ...},
+    {"about": ..., "meters": {"6/8": 205, ...}, "keys": {"G_major": 483, ...},
+     "keys_written_about": ..., "keys_written": {"G_major": 229, ...},
      "endings_about": ..., "endings": {"0": 556, "7": 45, ...},
      "endings_by_bars": {"33": {"0": 301, "7": 20, ...}, ...},
      "tokens_about": ..., "tokens": ["Bar", "Pitch_62", ...]}
@@ -54,6 +57,7 @@ def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transpose
     meter_ids, key_ids = tokenizer.kind_mask("meter"), tokenizer.kind_mask("key")
     meters: Counter[str] = Counter()
     keys: Counter[str] = Counter()
+    written: Counter[str] = Counter()  # the keys as the tunes were written, before any shift
     endings: Counter[int] = Counter()
     by_bars: dict[int, Counter[int]] = {}
     used = np.zeros(len(vocab), dtype=bool)
@@ -74,6 +78,8 @@ def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transpose
             key = _first_of(tokenizer, variant, key_ids)
             if key is not None:
                 keys[key] += 1
+                if variant is ids:
+                    written[key] += 1
             if meter is not None and variant is ids:  # a shift leaves the meter as it was
                 meters[meter] += 1
     return {
@@ -81,6 +87,9 @@ def openings_of(tokenizer: Tokenizer, sequences: Iterable[np.ndarray], transpose
                  "the model choose an opening meter and key only among these",
         "meters": dict(meters.most_common()),
         "keys": dict(keys.most_common()),
+        "keys_written_about": "the keys the training tunes open with as written, before transposition "
+                              "(counts); melody generate draws an opening key as often as they do",
+        "keys_written": dict(written.most_common()),
         "endings_about": "the scale degree each training tune ends on, in semitones above its key's "
                          "tonic (counts), in all and by the tune's length in bars; melody generate aims "
                          "a tune's close at one drawn from those of the tunes about as long as it",
@@ -113,7 +122,7 @@ def read_openings(folder: str | Path) -> dict | None:
     source = str(path)
     if not isinstance(data, dict):
         raise ModelError(f"{source}: must be a JSON object, not {describe(data)}")
-    for name in ("meters", "keys"):
+    for name in ("meters", "keys", "keys_written"):
         counts = field(data, name, dict, source, required=False) or {}
         for label, count in counts.items():
             field(counts, label, int, source, where=name, low=0)
@@ -136,6 +145,37 @@ def _check_degree_counts(counts: dict, source: str, where: str) -> None:
         if label not in DEGREES:
             raise ModelError(f"{source}: field {where!r} has {label!r}, not a scale degree (0 to 11)")
         field(counts, label, int, source, where=where, low=0)
+
+
+def opening_priors(tokenizer: Tokenizer, schedule: list[np.ndarray], openings: dict | None
+                   ) -> list[np.ndarray | None]:
+    """For each slot of `schedule`, None or log-weights to add to the model's logits there.
+
+    A free key slot gets log(written / keys) for each key: trained with transposition, a model
+    has learnt to open in every key about as often (as `keys` counts them, each tune once per
+    shift), and would open an Irish reel in A-flat as readily as in G. Weighted so, it opens in
+    each key as often as its training tunes were written in it (`keys_written`: G and D major
+    in 6 of 10 of the shipped corpus's tunes); keys no tune was written in are left out. An
+    openings.json without `keys_written` (older models), or a slot none of whose keys were
+    written, gets no weights."""
+    written = (openings or {}).get("keys_written") or {}
+    learnt = (openings or {}).get("keys") or {}
+    if not written:
+        return [None] * len(schedule)
+    of_kind = tokenizer.kind_mask("key")
+    priors: list[np.ndarray | None] = []
+    for slot in schedule:
+        prior = None
+        if slot.sum() > 1 and not (slot & ~of_kind).any():
+            prior = np.full(len(slot), -np.inf)
+            for index in np.flatnonzero(slot):
+                label = tokenizer.label_of(int(index))
+                if written.get(label, 0) > 0:
+                    prior[index] = np.log(written[label]) - np.log(max(learnt.get(label, 0), written[label]))
+            if not np.isfinite(prior).any():
+                prior = None
+        priors.append(prior)
+    return priors
 
 
 def restrict_openings(tokenizer: Tokenizer, schedule: list[np.ndarray], openings: dict | None) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from melody.corpus.openings import read_openings, restrict_openings
+from melody.corpus.openings import opening_priors, read_openings, restrict_openings
 from melody.errors import UsageError
 from melody.generation.infill import assemble, check_model, infill_prime
 from melody.generation.prime import (Prime, check_expressible, first_bars, header_plan, load_prime_piece,
@@ -167,6 +167,7 @@ class _Run:
         self.grammar = self.tokenizer.grammar(constraints)
         self.openings = read_openings(self.model.folder)
         self.prime.schedule = restrict_openings(self.tokenizer, self.prime.schedule, self.openings)
+        self.opening_priors = opening_priors(self.tokenizer, self.prime.schedule, self.openings)
         self.run_seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
         self.name = Path(str(self.model.folder)).name or "model"
         self.banned: list[int] | None = None  # tokens never sampled (built with the first sampler)
@@ -214,7 +215,7 @@ class _Run:
                                 schedule=[opens_bar])
         return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
                             max_new_tokens=self._max_new_tokens(), device=device, banned=self.banned,
-                            schedule=self.prime.schedule, redirect=redirect)
+                            schedule=self.prime.schedule, priors=self.opening_priors, redirect=redirect)
 
     def closes(self) -> bool:
         """Whether this run's finished pieces are closed (generation/cadence.py): not with

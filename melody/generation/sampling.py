@@ -174,6 +174,7 @@ class BatchSampler:
         device: str | torch.device = "cpu",
         banned: Sequence[int] = (),
         schedule: Sequence[np.ndarray] = (),
+        priors: Sequence[np.ndarray | None] = (),
         redirect: dict[int, int] | None = None,
         threads: int | None = 1,
     ) -> None:
@@ -211,6 +212,10 @@ class BatchSampler:
         self._any_banned = bool(self._banned.any())
         # Masks for the first sampled tokens (e.g. "some meter, then some key" to open a piece).
         self.schedule = [np.asarray(mask, dtype=bool) for mask in schedule]
+        # Log-weights added to the logits at the same first tokens (None: none), applied at the
+        # sampling temperature so that they weigh the same whatever it is; -inf rules a token
+        # out (the opening key as the training tunes were written: corpus.openings.opening_priors).
+        self.priors = [None if prior is None else np.asarray(prior, dtype=np.float64) for prior in priors]
         # When the grammar forbids token a but allows b, a's probability goes to b: the model's
         # wish to start one bar too many becomes the end of the piece.
         self.redirect = dict(redirect or {})
@@ -266,6 +271,8 @@ class BatchSampler:
         active = [i for i, finished in enumerate(self.finished) if not finished]
         logits = self._next_logits(active).float().cpu().numpy()
         allowed = np.stack([self._allowed(index) for index in active])
+        if self.priors:
+            self._weigh(active, logits, allowed)
         for source, target in self.redirect.items():
             moved = allowed[:, target] & ~allowed[:, source]
             if moved.any():
@@ -282,6 +289,19 @@ class BatchSampler:
                 self.finished[index] = True
             drawn[index] = token
         return drawn
+
+    def _weigh(self, active: list[int], logits: np.ndarray, allowed: np.ndarray) -> None:
+        """Add each row's prior for its next position to its logits, in place."""
+        scale = self.options.temperature if self.options.temperature > 0 else 1.0
+        for row, index in enumerate(active):
+            sampled = len(self.sequences[index]) - self.prime_length
+            prior = self.priors[sampled] if sampled < len(self.priors) else None
+            if prior is None:
+                continue
+            possible = np.isfinite(prior)
+            if (allowed[row] & possible).any():  # a prior never leaves a row nothing to draw
+                allowed[row] &= possible
+                logits[row, possible] += prior[possible] * scale
 
     def _uniforms(self, active: list[int]) -> np.ndarray:
         """The next uniform of each active sequence's own generator: its draws never depend on
