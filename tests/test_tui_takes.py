@@ -255,3 +255,30 @@ async def test_a_form_saved_with_the_old_tonic_box_restores_its_ending(tmp_path,
             await pilot.pause()
             assert app.screen.query_one("#cadence", Select).value == shown
         assert not [n for n in app._notifications if "restored except" in n.message]
+
+
+@sync
+async def test_the_status_line_says_where_the_take_ends_and_whether_its_last_bar_was_drawn_again(
+        tmp_path, tiny_model, monkeypatch):
+    import dataclasses
+
+    from melody.generation import generate as sample
+
+    session = Session(tmp_path / "state" / "sessions" / "now")
+    take = sample(tiny_model, bars=2, seed=1, cadence="off")[0]
+    endings = [None, {"aim": "fifth", "drawn_from": "40 training tunes of 2..2 bars", "last_bar": "drawn again"},
+               {"aim": "tonic", "drawn_from": "the key's tonic", "last_bar": "the model's own"},
+               {"aim": "second", "drawn_from": "all 9 training tunes", "last_bar": "kept: no candidate ended on the second"}]
+    for index, ending in enumerate(endings):
+        session.add(dataclasses.replace(take, ending=ending), name=f"take {index + 1}")
+    app = make_app(tmp_path, tiny_model.parent, monkeypatch, session)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        said = []
+        for item in app.session.takes:
+            app.screen.show_take(item)
+            said.append(str(app.screen.query_one("#roll-status").content))
+    assert "ends on" not in said[0] and "missed" not in said[0]
+    assert said[1].endswith(" · ends on the fifth (last bar drawn again)")
+    assert said[2].endswith(" · ends on the tonic")
+    assert said[3].endswith(" · missed the second")
