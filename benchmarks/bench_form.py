@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from melody.evaluation.discriminator import GROUPS, two_sample_test  # noqa: E402
 from melody.evaluation.form import length_in_bars  # noqa: E402
 from melody.evaluation.stats import FORM_STATISTICS, Comparison, compare_all  # noqa: E402
+from melody.generation.cadence import length_window  # noqa: E402
 
 
 def shown(path: str) -> str:
@@ -97,13 +98,6 @@ def real_draws(args: argparse.Namespace, everything: list, same_length: list, lo
     return [f"Real tunes against the same bands: of {args.real_draws} sets of {args.num} drawn at random, "
             f"{shares[0]:.0f}% have every statistic inside the bands of all real tunes, {shares[1]:.0f}% "
             f"(drawn from the tunes of {low}..{high} bars) inside those of the tunes of {low}..{high} bars.", ""]
-
-
-def length_window(bars: int) -> tuple[int, int]:
-    """The lengths in bars of the real tunes a `bars`-bar generated tune is set beside (±1/8):
-    the form statistics depend on length (real tunes of 16-23 bars bring a part back half as
-    often as those of 32), and `--bars` fixes the generated length."""
-    return bars - bars // 8, bars + bars // 8
 
 
 def main(argv: list[str] | None = None) -> int:

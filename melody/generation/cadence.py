@@ -75,10 +75,22 @@ def aimed_degree(seed: int, cadence: str, openings: dict | None, bars: int,
     return degrees[int(np.searchsorted(np.cumsum(weights) / weights.sum(), draw, side="right"))], pool
 
 
+def cadence_of(value: Any) -> Any:
+    """A cadence as settings hold it: sidecars and saved forms of 2026-11-30 said true (the
+    tonic) or false (off); anything else is left for validation."""
+    return ("tonic" if value else "off") if isinstance(value, bool) else value
+
+
+def length_window(bars: int) -> tuple[int, int]:
+    """The lengths in bars of the tunes "about as long" as a piece of `bars` bars: within an
+    eighth either way (the pool a close is drawn from; benchmarks/bench_form.py compares with it)."""
+    return bars - bars // 8, bars + bars // 8
+
+
 def ending_counts(openings: dict, bars: int) -> tuple[dict[int, int], str]:
     """How often each degree ends the training tunes within an eighth of `bars` bars (all the
     tunes when fewer than POOL_MIN are), and which tunes those were, in words."""
-    low, high = bars - bars // 8, bars + bars // 8
+    low, high = length_window(bars)
     near: dict[int, int] = {}
     for length, counts in (openings.get("endings_by_bars") or {}).items():
         if low <= int(length) <= high:
@@ -120,3 +132,16 @@ def first_closing(tokenizer: Any, candidates: list[list[int]], finished: list[bo
         if finished[index] and final_degree(tokenizer.decode(tokens)) == aim:
             return index
     return None
+
+
+def ending_summary(ending: dict[str, Any] | None) -> str:
+    """A take's `ending` record in a few words ("ends on the fifth (last bar drawn again)",
+    "missed the second"); "" when the cadence did not look at it."""
+    if not ending or not ending.get("aim"):
+        return ""
+    fate = ending.get("last_bar")
+    if fate == "drawn again":
+        return f"ends on the {ending['aim']} (last bar drawn again)"
+    if fate == "the model's own":
+        return f"ends on the {ending['aim']}"
+    return f"missed the {ending['aim']}"

@@ -291,14 +291,16 @@ class BatchSampler:
         return drawn
 
     def _weigh(self, active: list[int], logits: np.ndarray, allowed: np.ndarray) -> None:
-        """Add each row's prior for its next position to its logits, in place."""
+        """Add the prior for the next position to every row's logits, in place. Every active
+        sequence has drawn as many tokens as the others (one each per step), so one look at the
+        first tells whether the position has a prior: past the header nothing is done."""
+        sampled = len(self.sequences[active[0]]) - self.prime_length
+        prior = self.priors[sampled] if sampled < len(self.priors) else None
+        if prior is None:
+            return
         scale = self.options.temperature if self.options.temperature > 0 else 1.0
-        for row, index in enumerate(active):
-            sampled = len(self.sequences[index]) - self.prime_length
-            prior = self.priors[sampled] if sampled < len(self.priors) else None
-            if prior is None:
-                continue
-            possible = np.isfinite(prior)
+        possible = np.isfinite(prior)
+        for row in range(len(active)):
             if (allowed[row] & possible).any():  # a prior never leaves a row nothing to draw
                 allowed[row] &= possible
                 logits[row, possible] += prior[possible] * scale

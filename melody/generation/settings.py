@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from melody.errors import UsageError
-from melody.generation.cadence import CADENCES
+from melody.generation.cadence import CADENCES, cadence_of
 from melody.generation.prime import parse_key, parse_meter, parse_tempo
 
 DEFAULT_MAX_BARS = 64  # a piece the model is left to end ends by here at the latest
@@ -39,8 +39,7 @@ class GenerationSettings:
     cadence: str = "corpus"  # where a tune ends: "corpus", "tonic" or "off" (generation/cadence.py)
 
     def __post_init__(self) -> None:
-        if isinstance(self.cadence, bool):  # sidecars of 2026-11-30 said true (the tonic) or false
-            self.cadence = "tonic" if self.cadence else "off"
+        self.cadence = cadence_of(self.cadence)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -165,8 +165,10 @@ class ComposeScreen(Listening, TakeActions, Screen):
 
     def restore_form(self, state: dict[str, Any]) -> None:
         """Put a restored session's form back; say which saved fields no longer fit."""
-        if isinstance(state.get("cadence"), bool):  # saved by the "end on the tonic" box of 2026-11-30
-            state = state | {"cadence": "tonic" if state["cadence"] else "off"}
+        if "cadence" in state:  # saved by the "end on the tonic" box of 2026-11-30: true or false
+            from melody.generation.cadence import cadence_of
+
+            state = state | {"cadence": cadence_of(state["cadence"])}
         skipped = self.query_one("#form", Form).restore(state)
         if skipped:
             self.notify(f"form restored except {', '.join(skipped)} (no longer offered)", severity="warning")

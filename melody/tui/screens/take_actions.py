@@ -42,8 +42,11 @@ class TakeActions:
         roll.show(item.piece, *item.new_span)
         infilled = item.infilled
         new = f" · bars {infilled['bars'][0]}-{infilled['bars'][1]} new" if infilled else ""
+        from melody.generation.cadence import ending_summary
+
+        ending = ending_summary(item.take.ending)
         self.say(f"{item.name} · {item.bars} bars{new} · {len(item.piece.notes)} notes · seed {item.seed}"
-                 f"{_ending_words(item.take.ending)}")
+                 + (f" · {ending}" if ending else ""))
         try:
             from melody.music.abc import piece_to_abc
 
@@ -239,11 +242,3 @@ def file_stem(name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip()[:STEM_LIMIT])
     return "-".join(part for part in cleaned.split("-") if part) or "take"
 
-
-def _ending_words(ending: dict | None) -> str:
-    """What the cadence did to a take's last bar, for the status line ("" when it did nothing)."""
-    if not ending or not ending.get("aim"):
-        return ""
-    redrawn = ending.get("last_bar") == "drawn again"
-    return f" · ends on the {ending['aim']}{' (last bar drawn again)' if redrawn else ''}" if (
-        redrawn or ending.get("last_bar") == "the model's own") else f" · missed the {ending['aim']}"
