@@ -223,10 +223,13 @@ def test_tokens_the_training_data_never_held_are_never_sampled(lstm_folder, tmp_
     vocab = get_tokenizer("remi").vocab
     used = ["<bos>", "<eos>", "Bar", "TimeSig_6/8", "Key_G_major"]
     used += [t for t in vocab if t.startswith(("Position_", "Duration_"))]
-    used += [f"Pitch_{p}" for p in range(60, 80)]
+    used += [f"Pitch_{p}" for p in range(60, 80)]  # and no BarsLeft: the countdown is never banned
     (folder / "openings.json").write_text(json.dumps({"meters": {"6/8": 1}, "keys": {"G_major": 1},
                                                       "tokens": used}))
     takes = generate(folder, num=6, bars=3, seed=2, temperature=2.0)
     sampled = {vocab[t] for take in takes for t in take.tokens}
-    assert sampled <= set(used)  # no Program, Drum, Velocity, Tempo or far-off pitch
+    countdown = {t for t in sampled if t.startswith("BarsLeft_")}
+    # The grammar's, never banned: 3 bars count down from 2 (from 3 after a pickup).
+    assert {"BarsLeft_1", "BarsLeft_2"} <= countdown <= {"BarsLeft_1", "BarsLeft_2", "BarsLeft_3"}
+    assert sampled - countdown <= set(used)  # no Program, Drum, Velocity, Tempo or far-off pitch
     assert any(t.startswith("Pitch_") for t in sampled)

@@ -13,7 +13,7 @@ from melody.tokenizers import EOS, Constraints, get_tokenizer, tokenizer_from_di
 from melody.tokenizers.remi_form import infill_parts
 
 REMI = get_tokenizer("remi")
-PLAIN = get_tokenizer("remi", copies=False, infill=False)
+PLAIN = get_tokenizer("remi", copies=False, infill=False, countdown=False)
 
 
 @pytest.fixture(scope="module")

@@ -65,8 +65,8 @@ def test_token_stream_reads_as_documented():
         "<bos>", "Bar", "TimeSig_4/4", "Position_0", "Key_D_dorian", "Tempo_120", "Pitch_62", "Duration_12",
         "Position_12", "Pitch_66", "Velocity_96", "Duration_12", "Program_40", "Pitch_69", "Duration_12",
         "Position_24", "Drum_36", "Duration_6",
-        "Bar", "Position_0", "Program_0", "Pitch_62", "Velocity_80", "Duration_96", "Duration_96", "Duration_5",
-        "Bar", "Bar", "<eos>"]
+        "BarsLeft_3", "Bar", "Position_0", "Program_0", "Pitch_62", "Velocity_80", "Duration_96", "Duration_96",
+        "Duration_5", "BarsLeft_2", "Bar", "BarsLeft_1", "Bar", "<eos>"]
     assert_round_trip(piece)
 
 

@@ -136,9 +136,8 @@ def first_bars(piece: Piece, bars: int | None) -> tuple[Piece, int]:
 
 def _header(tokenizer: Tokenizer, key: Key | None, meter: TimeSignature | None,
             tempo: Tempo | None) -> list[int]:
-    ids = tokenizer.encode(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
-                                 tempos=[tempo] if tempo else [], end=0))
-    return ids[:-1] if ids and ids[-1] == EOS else ids
+    return tokenizer.prime_tokens(Piece(keys=[key] if key else [], time_signatures=[meter] if meter else [],
+                                        tempos=[tempo] if tempo else [], end=0))
 
 
 def _kind(tokenizer: Tokenizer, token: int) -> np.ndarray | None:

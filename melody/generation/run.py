@@ -32,13 +32,21 @@ from melody.generation.streaming import DoneEvent, NoteTracker, StreamEvent
 from melody.generation.takes import Take
 from melody.model_folder import resolve_model
 from melody.music.notes import Key, Piece
-from melody.tokenizers.base import EOS
+from melody.tokenizers.base import EOS, Tokenizer
 
 TOKENS_PER_BAR_CAP = 256  # a safety net only: the grammar ends a piece at its bar count
 # Pieces sampled at once by generate(): past ~64 a bigger batch barely speeds a step up, and
 # a run of thousands would hold them all and print nothing until the end
 # (benchmarks/bench_generate_batches.py).
 BATCH_SIZE = 64
+
+
+def bar_opening(tokenizer: Tokenizer) -> np.ndarray:
+    """The tokens that may follow a prime cut at a bar line: a Bar (or the countdown before
+    one), so no note of the new material lands in the prime's last bar."""
+    opens = tokenizer.kind_mask("countdown")
+    opens[tokenizer.bar_token] = True
+    return opens
 
 
 def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str | Path | None,
@@ -60,11 +68,10 @@ def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str
         kept, end = first_bars(piece, settings.prime_bars)
         if settings.tempo is not None:
             kept = kept.replace(tempos=[parse_tempo(settings.tempo)])
-        tokens = tokenizer.encode(kept)
-        if tokens and tokens[-1] == EOS:
-            tokens = tokens[:-1]
+        tokens = tokenizer.prime_tokens(kept)
         bars = settings.prime_bars if settings.prime_bars is not None else len(kept.bar_starts(until=end))
-        return Prime(kept, tokens, end, source=source, text=text, bars=bars), kept.key
+        schedule = [] if tokenizer.bar_token is None else [bar_opening(tokenizer)]
+        return Prime(kept, tokens, end, source=source, text=text, bars=bars, schedule=schedule), kept.key
     key = parse_key(settings.key) if settings.key is not None else None
     meter = parse_meter(settings.meter) if settings.meter is not None else None
     tempo = parse_tempo(settings.tempo) if settings.tempo is not None else None
@@ -198,7 +205,9 @@ class _Run:
             if used:
                 # A token the training data never held has an untrained embedding: its logit is
                 # noise (a harp, a drum or a sudden pianissimo in an Irish reel at temperature 1.5).
+                # The countdown is the grammar's to choose, like EOS: never banned.
                 seen = {tokenizer.token_to_id[name] for name in used if name in tokenizer.token_to_id} | {EOS}
+                seen |= {int(i) for i in np.flatnonzero(tokenizer.kind_mask("countdown"))}
                 banned += [i for i in range(tokenizer.vocab_size) if i not in seen]
             self.banned = banned
         redirect = {}
@@ -206,13 +215,9 @@ class _Run:
         if exact and tokenizer.bar_token is not None:
             redirect = {tokenizer.bar_token: EOS}
         if prime is not None:
-            # The prime ends with its last full bar: the first token opens the new one, so no
-            # note of the new material lands in the bar before it.
-            opens_bar = np.zeros(tokenizer.vocab_size, dtype=bool)
-            opens_bar[tokenizer.bar_token] = True
             return BatchSampler(net, grammar, prime, seeds, options, device=device, banned=self.banned,
                                 max_new_tokens=bars * TOKENS_PER_BAR_CAP + 16, redirect=redirect,
-                                schedule=[opens_bar])
+                                schedule=[bar_opening(tokenizer)])
         return BatchSampler(net, self.grammar, self.prime.tokens, seeds, options,
                             max_new_tokens=self._max_new_tokens(), device=device, banned=self.banned,
                             schedule=self.prime.schedule, priors=self.opening_priors, redirect=redirect)

@@ -103,6 +103,12 @@ class Tokenizer(ABC):
     def encode(self, piece: Piece) -> list[int]:
         """`[BOS, ..., EOS]` for `piece`."""
 
+    def prime_tokens(self, piece: Piece) -> list[int]:
+        """`piece` as a prime to go on from: its ids without EOS, and without anything that
+        says the piece ends where it does (remi's countdown)."""
+        ids = self.encode(piece)
+        return ids[:-1] if ids and ids[-1] == EOS else ids
+
     @abstractmethod
     def decode(self, ids: Sequence[int]) -> Piece:
         """A valid piece from any id sequence; never raises."""
@@ -114,7 +120,7 @@ class Tokenizer(ABC):
     # -- what generation and openings.json need to know of tokens ------------------------------
     # Token names follow "Kind_value" ("TimeSig_6/8", "Key_G_major", "Bar"); these methods are
     # the one place that reads them, so no module outside melody.tokenizers parses a name.
-    _KINDS = {"TimeSig": "meter", "Key": "key", "Bar": "bar", "Tempo": "tempo"}
+    _KINDS = {"TimeSig": "meter", "Key": "key", "Bar": "bar", "Tempo": "tempo", "BarsLeft": "countdown"}
 
     def kind_of(self, token: int) -> str | None:
         """The kind of a token: "meter", "key", "bar", "tempo", or the scheme's own

@@ -27,6 +27,9 @@ Token grammar (EBNF; `p` is a position in grid ticks from the bar line, 0 <= p <
   decode is lossless for notes, meters and keys. Velocity is rounded to the nearest of
   `velocities` (default the eight dynamics marks) and tempo to the nearest metronome mark.
 - The decoded piece ends at the end of its last bar.
+- `BarsLeft_n` (with `countdown`) stands before each of the last eight bars or copies: n bars
+  to go, this one included (melody.tokenizers.remi_form). It says where the tune ends, so a
+  prime leaves it out (`prime_tokens`) and the decoder skips it.
 - There are no pedal tokens: a sustain pedal (MIDI controller 64) is played into the note
   lengths before encoding (`notes.apply_sustain`, as Magenta does); other control changes
   are not encoded.
@@ -46,10 +49,10 @@ from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHO
                                       config_flag, config_int, config_keys, config_levels, index_groups,
                                       key_index, key_of_token, key_tokens, meters, nearest,
                                       nearest_log)
-from melody.tokenizers.remi_form import (MAX_COPY_BACK, MAX_COPY_BARS, MIN_COPY_BARS, from_bar, infill_parts,
-                                         split_bars, with_copies)
-from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, DRUM, DURATION, INFILL, KEY, PITCH,
-                                          POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
+from melody.tokenizers.remi_form import (MAX_COPY_BACK, MAX_COPY_BARS, MAX_COUNTDOWN, MIN_COPY_BARS,
+                                         countdown_tokens, from_bar, infill_parts, split_bars, with_copies)
+from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, COUNTDOWN, DRUM, DURATION, INFILL, KEY,
+                                          PITCH, POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
 
 
 class REMI(Tokenizer):
@@ -61,12 +64,14 @@ class REMI(Tokenizer):
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         return {"max_bar_ticks": 4 * WHOLE, "max_duration": WHOLE, "max_duration_tokens": 16,
-                "velocities": list(DYNAMICS), "programs": True, "copies": True, "infill": True}
+                "velocities": list(DYNAMICS), "programs": True, "copies": True, "infill": True,
+                "countdown": True}
 
     @classmethod
     def legacy_config(cls) -> dict[str, Any]:
-        # tokenizer.json files written before copies and infilling existed have neither.
-        return {"copies": False, "infill": False}
+        # tokenizer.json files written before copies, infilling and the countdown existed
+        # have none of them.
+        return {"copies": False, "infill": False, "countdown": False}
 
     def build_vocab(self) -> list[str]:
         config = self.config
@@ -80,6 +85,7 @@ class REMI(Tokenizer):
         programs = config_flag("remi", config, "programs")
         self.copies = config_flag("remi", config, "copies")
         self.infill = config_flag("remi", config, "infill")
+        self.countdown = config_flag("remi", config, "countdown")
         groups: list[tuple[int, list[str]]] = [
             (BAR, ["Bar"]),
             (TIMESIG, [f"TimeSig_{n}/{d}" for n, d in self.meters]),
@@ -94,8 +100,10 @@ class REMI(Tokenizer):
             (COPY_FROM, [f"CopyFrom_{d}" for d in range(1, MAX_COPY_BACK + 1)] if self.copies else []),
             (COPY_BARS, [f"CopyBars_{k}" for k in range(MIN_COPY_BARS, MAX_COPY_BARS + 1)] if self.copies else []),
             (INFILL, ["Infill_Suffix", "Infill_Middle"] if self.infill else []),
+            (COUNTDOWN, [f"BarsLeft_{n}" for n in range(1, MAX_COUNTDOWN + 1)] if self.countdown else []),
         ]
-        vocab, self.kind, self.value, self.first = index_groups(groups, counts_from_one=(DURATION, COPY_FROM))
+        vocab, self.kind, self.value, self.first = index_groups(groups,
+                                                                counts_from_one=(DURATION, COPY_FROM, COUNTDOWN))
         if self.copies:  # CopyBars_k stands for k bars (its index in the group counts from 0)
             for token in range(self.first[COPY_BARS], self.first[COPY_BARS] + MAX_COPY_BARS - MIN_COPY_BARS + 1):
                 self.value[token] += MIN_COPY_BARS
@@ -197,14 +205,21 @@ class REMI(Tokenizer):
                 ids.append(first[TIMESIG] + self._meter_id(cut_meter, piece))
             start = end
         ids.append(EOS)
-        return with_copies(self, ids) if self.copies else ids
+        if self.copies:
+            ids = with_copies(self, ids)
+        return countdown_tokens(self, ids) if self.countdown else ids
+
+    def prime_tokens(self, piece: Piece) -> list[int]:
+        ids = self.encode(piece)[:-1]
+        return [token for token in ids if self.kind[token] != COUNTDOWN] if self.countdown else ids
 
     # -- form (melody.tokenizers.remi_form does the work) -------------------------------------
     def bar_count(self, ids: Sequence[int]) -> int:
         return len(split_bars(self, self.expand_copies(ids))[1])
 
     def from_bar(self, ids: Sequence[int], bar: int) -> list[int]:
-        return from_bar(self, ids, bar)
+        window = from_bar(self, ids, bar)
+        return countdown_tokens(self, window) if self.countdown and window and window[-1] == EOS else window
 
     @property
     def supports_infill(self) -> bool:
@@ -241,10 +256,10 @@ class REMI(Tokenizer):
 
     def expand_copies(self, ids: Sequence[int]) -> list[int]:
         """`ids` with every copy written out as the bars it replays (what `encode` gives without
-        copies); a copy that reaches before the first bar, or is not a CopyFrom-CopyBars pair,
-        is dropped, as the decoder drops it."""
+        copies or countdown); a copy that reaches before the first bar, or is not a
+        CopyFrom-CopyBars pair, is dropped, as the decoder drops it."""
         if not self.copies:
-            return list(ids)
+            return [token for token in ids if self.kind[token] != COUNTDOWN] if self.countdown else list(ids)
         kinds, values = self.kind, self.value
         out: list[int] = []
         bars: list[tuple[int, int]] = []  # (start, end) of each bar in `out`
@@ -253,6 +268,8 @@ class REMI(Tokenizer):
             kind = kinds[token] if 0 <= token < len(kinds) else SPECIAL
             if kind == COPY_FROM:
                 back = values[token]
+                continue
+            if kind == COUNTDOWN:
                 continue
             if kind == COPY_BARS:
                 count, source = values[token], len(bars) - back

@@ -22,6 +22,19 @@ where the suffix restates the meter, key and tempo in force at its first bar, so
 reads it knows the music it must lead into. The grammar, at `Infill_Middle`, goes back to
 where the prefix ended; the decoder reads prefix and middle and skips the suffix (the caller
 puts the original suffix back).
+
+The countdown (`countdown_tokens`) tells a model how far the end is: before each of a tune's
+last `MAX_COUNTDOWN` bars (before its Bar token, or before the copy that plays it)
+
+    BarsLeft_n      n bars to go, this one included
+
+so the last bar is announced as the last, and a tune that stops is one that counted down.
+A model trained on windows and on tunes of every length cannot count 32 bars by itself; with
+the countdown it needs only decide, once, that the tune has eight bars to go (or be told, by
+`--bars`), and the grammar counts the rest. The first bar never carries one (whether it is a
+pickup is not known yet there), and neither does an infilling example: its middle is bounded
+by its suffix, not by a count. `split_bars` drops the countdown, so everything built from bars
+(copies, windows, infilling) works on the music alone and adds the countdown back at the end.
 """
 
 from __future__ import annotations
@@ -30,8 +43,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from melody.tokenizers.base import BOS, EOS, Tokenizer
-from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, INFILL, KEY, POSITION, PROGRAM, SPECIAL,
-                                          TEMPO, TIMESIG, VELOCITY)
+from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, COUNTDOWN, INFILL, KEY, POSITION, PROGRAM,
+                                          SPECIAL, TEMPO, TIMESIG, VELOCITY)
 
 # The functions take the remi tokenizer (melody.tokenizers.remi.REMI, which imports this
 # module): its `kind`, `value`, `first`, `meters` and `default_velocity_level`.
@@ -41,6 +54,7 @@ MAX_COPY_BACK = 32  # bars a copy may reach back: two 16-bar parts
 MAX_COPY_BARS = 16  # bars one copy may replay
 MIN_COPY_BARS = 2  # a one-bar copy saves little and gives the model one more choice per bar
 SUFFIX, MIDDLE = 0, 1  # the values of Infill_Suffix and Infill_Middle
+MAX_COUNTDOWN = 8  # bars counted down before the end: a folk tune's last part
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,8 @@ class BarInfo:
 def split_bars(tokenizer: REMI, ids: Sequence[int]) -> tuple[list[int], list[list[int]], list[BarInfo]]:
     """(the tokens before the first Bar, each bar's tokens from its Bar token on, their infos).
 
-    `ids` must hold no copy tokens (expand them first); EOS and anything after it is dropped.
+    `ids` must hold no copy tokens (expand them first); EOS and anything after it is dropped,
+    and so is the countdown (it says where the tune ends, not what a bar holds).
     """
     kinds, values = tokenizer.kind, tokenizer.value
     meter_lengths = [n * 96 // d for n, d in tokenizer.meters]
@@ -70,6 +85,8 @@ def split_bars(tokenizer: REMI, ids: Sequence[int]) -> tuple[list[int], list[lis
         if token == EOS:
             break
         kind = kinds[token] if 0 <= token < len(kinds) else SPECIAL
+        if kind == COUNTDOWN:
+            continue
         if kind == BAR:
             if bars:
                 infos.append(BarInfo(length, plain, *start_state))
@@ -125,6 +142,47 @@ def with_copies(tokenizer: REMI, ids: Sequence[int]) -> list[int]:
     head, bars, infos = split_bars(tokenizer, ids)
     tail = [EOS] if ids and ids[-1] == EOS else []
     return head + copy_tokens(tokenizer, bars, infos, 0, len(bars), 0) + tail
+
+
+def unit_bars(tokenizer: REMI, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(index in `ids`, bars before it) of every place a bar or a copy begins, after the first
+    bar: where a countdown may stand. Bars are counted as the grammar counts them: Bar tokens,
+    the bars copies replay, and meter changes that cut a bar (a cut is counted, but a countdown
+    never stands before one)."""
+    kinds, values = tokenizer.kind, tokenizer.value
+    units: list[tuple[int, int]] = []
+    bars = 0
+    previous = SPECIAL
+    for index, token in enumerate(ids):
+        kind = kinds[token] if 0 <= token < len(kinds) else SPECIAL
+        if kind == BAR or kind == COPY_FROM:
+            if bars >= 1:
+                units.append((index, bars))
+            bars += kind == BAR
+        elif kind == COPY_BARS:
+            bars += values[token]
+        elif kind == TIMESIG and previous == POSITION and values[ids[index - 1]] > 0:
+            bars += 1
+        if kind != COUNTDOWN:
+            previous = kind
+    return units + [(len(ids), bars)]
+
+
+def countdown_tokens(tokenizer: REMI, ids: Sequence[int]) -> list[int]:
+    """`ids` (`[BOS, ..., EOS]`, copies allowed, no infill sentinels) with `BarsLeft_n` before
+    each of the last `MAX_COUNTDOWN` bars or copies (any countdown already there is replaced)."""
+    ids = [token for token in ids if tokenizer.kind[token] != COUNTDOWN] if ids else []
+    units = unit_bars(tokenizer, ids)
+    total = units[-1][1]
+    first = tokenizer.first[COUNTDOWN] - 1  # BarsLeft_n is first + n
+    out: list[int] = []
+    start = 0
+    for index, bars in units[:-1]:
+        out += ids[start:index]
+        if 1 <= total - bars <= MAX_COUNTDOWN:
+            out.append(first + total - bars)
+        start = index
+    return out + ids[start:]
 
 
 def header_in_force(tokenizer: REMI, bars: Sequence[Sequence[int]], index: int) -> tuple[int | None, ...]:

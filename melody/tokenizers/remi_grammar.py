@@ -29,6 +29,13 @@ It follows the grammar in `melody.tokenizers.remi`'s docstring and adds what sam
   nearest copies;
 - `Infill_Suffix` (in a prime) keeps the state where the prefix ended; `Infill_Middle` goes
   back to it, and `bars` counts the bars of the middle.
+- the countdown (`BarsLeft_n`, melody.tokenizers.remi_form) stands before a bar or a copy,
+  never before the first bar nor in an infill. With a bar count (`bars`, or one a countdown
+  set) it is written before each of the last eight bars, and only the true n is allowed: the
+  model reads where the end is. Without one, the model may start the countdown (at 8, or
+  lower at the second bar) at any bar line, and so fixes where the piece ends; with
+  `max_bars` it must have started it eight bars before that limit. After a countdown: a Bar
+  or a copy.
 `allowed` always has at least one True entry (EOS at worst).
 """
 
@@ -41,16 +48,16 @@ import numpy as np
 from melody.music.notes import Key
 from melody.tokenizers.base import EOS, Constraints, Grammar
 from melody.tokenizers.common import DEFAULT_VELOCITY, SlotState, key_of_token, nearest, pitch_mask
-from melody.tokenizers.remi_form import MAX_COPY_BACK, MAX_COPY_BARS, MIN_COPY_BARS
-from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, DRUM, DURATION, INFILL, KEY, PITCH,
-                                          POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
+from melody.tokenizers.remi_form import MAX_COPY_BACK, MAX_COPY_BARS, MAX_COUNTDOWN, MIN_COPY_BARS
+from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, COUNTDOWN, DRUM, DURATION, INFILL, KEY,
+                                          PITCH, POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
 
 if TYPE_CHECKING:  # a hint only: remi.py imports this module, so a run-time import would be a cycle
     from melody.tokenizers.remi import REMI
 
 # Phases: where in the grammar the sequence stands.
 START, AFTER_BAR, AFTER_METER, AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_PROGRAM, AFTER_PITCH, \
-    AFTER_VELOCITY, AFTER_DURATION, ENDED, AFTER_COPY_FROM, AFTER_COPY = range(13)
+    AFTER_VELOCITY, AFTER_DURATION, ENDED, AFTER_COPY_FROM, AFTER_COPY, AFTER_COUNTDOWN = range(14)
 MOVE_ON = (AFTER_BAR, AFTER_METER, AFTER_KEY, AFTER_TEMPO, AFTER_DURATION, AFTER_COPY)
 
 
@@ -59,7 +66,7 @@ class RemiState(SlotState):
 
     __slots__ = ("phase", "bars", "target", "limit", "bar_start", "bar_length", "position", "program",
                  "velocity", "onset", "duration", "count", "full", "max_end", "last", "history", "bar",
-                 "copy_back", "saved", "pickup", "middle")
+                 "copy_back", "saved", "pickup", "middle", "unit", "primed")
 
     def __init__(self) -> None:
         self.phase = START
@@ -86,6 +93,8 @@ class RemiState(SlotState):
         self.saved: RemiState | None = None  # the state where an infill prefix ended
         self.pickup = False  # the piece's first bar is open and may turn out to be a pickup
         self.middle = False  # writing an infill's middle: its bars are the file's, pickup or not
+        self.unit = 0  # bars the last bar or copy spanned (a countdown starts after a copy's end)
+        self.primed = False  # allowed() was asked: what comes now is sampled, not the prime
 
 
 class REMIGrammar(Grammar):
@@ -126,6 +135,7 @@ class REMIGrammar(Grammar):
         self.bars = constraints.bars
         self.max_bars = constraints.max_bars if constraints.bars is None else None
         self.copies = COPY_FROM in self.first
+        self.counts_down = COUNTDOWN in self.first
         self.default_velocity = nearest(tokenizer.velocities, DEFAULT_VELOCITY) if tokenizer.velocities else -1
 
     # -- the Grammar interface ---------------------------------------------------------------
@@ -142,6 +152,9 @@ class REMIGrammar(Grammar):
             state.target = None if self.bars is None else state.bars - fresh + self.bars
             state.limit = None if self.max_bars is None else state.bars - fresh + self.max_bars
             state.pickup = fresh and state.bars == 1 and not state.middle
+        if not state.primed:
+            state.unit = MAX_COUNTDOWN  # right after a prime the countdown may begin at any n
+        state.primed = True
         phase = state.phase
         base = self.phase_masks.get(phase)
         mask = base.copy() if base is not None else np.zeros(self.size, dtype=bool)
@@ -167,16 +180,24 @@ class REMIGrammar(Grammar):
         if phase in (AT_POSITION, AFTER_KEY, AFTER_TEMPO, AFTER_DURATION) and first.get(PROGRAM) is not None:
             mask[first[PROGRAM] + state.program] = False
         if phase in MOVE_ON:
-            # Move on: a later position, the next bar (written or copied), or the end.
+            # Move on: a later position, the next bar (written or copied, or counted down), or the end.
             low = state.position + 1
             if low < state.bar_length:
                 mask[first[POSITION] + low:first[POSITION] + state.bar_length] = True
-            if more_bars:
-                mask[first[BAR]] = True
-            if self.copies and phase not in (AFTER_BAR, AFTER_METER) and (room is None or room >= MIN_COPY_BARS):
-                self._copy_sources(state, mask, room)
+            counts, must = self._countdown(state)
+            if counts:
+                mask[first[COUNTDOWN] + counts[0] - 1:first[COUNTDOWN] + counts[1]] = True
+            if not must:
+                if more_bars:
+                    mask[first[BAR]] = True
+                if self.copies and phase not in (AFTER_BAR, AFTER_METER) and (room is None or room >= MIN_COPY_BARS):
+                    self._copy_sources(state, mask, room)
             if self._may_end(state):
                 mask[EOS] = True
+        if phase == AFTER_COUNTDOWN:  # the bar or copy it counted
+            mask[first[BAR]] = True
+            if self.copies and room >= MIN_COPY_BARS:
+                self._copy_sources(state, mask, room)
         if phase == AFTER_BAR:
             start = first[TIMESIG]
             lengths = self.meter_lengths
@@ -230,6 +251,7 @@ class REMIGrammar(Grammar):
             state.bar = (True, state.program, state.velocity, 0)
             state.bar_start = 0 if state.bar_start < 0 else state.bar_start + state.bar_length
             state.bars += 1
+            state.unit = 1
             state.position = -1
             state.phase = AFTER_BAR
         elif kind == TIMESIG:
@@ -339,8 +361,19 @@ class REMIGrammar(Grammar):
                 restored.middle = True
                 return restored
             return state
+        if kind == COUNTDOWN:
+            if not state.primed:  # a prime's countdown said where the prime ended, not the piece
+                if state.phase in MOVE_ON:
+                    state.phase = AFTER_COUNTDOWN
+                return state
+            counts, _ = self._countdown(state) if state.phase in MOVE_ON else (None, False)
+            if counts and counts[0] <= value <= counts[1]:
+                if state.target is None:  # the model said how many bars are left: that is the end
+                    state.target = state.bars + value
+                state.phase = AFTER_COUNTDOWN
+            return state
         if kind == COPY_FROM:
-            if state.phase in MOVE_ON and state.bar_start >= 0:
+            if (state.phase in MOVE_ON or state.phase == AFTER_COUNTDOWN) and state.bar_start >= 0:
                 self._close_bar(state)
                 state.copy_back = value
                 state.phase = AFTER_COPY_FROM
@@ -357,10 +390,29 @@ class REMIGrammar(Grammar):
             state.bars += 1
             state.max_end = max(state.max_end, state.bar_start + record[6])
             state.program, state.velocity = record[4], record[5]
+        state.unit = value
         state.position = state.bar_length  # the copied bars are complete
         state.last = None
         state.phase = AFTER_COPY
         return state
+
+    def _countdown(self, state: RemiState) -> tuple[tuple[int, int] | None, bool]:
+        """((lowest, highest) BarsLeft value allowed before the next bar, or None), and whether
+        one must come before it (no plain Bar or copy)."""
+        if not self.counts_down or state.bars < 1 or state.saved is not None or state.middle:
+            return None, False
+        if state.target is not None:
+            left = state.target - state.bars
+            return ((left, left), True) if 1 <= left <= MAX_COUNTDOWN else (None, False)
+        left = MAX_COUNTDOWN + 1 if state.limit is None else state.limit - state.bars
+        if left < 1:
+            return None, False
+        # The encoder starts the countdown at the first bar or copy with eight bars or fewer to
+        # go (after the first bar): so does the model, and a sampled piece keeps one spelling.
+        # After a bar that is eight to go; after a copy of k bars, it may be fewer.
+        top = min(left, MAX_COUNTDOWN)
+        low = 1 if state.bars == 1 else max(1, MAX_COUNTDOWN + 1 - state.unit)
+        return (min(low, top), top), left <= MAX_COUNTDOWN
 
     # -- helpers -----------------------------------------------------------------------------
     def _bar_limited(self, state: RemiState) -> bool:
@@ -385,6 +437,9 @@ class REMIGrammar(Grammar):
     def _may_end(self, state: RemiState) -> bool:
         if state.target is not None and state.bars != state.target:
             return False
+        if state.target is None and state.bars > 1 and state.unit <= MAX_COUNTDOWN and \
+                self._countdown(state)[0] is not None:
+            return False  # a piece ends where its countdown said (unless a long copy ended it)
         if (state.target is not None or self.constraints.end_on_bar_line) and \
                 state.max_end > state.bar_start + state.bar_length:
             return False
