@@ -147,6 +147,16 @@ def test_a_prime_is_written_without_its_countdown():
     assert [t for t in REMI.encode(piece)[:-1] if not REMI.vocab[t].startswith("BarsLeft_")] == prime
 
 
+def test_a_prime_with_known_bars_to_follow_counts_down_as_the_whole_piece_will():
+    prime = REMI.prime_tokens(bars_of(10), then=3)  # 13 bars in all: the prime's last five count
+    assert [int(name.split("_")[1]) for name, _ in countdown_of(prime)] == [8, 7, 6, 5, 4]
+    assert countdown_of(prime)[-1] == ("BarsLeft_4", "Bar")
+    ids = sample_grammar(REMI.grammar(Constraints(bars=3)), np.random.default_rng(2), prime=prime)
+    assert REMI.bar_count(ids) == 13
+    assert_counts_down(ids)  # the sampled bars go on counting: 3, 2, 1
+    assert PLAIN.prime_tokens(bars_of(10), then=3) == PLAIN.encode(bars_of(10))[:-1]
+
+
 def test_an_infill_has_no_countdown():
     ids = REMI.encode(bars_of(12))
     prime, middle = REMI.infill_prime(ids, 8, 10)

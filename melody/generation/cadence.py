@@ -121,7 +121,7 @@ def scale_degrees(piece: Piece) -> frozenset[int] | None:
 def head_tokens(tokenizer: Any, piece: Piece) -> list[int]:
     """The token ids of `piece` up to its last bar line (no EOS): the prime of its last bar."""
     head, _ = first_bars(piece, len(piece.bar_starts()) - 1)
-    return tokenizer.prime_tokens(head)
+    return tokenizer.prime_tokens(head, then=1)
 
 
 def first_closing(tokenizer: Any, candidates: list[list[int]], finished: list[bool], aim: int = 0) -> int | None:

@@ -68,7 +68,7 @@ def build_prime(tokenizer: Any, settings: GenerationSettings, prime: Piece | str
         kept, end = first_bars(piece, settings.prime_bars)
         if settings.tempo is not None:
             kept = kept.replace(tempos=[parse_tempo(settings.tempo)])
-        tokens = tokenizer.prime_tokens(kept)
+        tokens = tokenizer.prime_tokens(kept, then=settings.bars)
         bars = settings.prime_bars if settings.prime_bars is not None else len(kept.bar_starts(until=end))
         schedule = [] if tokenizer.bar_token is None else [bar_opening(tokenizer)]
         return Prime(kept, tokens, end, source=source, text=text, bars=bars, schedule=schedule), kept.key

@@ -103,9 +103,11 @@ class Tokenizer(ABC):
     def encode(self, piece: Piece) -> list[int]:
         """`[BOS, ..., EOS]` for `piece`."""
 
-    def prime_tokens(self, piece: Piece) -> list[int]:
+    def prime_tokens(self, piece: Piece, then: int | None = None) -> list[int]:
         """`piece` as a prime to go on from: its ids without EOS, and without anything that
-        says the piece ends where it does (remi's countdown)."""
+        says the piece ends where it does. Where `then` bars are known to follow, remi's
+        countdown is written as the whole piece will have it (its last bars may be among the
+        prime's); without, it is left out."""
         ids = self.encode(piece)
         return ids[:-1] if ids and ids[-1] == EOS else ids
 

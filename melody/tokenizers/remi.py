@@ -29,7 +29,8 @@ Token grammar (EBNF; `p` is a position in grid ticks from the bar line, 0 <= p <
 - The decoded piece ends at the end of its last bar.
 - `BarsLeft_n` (with `countdown`) stands before each of the last eight bars or copies: n bars
   to go, this one included (melody.tokenizers.remi_form). It says where the tune ends, so a
-  prime leaves it out (`prime_tokens`) and the decoder skips it.
+  prime writes it only as the whole piece will have it, when the bars to follow are known
+  (`prime_tokens`), and the decoder skips it.
 - There are no pedal tokens: a sustain pedal (MIDI controller 64) is played into the note
   lengths before encoding (`notes.apply_sustain`, as Magenta does); other control changes
   are not encoded.
@@ -209,9 +210,13 @@ class REMI(Tokenizer):
             ids = with_copies(self, ids)
         return countdown_tokens(self, ids) if self.countdown else ids
 
-    def prime_tokens(self, piece: Piece) -> list[int]:
-        ids = self.encode(piece)[:-1]
-        return [token for token in ids if self.kind[token] != COUNTDOWN] if self.countdown else ids
+    def prime_tokens(self, piece: Piece, then: int | None = None) -> list[int]:
+        ids = self.encode(piece)
+        if not self.countdown:
+            return ids[:-1]
+        if then is None:
+            return [token for token in ids[:-1] if self.kind[token] != COUNTDOWN]
+        return countdown_tokens(self, ids, after=then)[:-1]
 
     # -- form (melody.tokenizers.remi_form does the work) -------------------------------------
     def bar_count(self, ids: Sequence[int]) -> int:
