@@ -196,7 +196,7 @@ class REMIGrammar(Grammar):
                 mask[EOS] = True
         if phase == AFTER_COUNTDOWN:  # the bar or copy it counted
             mask[first[BAR]] = True
-            if self.copies and room >= MIN_COPY_BARS:
+            if self.copies and (room is None or room >= MIN_COPY_BARS):
                 self._copy_sources(state, mask, room)
         if phase == AFTER_BAR:
             start = first[TIMESIG]
