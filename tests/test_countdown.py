@@ -1,6 +1,6 @@
-"""remi's countdown: `BarsLeft_n` before each of a tune's last eight bars, so a model reads
+"""remi's countdown: `BarsLeft_n` before every bar of a tune but the first, so a model reads
 where the end is, and the grammar that keeps it true (given a bar count, or once the model
-has started it)."""
+has chosen it)."""
 
 from __future__ import annotations
 
@@ -50,13 +50,25 @@ def walk(grammar, ids):
     return state
 
 
-def test_the_last_eight_bars_count_down_and_the_first_never_does():
+def test_every_bar_but_the_first_counts_down_and_a_long_piece_from_64_bars_before_its_end():
     ids = REMI.encode(bars_of(12))
-    assert countdown_of(ids) == [(f"BarsLeft_{n}", "Bar") for n in range(8, 0, -1)]
+    assert countdown_of(ids) == [(f"BarsLeft_{n}", "Bar") for n in range(11, 0, -1)]
     assert REMI.tokens(ids)[-2:] != ["BarsLeft_1", "<eos>"]  # the last bar follows its countdown
     short = REMI.encode(bars_of(3))
     assert countdown_of(short) == [("BarsLeft_2", "Bar"), ("BarsLeft_1", "Bar")]  # not before bar 1
     assert countdown_of(REMI.encode(bars_of(1))) == []
+    long = REMI.encode(bars_of(70))
+    assert countdown_of(long) == [(f"BarsLeft_{n}", "Bar") for n in range(MAX_COUNTDOWN, 0, -1)]
+    assert REMI.tokens(long)[:-1].count("Bar") == 70
+
+
+def test_a_copy_counts_as_the_bars_it_plays():
+    three = bars_of(3)  # an opening bar (it holds the meter: never copied), then A A of 2 bars
+    again = [Note(n.onset + 192, n.pitch, n.duration) for n in three.notes if n.onset >= 96]
+    piece = Piece(notes=three.notes + again, time_signatures=three.time_signatures, end=5 * 96)
+    names = REMI.tokens(REMI.encode(piece))
+    assert [n for n in names if n.startswith(("Bar", "Copy", "<"))] == [
+        "<bos>", "Bar", "BarsLeft_4", "Bar", "BarsLeft_3", "Bar", "BarsLeft_2", "CopyFrom_2", "CopyBars_2", "<eos>"]
 
 
 def test_the_countdown_adds_nothing_to_the_music(irish_path):
@@ -67,15 +79,13 @@ def test_the_countdown_adds_nothing_to_the_music(irish_path):
         assert REMI.bar_count(ids) == PLAIN.bar_count(plain)
 
 
-def test_a_copy_that_crosses_into_the_last_eight_bars_is_counted_after_it(irish_path):
-    # A 32-bar AABB reel: the repeated B part is one copy of 8 bars that starts 9 bars from
-    # the end, so the first countdown stands after it, at 1.
-    tune = next(p for p in read(irish_path) if p.title == "Alexander's")
-    names = REMI.tokens(REMI.encode(tune))
-    counted = [(index, name) for index, name in enumerate(names) if name.startswith("BarsLeft_")]
-    assert counted and all(names[index + 1] in ("Bar",) or names[index + 1].startswith("CopyFrom_")
-                           for index, _ in counted)
-    walk(REMI.grammar(Constraints()), REMI.encode(tune))
+def test_a_reel_counts_down_through_its_copies(irish_path):
+    tune = next(p for p in read(irish_path) if p.title == "Alexander's")  # AABB, 32 bars and a pickup
+    ids = REMI.encode(tune)
+    assert_counts_down(ids)
+    values = [int(name.split("_")[1]) for name, _ in countdown_of(ids)]
+    assert values[0] == REMI.bar_count(ids) - 1 and values[-1] in (1, 8)  # the last copy may be the B part
+    walk(REMI.grammar(Constraints()), ids)
 
 
 def test_every_shipped_tune_is_grammatical_with_its_countdown(irish_path):
@@ -148,8 +158,8 @@ def test_a_prime_is_written_without_its_countdown():
 
 
 def test_a_prime_with_known_bars_to_follow_counts_down_as_the_whole_piece_will():
-    prime = REMI.prime_tokens(bars_of(10), then=3)  # 13 bars in all: the prime's last five count
-    assert [int(name.split("_")[1]) for name, _ in countdown_of(prime)] == [8, 7, 6, 5, 4]
+    prime = REMI.prime_tokens(bars_of(10), then=3)  # 13 bars in all
+    assert [int(name.split("_")[1]) for name, _ in countdown_of(prime)] == list(range(12, 3, -1))
     assert countdown_of(prime)[-1] == ("BarsLeft_4", "Bar")
     ids = sample_grammar(REMI.grammar(Constraints(bars=3)), np.random.default_rng(2), prime=prime)
     assert REMI.bar_count(ids) == 13

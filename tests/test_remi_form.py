@@ -84,8 +84,8 @@ def test_sampled_copies_respect_the_bar_count_and_the_key_lock():
         ids = list(prime)
         while True:
             mask = grammar.allowed(state)
-            # Prefer copies so the test sees many of them.
-            wanted = [t for t in np.flatnonzero(mask) if REMI.vocab[t].startswith("Copy")]
+            # Prefer copies (and the countdown before one) so the test sees many.
+            wanted = [t for t in np.flatnonzero(mask) if REMI.vocab[t].startswith(("Copy", "BarsLeft"))]
             token = int(rng.choice(wanted if wanted and rng.random() < 0.5 else np.flatnonzero(mask)))
             ids.append(token)
             state = grammar.advance(state, token)

@@ -23,18 +23,23 @@ reads it knows the music it must lead into. The grammar, at `Infill_Middle`, goe
 where the prefix ended; the decoder reads prefix and middle and skips the suffix (the caller
 puts the original suffix back).
 
-The countdown (`countdown_tokens`) tells a model how far the end is: before each of a tune's
-last `MAX_COUNTDOWN` bars (before its Bar token, or before the copy that plays it)
+The countdown (`countdown_tokens`) tells a model how far the end is: before every bar of a
+tune but the first (before its Bar token, or before the copy that plays it)
 
-    BarsLeft_n      n bars to go, this one included
+    BarsLeft_n      n bars to go, this one included (n up to `MAX_COUNTDOWN`)
 
-so the last bar is announced as the last, and a tune that stops is one that counted down.
-A model trained on windows and on tunes of every length cannot count 32 bars by itself; with
-the countdown it needs only decide, once, that the tune has eight bars to go (or be told, by
-`--bars`), and the grammar counts the rest. The first bar never carries one (whether it is a
-pickup is not known yet there), and neither does an infilling example: its middle is bounded
-by its suffix, not by a count. `split_bars` drops the countdown, so everything built from bars
-(copies, windows, infilling) works on the music alone and adds the countdown back at the end.
+A recurrent network cannot count 32 bars by itself, and a folk tune is planned from its end:
+the B part closes on the tonic because it closes the tune, the last bar is a cadence. With
+the countdown the model reads, at every bar, how many are left; it chooses the length once,
+at the end of the first bar (the first countdown), or is told it (`--bars`), and the grammar
+counts the rest. (A countdown of the last eight bars only was tried first: the model then
+had to choose the bar to start it at, and that is counting again; it ran on to the length
+limit more often than without, and ended no more often at home.) The first bar never
+carries one (whether it is a pickup is not known yet there); a tune longer than
+`MAX_COUNTDOWN` + 1 bars starts it `MAX_COUNTDOWN` bars from its end; an infilling example
+has none (its middle is bounded by its suffix, not a count). `split_bars` drops the
+countdown, so everything built from bars (copies, windows, infilling) works on the music
+alone and adds the countdown back at the end.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ MAX_COPY_BACK = 32  # bars a copy may reach back: two 16-bar parts
 MAX_COPY_BARS = 16  # bars one copy may replay
 MIN_COPY_BARS = 2  # a one-bar copy saves little and gives the model one more choice per bar
 SUFFIX, MIDDLE = 0, 1  # the values of Infill_Suffix and Infill_Middle
-MAX_COUNTDOWN = 8  # bars counted down before the end: a folk tune's last part
+MAX_COUNTDOWN = 64  # the longest countdown: a whole folk tune of two 16-bar parts played twice
 
 
 @dataclass(frozen=True)

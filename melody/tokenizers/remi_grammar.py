@@ -31,11 +31,11 @@ It follows the grammar in `melody.tokenizers.remi`'s docstring and adds what sam
   back to it, and `bars` counts the bars of the middle.
 - the countdown (`BarsLeft_n`, melody.tokenizers.remi_form) stands before a bar or a copy,
   never before the first bar nor in an infill. With a bar count (`bars`, or one a countdown
-  set) it is written before each of the last eight bars, and only the true n is allowed: the
-  model reads where the end is. Without one, the model may start the countdown (at 8, or
-  lower at the second bar) at any bar line, and so fixes where the piece ends; with
-  `max_bars` it must have started it eight bars before that limit. After a countdown: a Bar
-  or a copy.
+  set) it is written before each bar with 1..MAX_COUNTDOWN bars to go, and only the true n
+  is allowed: the model reads where the end is. Without one, the model chooses n at its
+  first countdown (at the second bar, or at MAX_COUNTDOWN bars from an end beyond), and so
+  fixes where the piece ends; with `max_bars` it must have started it MAX_COUNTDOWN bars
+  before that limit. After a countdown: a Bar or a copy.
 `allowed` always has at least one True entry (EOS at worst).
 """
 
@@ -407,9 +407,9 @@ class REMIGrammar(Grammar):
         left = MAX_COUNTDOWN + 1 if state.limit is None else state.limit - state.bars
         if left < 1:
             return None, False
-        # The encoder starts the countdown at the first bar or copy with eight bars or fewer to
-        # go (after the first bar): so does the model, and a sampled piece keeps one spelling.
-        # After a bar that is eight to go; after a copy of k bars, it may be fewer.
+        # The encoder starts the countdown at the second bar, or at the first bar or copy with
+        # MAX_COUNTDOWN bars or fewer to go: so does the model, and a sampled piece keeps one
+        # spelling. After a bar that is MAX_COUNTDOWN to go; after a copy of k bars, fewer.
         top = min(left, MAX_COUNTDOWN)
         low = 1 if state.bars == 1 else max(1, MAX_COUNTDOWN + 1 - state.unit)
         return (min(low, top), top), left <= MAX_COUNTDOWN
