@@ -28,9 +28,9 @@ Token grammar (EBNF; `p` is a position in grid ticks from the bar line, 0 <= p <
   `velocities` (default the eight dynamics marks) and tempo to the nearest metronome mark.
 - The decoded piece ends at the end of its last bar.
 - `BarsLeft_n` (with `countdown`) stands before every bar or copy but the first (the last 64
-  of a longer piece): n bars to go, this one included (melody.tokenizers.remi_form). It says where the tune ends, so a
-  prime writes it only as the whole piece will have it, when the bars to follow are known
-  (`prime_tokens`), and the decoder skips it.
+  of a longer piece): n bars to go, this one included (melody.tokenizers.remi_form). It says
+  where the tune ends, so a prime writes it only as the whole piece will have it, when the
+  bars to follow are known (`prime_tokens`), and the decoder skips it.
 - There are no pedal tokens: a sustain pedal (MIDI controller 64) is played into the note
   lengths before encoding (`notes.apply_sustain`, as Magenta does); other control changes
   are not encoded.
