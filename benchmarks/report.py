@@ -47,6 +47,7 @@ BENCHMARKS = (
      ["--minutes", "1", "--kills", "2"]),
     ("Sampling: tokens/s with and without the cache, batch 1 and 32", "bench_sampling.py", None),
     ("Form: returning parts, endings and a classifier two-sample test", "bench_form.py", ["--num", "20"]),
+    ("Length: where a model ends a tune it is left to end", "bench_length.py", ["--num", "20"]),
     ("Notation: held-out tunes at half note values", "bench_notation.py", None),
     ("Infilling: the suffix's use and an infill's time", "bench_infill.py", ["--repeats", "1"]),
     ("Terminal UI in tmux: first frame and key latency", "tui_tmux.py", ["--probes", "5", "--no-train"]),
