@@ -51,7 +51,8 @@ from melody.tokenizers.common import (DEFAULT_VELOCITY, DYNAMICS, METRONOME, WHO
                                       key_index, key_of_token, key_tokens, meters, nearest,
                                       nearest_log)
 from melody.tokenizers.remi_form import (MAX_COPY_BACK, MAX_COPY_BARS, MAX_COUNTDOWN, MIN_COPY_BARS,
-                                         countdown_tokens, from_bar, infill_parts, split_bars, with_copies)
+                                         countdown_tokens, from_bar, infill_parts, split_bars, with_copies,
+                                         without_countdown)
 from melody.tokenizers.remi_kinds import (BAR, COPY_BARS, COPY_FROM, COUNTDOWN, DRUM, DURATION, INFILL, KEY,
                                           PITCH, POSITION, PROGRAM, SPECIAL, TEMPO, TIMESIG, VELOCITY)
 
@@ -215,7 +216,7 @@ class REMI(Tokenizer):
         if not self.countdown:
             return ids[:-1]
         if then is None:
-            return [token for token in ids[:-1] if self.kind[token] != COUNTDOWN]
+            return without_countdown(self, ids[:-1])
         return countdown_tokens(self, ids, after=then)[:-1]
 
     # -- form (melody.tokenizers.remi_form does the work) -------------------------------------
@@ -264,7 +265,7 @@ class REMI(Tokenizer):
         copies or countdown); a copy that reaches before the first bar, or is not a
         CopyFrom-CopyBars pair, is dropped, as the decoder drops it."""
         if not self.copies:
-            return [token for token in ids if self.kind[token] != COUNTDOWN] if self.countdown else list(ids)
+            return without_countdown(self, ids) if self.countdown else list(ids)
         kinds, values = self.kind, self.value
         out: list[int] = []
         bars: list[tuple[int, int]] = []  # (start, end) of each bar in `out`

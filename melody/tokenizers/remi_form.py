@@ -173,11 +173,18 @@ def unit_bars(tokenizer: REMI, ids: Sequence[int]) -> list[tuple[int, int]]:
     return units + [(len(ids), bars)]
 
 
+def without_countdown(tokenizer: REMI, ids: Sequence[int]) -> list[int]:
+    """`ids` with every countdown token taken out."""
+    kinds = tokenizer.kind
+    return [token for token in ids if not (0 <= token < len(kinds) and kinds[token] == COUNTDOWN)]
+
+
 def countdown_tokens(tokenizer: REMI, ids: Sequence[int], after: int = 0) -> list[int]:
     """`ids` (`[BOS, ..., EOS]`, copies allowed, no infill sentinels) with `BarsLeft_n` before
-    each of the last `MAX_COUNTDOWN` bars or copies (any countdown already there is replaced),
-    counting `after` more bars to come after the sequence's own (a prime whose piece goes on)."""
-    ids = [token for token in ids if tokenizer.kind[token] != COUNTDOWN] if ids else []
+    every bar or copy after the first that has 1..`MAX_COUNTDOWN` bars to go (any countdown
+    already there is replaced), counting `after` more bars to come after the sequence's own
+    (a prime whose piece goes on)."""
+    ids = without_countdown(tokenizer, ids)
     units = unit_bars(tokenizer, ids)
     total = units[-1][1] + after
     first = tokenizer.first[COUNTDOWN] - 1  # BarsLeft_n is first + n
